@@ -1,0 +1,179 @@
+"""MQTT source options: broker connection, and which topic and payload field feeds each tag.
+
+Topics may carry the tag's machine and name as whole segments: `{machine}` and `{name}`
+placeholders in a tag's `topic`, or in the source's `topic_template`, the default topic of tags
+that give none. `plant/line1/{machine}/{name}` with tag `{machine: packer, name: temperature}`
+reads topic `plant/line1/packer/temperature`; the adapter subscribes `plant/line1/+/+` once.
+The topic syntax checks live here (config must not import adapters); matching is in
+`adapters.mqtt.topics`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from config.plant import Ident, Model
+from config.tags import TagBase
+
+PLACEHOLDERS = ("machine", "name")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+class TopicError(ValueError):
+    """A topic filter or template that the MQTT spec (or our template syntax) rejects."""
+
+
+def validate_filter(topic_filter: str) -> str:
+    """Return the filter if valid (MQTT 5 §4.7): `#` last and alone, `+` alone in its segment."""
+    if not topic_filter:
+        raise TopicError("a topic filter is not empty")
+    if "\0" in topic_filter:
+        raise TopicError("a topic filter holds no NUL character")
+    segments = topic_filter.split("/")
+    for i, seg in enumerate(segments):
+        if "#" in seg and (seg != "#" or i != len(segments) - 1):
+            raise TopicError(f"'#' must be a whole last segment: {topic_filter!r}")
+        if "+" in seg and seg != "+":
+            raise TopicError(f"'+' must be a whole segment: {topic_filter!r}")
+    return topic_filter
+
+
+def template_fields(template: str) -> list[str]:
+    """Placeholders of a topic template, checked: each fills a whole segment and is known."""
+    found: list[str] = []
+    for seg in template.split("/"):
+        names = PLACEHOLDER.findall(seg)
+        if not names:
+            continue
+        if len(names) != 1 or seg != f"{{{names[0]}}}":
+            raise TopicError(f"a placeholder fills a whole topic segment: {seg!r} in {template!r}")
+        if names[0] not in PLACEHOLDERS:
+            raise TopicError(f"unknown placeholder {{{names[0]}}}; use {{machine}} or {{name}}")
+        found.append(names[0])
+    rest = PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise TopicError(f"unbalanced brace in topic {template!r}")
+    return found
+
+
+def expand_template(template: str, *, machine: str, name: str) -> str:
+    """The tag's own topic (or filter): placeholders replaced by its machine and name."""
+    template_fields(template)
+    return template.replace("{machine}", machine).replace("{name}", name)
+
+
+class MqttTls(Model):
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker")
+    cert_file: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    key_file: Path | None = None
+    insecure: bool = Field(default=False, description="skip host name check (test brokers only)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file are given together")
+        return self
+
+
+class MqttTag(TagBase):
+    topic: str = Field(
+        min_length=1,
+        description="topic or filter with + and #; {machine} and {name} segments are filled "
+        "from this tag; default: the source's topic_template",
+    )
+    field: str | None = Field(
+        default=None, description="dot path into a JSON payload (a.b.0.c); unset: plain scalar"
+    )
+    timestamp_field: str | None = Field(
+        default=None, description="dot path of the payload's timestamp; unset: arrival time"
+    )
+    timestamp_format: Literal["iso8601", "epoch_s", "epoch_ms"] = "iso8601"
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, topic: str) -> str:
+        template_fields(topic)
+        validate_filter(PLACEHOLDER.sub("x", topic))
+        return topic
+
+    @model_validator(mode="after")
+    def _timestamp_needs_json(self) -> MqttTag:
+        if self.timestamp_field is not None and self.field is None:
+            raise ValueError("timestamp_field needs field: both are paths into a JSON object")
+        return self
+
+    @property
+    def topic_filter(self) -> str:
+        """This tag's topic with its placeholders filled: what a message's topic must match."""
+        return expand_template(self.topic, machine=self.machine, name=self.name)
+
+    @property
+    def reading_address(self) -> str:
+        return f"{self.topic_filter}#{self.field or ''}"
+
+
+class MqttSource(Model):
+    protocol: Literal["mqtt"]
+    name: Ident
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol_version: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT protocol version the broker speaks"
+    )
+    client_id: str | None = Field(default=None, description="default: shopfloor-<source name>")
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: MqttTls | None = None
+    qos: Literal[0, 1, 2] = 1
+    clean_start: bool = Field(
+        default=False, description="false: persistent session, messages acked after storage"
+    )
+    session_expiry_s: int = Field(
+        default=86400,
+        ge=0,
+        description="MQTT 5: how long the broker keeps the session while we are away",
+    )
+    keepalive_s: int = Field(default=30, ge=1)
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")
+    topic_template: str | None = Field(
+        default=None,
+        description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
+    )
+    tags: list[MqttTag] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_topics(cls, data: Any) -> Any:
+        template = data.get("topic_template") if isinstance(data, dict) else None
+        if template is None or not isinstance(data.get("tags"), list):
+            return data
+        tags = [
+            {**t, "topic": template} if isinstance(t, dict) and "topic" not in t else t
+            for t in data["tags"]
+        ]
+        return {**data, "tags": tags}
+
+    @field_validator("topic_template")
+    @classmethod
+    def _template(cls, template: str | None) -> str | None:
+        if template is not None:
+            template_fields(template)
+            validate_filter(PLACEHOLDER.sub("x", template))
+        return template
+
+    @model_validator(mode="after")
+    def _checks(self) -> MqttSource:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s is at least reconnect_min_s")
+        if not self.clean_start and self.protocol_version == "5" and self.session_expiry_s == 0:
+            raise ValueError("a persistent session (clean_start: false) needs session_expiry_s > 0")
+        return self
+
+    @property
+    def effective_client_id(self) -> str:
+        return self.client_id or f"shopfloor-{self.name}"

@@ -1,0 +1,120 @@
+"""Make the database's plant model match the config: lines, machines, tags, reasons, calendars.
+
+Ids come from the config, so re-running changes nothing. What leaves the config is marked
+inactive, never deleted: its readings stay meaningful. A changed ideal cycle time is appended with
+its validity start, so KPIs of the past keep the cycle time that was valid then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import psycopg
+
+from config import ShopfloorConfig
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    lines: int
+    machines: int
+    tags: int
+    cycle_changes: int
+
+
+def _calendar_json(cal: object) -> str:
+    return json.dumps(cal.model_dump(mode="json")["shifts"])  # type: ignore[attr-defined]
+
+
+def sync_plant(
+    conn: psycopg.Connection, cfg: ShopfloorConfig, now: dt.datetime | None = None
+) -> SyncReport:
+    now = now or dt.datetime.now(dt.UTC)
+    cycle_changes = 0
+    with conn.transaction():
+        for name, cal in cfg.calendars.items():
+            conn.execute(
+                "INSERT INTO calendars (name, timezone, shifts) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone, "
+                "shifts = EXCLUDED.shifts",
+                (name, cal.timezone, _calendar_json(cal)),
+            )
+        for reason in cfg.stop_reasons:
+            conn.execute(
+                "INSERT INTO stop_reasons (code, text, category) VALUES (%s, %s, %s) "
+                "ON CONFLICT (code) DO UPDATE SET text = EXCLUDED.text, "
+                "category = EXCLUDED.category",
+                (reason.code, reason.text, reason.category.value),
+            )
+        conn.execute("UPDATE lines SET active = false")
+        conn.execute("UPDATE machines SET active = false")
+        conn.execute("UPDATE tags SET active = false")
+        for line in cfg.lines:
+            conn.execute(
+                "INSERT INTO lines (id, name, calendar, constraint_machine, output_machines) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                "name = EXCLUDED.name, calendar = EXCLUDED.calendar, "
+                "constraint_machine = EXCLUDED.constraint_machine, "
+                "output_machines = EXCLUDED.output_machines, active = true",
+                (line.id, line.name, line.calendar, line.constraint, line.outputs),
+            )
+            for position, m in enumerate(line.machines):
+                state_map = json.dumps({str(k): v.value for k, v in m.state_map.items()})
+                conn.execute(
+                    "INSERT INTO machines (id, line_id, name, position, state_map) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "line_id = EXCLUDED.line_id, name = EXCLUDED.name, "
+                    "position = EXCLUDED.position, state_map = EXCLUDED.state_map, active = true",
+                    (m.id, line.id, m.name, position, state_map),
+                )
+                current = conn.execute(
+                    "SELECT ideal_cycle_s FROM machine_ideal_cycles WHERE machine_id = %s "
+                    "ORDER BY valid_from DESC LIMIT 1",
+                    (m.id,),
+                ).fetchone()
+                if current is None or current[0] != m.ideal_cycle_s:
+                    # The first cycle time holds from the beginning of time; later ones from now.
+                    valid_from = now if current else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+                    conn.execute(
+                        "INSERT INTO machine_ideal_cycles (machine_id, valid_from, ideal_cycle_s) "
+                        "VALUES (%s, %s, %s)",
+                        (m.id, valid_from, m.ideal_cycle_s),
+                    )
+                    cycle_changes += current is not None
+        for source_name, tag in cfg.tags():
+            source = next(s for s in cfg.sources if s.name == source_name)
+            is_count = tag.signal.is_count
+            conn.execute(
+                "INSERT INTO tags (machine_id, name, signal, source, protocol, address, unit, "
+                "counter_mode, counter_wrap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (machine_id, name) DO UPDATE SET signal = EXCLUDED.signal, "
+                "source = EXCLUDED.source, protocol = EXCLUDED.protocol, "
+                "address = EXCLUDED.address, unit = EXCLUDED.unit, "
+                "counter_mode = EXCLUDED.counter_mode, counter_wrap = EXCLUDED.counter_wrap, "
+                "active = true",
+                (
+                    tag.machine,
+                    tag.name,
+                    tag.signal.value,
+                    source_name,
+                    source.protocol,
+                    tag.reading_address,
+                    tag.unit,
+                    tag.counter if is_count else None,
+                    tag.wrap if is_count else None,
+                ),
+            )
+    return SyncReport(
+        lines=len(cfg.lines),
+        machines=sum(len(line.machines) for line in cfg.lines),
+        tags=len(cfg.tags()),
+        cycle_changes=cycle_changes,
+    )
+
+
+def tag_ids(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
+    """Active tag ids by (source, address): how the collector maps readings to tags."""
+    rows = conn.execute("SELECT source, address, id FROM tags WHERE active").fetchall()
+    return {(source, address): tag_id for source, address, tag_id in rows}

@@ -1,0 +1,274 @@
+"""The batch writer: readings into the hypertable with binary COPY, exactly once.
+
+Fast path: binary COPY straight into `readings` inside a savepoint; that is raw COPY speed. A
+replayed batch (a spool replay after a crash, say) hits the unique (tag_id, time) index: then the
+savepoint is rolled back and the batch goes through a temp staging table with
+`INSERT … ON CONFLICT DO NOTHING`, so rows already stored are skipped and none is duplicated.
+
+Bad rows: rows that cannot be readings (naive or missing timestamp, unknown tag id, NUL in text,
+quality out of range) are found before COPY; rows the server rejects anyway are isolated by
+bisecting the batch. Either way the GOOD rows of the batch are written and each bad row is stored
+in `rejected_readings` with its reason, in the same transaction: nothing is dropped silently.
+
+Errors the caller must tell apart (they carry `retriable`):
+    WriteError
+    ├── TransientWriteError   connection lost, server shutting down, disk full: retry the batch
+    └── PermanentWriteError   schema missing, permissions: retrying will not help
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import psycopg
+from psycopg import errors as pgerr
+
+log = logging.getLogger(__name__)
+
+SMALLINT_MIN, SMALLINT_MAX = -32768, 32767
+MAX_DOUBLE_INT = 2**1023
+COPY_COLUMNS = "time, tag_id, value, quality, text_value"
+COPY_TYPES = ["timestamptz", "int4", "float8", "int2", "text"]
+
+# SQLSTATE classes where trying again later can succeed (PostgreSQL appendix A).
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "58", "40")
+
+
+class ReadingRow(NamedTuple):
+    time: dt.datetime
+    tag_id: int
+    value: float | None
+    quality: int = 0
+    text_value: str | None = None
+
+
+class WriteError(Exception):
+    retriable = False
+
+
+class TransientWriteError(WriteError):
+    retriable = True
+
+
+class PermanentWriteError(WriteError):
+    retriable = False
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    index: int  # position in the batch handed to write()
+    row: tuple[object, ...]
+    reason: str
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    used_staging: bool = False
+
+
+def _row_problem(row: Sequence[object], known: set[int]) -> str | None:
+    """Why a row cannot be a reading, or None. Cheap: runs on every row of the ingest path."""
+    if len(row) != 5:
+        return f"expected 5 fields (time, tag_id, value, quality, text_value), got {len(row)}"
+    time, tag_id, value, quality, text = row
+    if not isinstance(time, dt.datetime):
+        return f"time is {type(time).__name__}, not a datetime"
+    if time.tzinfo is None or time.utcoffset() is None:
+        return "time has no time zone (naive datetimes are ambiguous)"
+    if tag_id not in known:
+        return f"unknown tag_id {tag_id!r}"
+    if value is not None and not isinstance(value, float):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"value is {type(value).__name__}, not a number"
+        if abs(value) > MAX_DOUBLE_INT:
+            return "value is too large for double precision"
+    if not isinstance(quality, int) or not SMALLINT_MIN <= quality <= SMALLINT_MAX:
+        return f"quality {quality!r} is not a smallint"
+    if text is not None and (not isinstance(text, str) or "\x00" in text):
+        return "text_value contains a NUL byte" if isinstance(text, str) else "text_value not str"
+    return None
+
+
+def classify(exc: BaseException) -> type[WriteError] | None:
+    """TransientWriteError / PermanentWriteError for batch-level errors; None for row errors."""
+    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pgerr.QueryCanceled):
+        return TransientWriteError
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES):
+        return TransientWriteError
+    if isinstance(exc, psycopg.InterfaceError):
+        return TransientWriteError  # connection closed under us
+    if sqlstate.startswith(("22", "23")) and not isinstance(exc, pgerr.UniqueViolation):
+        return None  # bad data in some row: isolate it
+    return PermanentWriteError
+
+
+class BatchWriter:
+    """Writes batches on one autocommit connection (the collector's writer task owns one)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        if not conn.autocommit:
+            raise ValueError(
+                "BatchWriter needs an autocommit connection: it opens its own transactions"
+            )
+        self._conn = conn
+        self._known: set[int] = set()
+        self._staging_ready = False
+
+    @classmethod
+    async def connect(cls, url: str) -> BatchWriter:
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise (classify(exc) or PermanentWriteError)(str(exc)) from exc
+        writer = cls(conn)
+        await writer.refresh_tags()
+        return writer
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def refresh_tags(self) -> None:
+        async with self._conn.cursor() as cur:
+            await cur.execute("SELECT id FROM tags")
+            self._known = {r[0] for r in await cur.fetchall()}
+
+    async def write(self, rows: Sequence[Sequence[object]]) -> WriteResult:
+        """Write one batch in one transaction. Raises TransientWriteError/PermanentWriteError."""
+        result = WriteResult()
+        if not rows:
+            return result
+        try:
+            good = await self._screen(rows, result)
+            async with self._conn.transaction():
+                await self._write_good(good, result)
+                if result.rejected:
+                    await self._store_rejected(result.rejected)
+        except WriteError:
+            raise
+        except (psycopg.Error, OSError) as exc:
+            kind = classify(exc) or PermanentWriteError
+            raise kind(f"{type(exc).__name__}: {exc}".strip()) from exc
+        if result.rejected:
+            log.warning(
+                "batch: %d rows rejected (stored in rejected_readings), first: row %d: %s",
+                len(result.rejected),
+                result.rejected[0].index,
+                result.rejected[0].reason,
+            )
+        return result
+
+    async def _screen(
+        self, rows: Sequence[Sequence[object]], result: WriteResult
+    ) -> list[tuple[int, Sequence[object]]]:
+        good: list[tuple[int, Sequence[object]]] = []
+        bad: list[tuple[int, Sequence[object], str]] = []
+        known = self._known
+        for i, row in enumerate(rows):
+            problem = _row_problem(row, known)
+            if problem is None:
+                good.append((i, row))
+            else:
+                bad.append((i, row, problem))
+        if any(p.startswith("unknown tag_id") for _, _, p in bad):
+            await self.refresh_tags()  # tags added since we last looked
+            retry, bad = bad, []
+            for i, row, _ in retry:
+                problem = _row_problem(row, self._known)
+                if problem is None:
+                    good.append((i, row))
+                else:
+                    bad.append((i, row, problem))
+            good.sort(key=lambda item: item[0])
+        result.rejected.extend(RejectedRow(i, tuple(row), p) for i, row, p in bad)
+        return good
+
+    async def _copy(self, table: str, rows: list[tuple[int, Sequence[object]]]) -> None:
+        sql = f"COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        async with self._conn.cursor() as cur, cur.copy(sql) as cp:
+            cp.set_types(COPY_TYPES)
+            for _, row in rows:
+                await cp.write_row(row)
+
+    async def _write_good(
+        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
+    ) -> None:
+        if not rows:
+            return
+        try:
+            async with self._conn.transaction():  # savepoint
+                await self._copy("readings", rows)
+            result.inserted += len(rows)
+            return
+        except pgerr.UniqueViolation:
+            pass  # some rows are stored already: replay path below
+        except psycopg.Error as exc:
+            if classify(exc) is not None:
+                raise
+            if len(rows) == 1:
+                i, row = rows[0]
+                result.rejected.append(RejectedRow(i, tuple(row), _server_reason(exc)))
+                return
+            # Bisect to isolate the rows the server refuses; keep the rest.
+            mid = len(rows) // 2
+            await self._write_good(rows[:mid], result)
+            await self._write_good(rows[mid:], result)
+            return
+        await self._write_staged(rows, result)
+
+    async def _write_staged(
+        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
+    ) -> None:
+        result.used_staging = True
+        async with self._conn.cursor() as cur:
+            if not self._staging_ready:
+                await cur.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
+                    "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                )
+                self._staging_ready = True
+            await cur.execute("TRUNCATE readings_stage")
+        await self._copy("readings_stage", rows)
+        async with self._conn.cursor() as cur:
+            # DISTINCT ON: a batch may itself hold the same (tag_id, time) twice; first one wins.
+            await cur.execute(
+                f"INSERT INTO readings ({COPY_COLUMNS}) "
+                f"SELECT DISTINCT ON (tag_id, time) {COPY_COLUMNS} FROM readings_stage "
+                "ON CONFLICT (tag_id, time) DO NOTHING"
+            )
+            inserted = cur.rowcount
+        result.inserted += inserted
+        result.duplicates += len(rows) - inserted
+
+    async def _store_rejected(self, rejected: list[RejectedRow]) -> None:
+        async with self._conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO rejected_readings (time, tag_id, row_repr, reason) "
+                "VALUES (%s, %s, %s, %s)",
+                [
+                    (
+                        r.row[0] if _is_aware(r.row[0]) else None,
+                        r.row[1] if isinstance(r.row[1], int) and abs(r.row[1]) < 2**31 else None,
+                        repr(r.row),
+                        r.reason,
+                    )
+                    for r in rejected
+                ],
+            )
+
+
+def _is_aware(value: object) -> bool:
+    return isinstance(value, dt.datetime) and value.utcoffset() is not None
+
+
+def _server_reason(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = diag.message_primary if diag else None
+    return f"server refused: {primary or exc} (SQLSTATE {getattr(exc, 'sqlstate', '?')})"

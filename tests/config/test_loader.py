@@ -1,0 +1,202 @@
+"""Config loading: every problem reported with its key path and line; env references; overrides."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from config import DEMO_CONFIG, ConfigError, load_config, parse_config
+from tests.services import run_shopfloor
+
+MINIMAL = """\
+lines:
+  - id: line1
+    machines:
+      - id: m1
+        ideal_cycle_s: 1.0
+        state_map: {1: running, 3: down}
+sources:
+  - name: plc
+    protocol: modbus
+    host: 127.0.0.1
+    tags:
+      - {machine: m1, name: state, signal: state, address: 0}
+"""
+
+
+def problems_of(text: str, env: dict[str, str] | None = None) -> list[tuple[str, str, int | None]]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), env=env or {})
+    return [(p.path, p.message, p.line) for p in info.value.problems]
+
+
+def test_demo_config_loads() -> None:
+    cfg = load_config(DEMO_CONFIG)
+    assert [m.id for m in cfg.lines[0].machines] == ["filler", "capper", "labeler", "packer"]
+    assert {s.protocol for s in cfg.sources} == {"opcua", "modbus", "mqtt"}
+    assert cfg.lines[0].constraint == "filler"
+    assert cfg.lines[0].outputs == ["packer"]
+
+
+def test_minimal_config_defaults() -> None:
+    cfg = parse_config(MINIMAL, env={})
+    assert cfg.settings.api.host == "127.0.0.1"
+    assert cfg.settings.kpi.max_gap_s == 60
+    assert cfg.lines[0].constraint == "m1"
+
+
+# Each case: a broken edit of MINIMAL and the (path, message fragment, line) it must report.
+BROKEN = [
+    pytest.param(
+        ("ideal_cycle_s: 1.0", "ideal_cycle_s: 0"),
+        ("lines[0].machines[0].ideal_cycle_s", "greater than 0", 5),
+        id="cycle-zero",
+    ),
+    pytest.param(
+        ("ideal_cycle_s: 1.0", "ideal_cycle_s: 1.0\n        colour: red"),
+        ("lines[0].machines[0].colour", "unknown key", 6),
+        id="unknown-key",
+    ),
+    pytest.param(
+        ("{1: running, 3: down}", "{1: running, 3: broken}"),
+        ("lines[0].machines[0].state_map.3", "'running', 'down'", 6),
+        id="bad-class",
+    ),
+    pytest.param(
+        ("    host: 127.0.0.1\n", ""),
+        ("sources[0].host", "required key is missing", 8),
+        id="missing-host",
+    ),
+    pytest.param(
+        ("protocol: modbus", "protocol: profinet"),
+        ("sources[0].protocol", "'profinet' is not one of 'opcua', 'modbus', 'mqtt'", 9),
+        id="bad-protocol",
+    ),
+    pytest.param(
+        ("address: 0}", "address: 70000}"),
+        ("sources[0].tags[0].address", "less than or equal to 65535", 12),
+        id="address-range",
+    ),
+    pytest.param(
+        ("machine: m1, name: state", "machine: m9, name: state"),
+        ("sources[0].tags[0].machine", "no machine 'm9'", 12),
+        id="unknown-machine",
+    ),
+    pytest.param(
+        ("- id: line1", "- id: Line 1"), ("lines[0].id", "should match pattern", 2), id="bad-id"
+    ),
+    pytest.param(
+        ("signal: state, address: 0", "signal: state, wrap: 65536, address: 0"),
+        ("sources[0].tags[0]", "only to count signals", 12),
+        id="wrap-on-state",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "expected"), BROKEN)
+def test_broken_config_names_key_path_and_line(
+    edit: tuple[str, str], expected: tuple[str, str, int]
+) -> None:
+    old, new = edit
+    assert old in MINIMAL
+    found = problems_of(MINIMAL.replace(old, new, 1))
+    path, fragment, line = expected
+    matches = [p for p in found if p[0] == path and fragment in p[1]]
+    assert matches, f"expected {path}: …{fragment}… in {found}"
+    assert matches[0][2] == line
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    text = MINIMAL.replace("ideal_cycle_s: 1.0", "ideal_cycle_s: -1").replace(
+        "host: 127.0.0.1", "host: 127.0.0.1\n    port: 0"
+    )
+    paths = {p[0] for p in problems_of(text)}
+    assert {"lines[0].machines[0].ideal_cycle_s", "sources[0].port"} <= paths
+
+
+def test_reference_problems_cover_every_section() -> None:
+    text = MINIMAL.replace(
+        "  - id: line1\n", "  - id: line1\n    calendar: nope\n    constraint_machine: m1\n"
+    )
+    text += "      - {machine: m1, name: state, signal: state, address: 1}\n"
+    found = problems_of(text)
+    assert ("lines[0].calendar", "no calendar named 'nope'", 3) in found
+    assert any(
+        p[0] == "sources[0].tags[1]" and "already defined at sources[0].tags[0]" in p[1]
+        for p in found
+    )
+
+
+def test_duplicate_yaml_key_is_an_error() -> None:
+    text = MINIMAL.replace("ideal_cycle_s: 1.0", "ideal_cycle_s: 1.0\n        ideal_cycle_s: 2.0")
+    assert ("lines[0].machines[0].ideal_cycle_s", "duplicate key", 6) in problems_of(text)
+
+
+def test_yaml_syntax_error_has_a_line() -> None:
+    found = problems_of("lines:\n  - id: [unclosed\n")
+    assert found[0][0] == "" and "YAML syntax" in found[0][1] and found[0][2] is not None
+
+
+def test_env_references_and_missing_variable() -> None:
+    text = MINIMAL + "settings:\n  database:\n    url: postgresql://u:${DB_PASS}@db/x\n"
+    cfg = parse_config(text, env={"DB_PASS": "s3cret"})
+    assert cfg.settings.database.url is not None
+    assert cfg.settings.database.url.get_secret_value() == "postgresql://u:s3cret@db/x"
+    assert "s3cret" not in repr(cfg.settings)  # secrets stay out of logs
+    assert ("settings.database.url", "environment variable DB_PASS is not set", 15) in problems_of(
+        text
+    )
+
+
+def test_shopfloor_env_overrides_settings() -> None:
+    env = {
+        "SHOPFLOOR_DATABASE_URL": "postgresql://x@h/db",
+        "SHOPFLOOR_API_PORT": "9090",
+        "SHOPFLOOR_API_KEYS": "k" * 20 + ",  " + "z" * 20,
+    }
+    cfg = parse_config(MINIMAL, env=env)
+    assert cfg.settings.database.url is not None
+    assert cfg.settings.database.url.get_secret_value() == "postgresql://x@h/db"
+    assert cfg.settings.api.port == 9090
+    assert [k.get_secret_value() for k in cfg.settings.api.api_keys] == ["k" * 20, "z" * 20]
+    bad_port = problems_of(MINIMAL, env={"SHOPFLOOR_API_PORT": "x"})
+    assert [(p, m) for p, m, _ in bad_port] == [
+        (
+            "settings.api.port",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )
+    ]
+
+
+def test_shift_times_and_timezone() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        calendars:
+          main:
+            timezone: Mars/Olympus
+            shifts:
+              - {name: night, start: "22:00", end: "06:00"}
+        """)
+    found = problems_of(text)
+    assert any(p[0] == "calendars.main.timezone" and "unknown time zone" in p[1] for p in found)
+    cfg = parse_config(text.replace("Mars/Olympus", "Europe/Berlin"), env={})
+    assert cfg.calendars["main"].shifts[0].duration.total_seconds() == 8 * 3600
+
+
+def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        MINIMAL.replace("ideal_cycle_s: 1.0", "ideal_cycle_s: 0").replace(
+            "address: 0}", "address: 0, colour: red}"
+        )
+    )
+    proc = run_shopfloor("check", str(bad))
+    assert proc.returncode == 1
+    assert (
+        "lines[0].machines[0].ideal_cycle_s (line 5): Input should be greater than 0" in proc.stderr
+    )
+    assert "sources[0].tags[0].colour (line 12): unknown key" in proc.stderr
+    ok = run_shopfloor("check", str(DEMO_CONFIG))
+    assert ok.returncode == 0, ok.stderr
+    assert "OK (1 line(s), 4 machine(s)" in ok.stdout

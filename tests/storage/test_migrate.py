@@ -1,0 +1,138 @@
+"""Migrations against the real TimescaleDB: idempotent, and a clear error without the extension."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg
+import pytest
+
+from config import DEMO_CONFIG, load_config
+from storage.cluster import LocalCluster
+from storage.migrate import MigrationError, available_migrations, migrate, schema_version
+from storage.plant_sync import sync_plant, tag_ids
+from tests.services import free_port, run_shopfloor, world_traversable_tempdir
+
+SCHEMA_SNAPSHOT = """
+SELECT 'column', table_name || '.' || column_name || ':' || data_type || ':' || is_nullable
+  FROM information_schema.columns WHERE table_schema = 'public'
+UNION ALL
+SELECT 'index', tablename || ':' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+UNION ALL
+SELECT 'hypertable', hypertable_name || ':' || num_dimensions FROM timescaledb_information.hypertables
+UNION ALL
+SELECT 'dimension', hypertable_name || ':' || column_name || ':' || time_interval::text
+  FROM timescaledb_information.dimensions
+UNION ALL
+SELECT 'migration', version::text || ':' || name FROM shopfloor_schema
+ORDER BY 1, 2
+"""
+
+
+def snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    return conn.execute(SCHEMA_SNAPSHOT).fetchall()
+
+
+def test_migrate_twice_gives_the_same_schema(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        first = migrate(conn)
+        assert [m.version for m in first] == [m.version for m in available_migrations()]
+        before = snapshot(conn)
+        assert migrate(conn) == []
+        assert snapshot(conn) == before
+        assert schema_version(conn) == len(available_migrations())
+    assert ("dimension", "readings:time:1 day") in before
+    assert ("hypertable", "readings:1") in before
+    assert any(kind == "index" and "UNIQUE" in d and '(tag_id, "time")' in d for kind, d in before)
+
+
+def test_plant_sync_is_idempotent_and_keeps_tag_ids(database_url: str) -> None:
+    cfg = load_config(DEMO_CONFIG)
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        report = sync_plant(conn, cfg)
+        ids = tag_ids(conn)
+        assert (report.lines, report.machines, report.tags) == (1, 4, 23)
+        sync_plant(conn, cfg)
+        assert tag_ids(conn) == ids
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM lines), (SELECT count(*) FROM machines), "
+            "(SELECT count(*) FROM tags), (SELECT count(*) FROM stop_reasons), "
+            "(SELECT count(*) FROM machine_ideal_cycles)"
+        ).fetchone()
+        assert counts == (1, 4, 23, len(cfg.stop_reasons), 4)
+
+        # A changed ideal cycle time is appended, not overwritten; a removed tag is deactivated.
+        line = cfg.lines[0]
+        filler = line.machines[0].model_copy(update={"ideal_cycle_s": 0.4})
+        opcua = cfg.sources[0].model_copy(update={"tags": cfg.sources[0].tags[:-1]})
+        changed = cfg.model_copy(
+            update={
+                "lines": [line.model_copy(update={"machines": [filler, *line.machines[1:]]})],
+                "sources": [opcua, *cfg.sources[1:]],
+            }
+        )
+        assert sync_plant(conn, changed).cycle_changes == 1
+        cycles = conn.execute(
+            "SELECT ideal_cycle_s FROM machine_ideal_cycles "
+            "WHERE machine_id = 'filler' ORDER BY valid_from"
+        ).fetchall()
+        assert cycles == [(0.5,), (0.4,)]
+        inactive = conn.execute("SELECT machine_id, name FROM tags WHERE NOT active").fetchall()
+        assert inactive == [("filler", "speed")]
+
+
+def test_migrate_cli_against_a_database_url(database_url: str) -> None:
+    proc = run_shopfloor(
+        "db", "migrate", "--config", str(DEMO_CONFIG), env={"SHOPFLOOR_DATABASE_URL": database_url}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "migrations applied: 001_initial" in proc.stdout
+    again = run_shopfloor(
+        "db", "migrate", "--config", str(DEMO_CONFIG), "--database-url", database_url
+    )
+    assert again.returncode == 0, again.stderr
+    assert "migrations applied: none (up to date)" in again.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster_without_preload():
+    """A second real cluster whose server does not preload TimescaleDB."""
+    base = world_traversable_tempdir("shopfloor-test-nopreload-")
+    cluster = LocalCluster(base=base / "db", port=free_port())
+    cluster.init()
+    with (cluster.data_dir / "postgresql.conf").open("a") as f:
+        f.write("shared_preload_libraries = ''\n")  # later settings win
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_migrate_explains_a_missing_preload(cluster_without_preload: LocalCluster) -> None:
+    with psycopg.connect(cluster_without_preload.url) as conn:
+        with pytest.raises(MigrationError, match="shared_preload_libraries"):
+            migrate(conn)
+        assert conn.execute("SELECT to_regclass('readings')").fetchone() == (None,)
+
+
+def test_db_cli_up_status_down() -> None:
+    base = world_traversable_tempdir("shopfloor-test-cli-")
+    try:
+        d, port = str(base / "db"), str(free_port())
+        up = run_shopfloor("db", "up", "--dir", d, "--port", port)
+        assert up.returncode == 0, up.stderr
+        url = up.stdout.strip()
+        assert url.startswith("postgresql://shopfloor:") and url.endswith(f":{port}/shopfloor")
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SHOW shared_preload_libraries").fetchone() == ("timescaledb",)
+        status = run_shopfloor("db", "status", "--dir", d)  # remembers its port
+        assert status.returncode == 0 and status.stdout.startswith("running: "), status
+        assert run_shopfloor("db", "up", "--dir", d).stdout.strip() == url  # idempotent
+        assert run_shopfloor("db", "down", "--dir", d).returncode == 0
+        assert run_shopfloor("db", "status", "--dir", d).returncode == 3
+    finally:
+        run_shopfloor("db", "down", "--dir", str(base / "db"))
+        shutil.rmtree(base, ignore_errors=True)

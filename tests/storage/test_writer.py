@@ -1,0 +1,171 @@
+"""The batch writer against the real hypertable: exactly once, bad rows kept apart, error kinds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from config import DEMO_CONFIG, load_config
+from storage.migrate import migrate
+from storage.plant_sync import sync_plant, tag_ids
+from storage.writer import BatchWriter, PermanentWriteError, ReadingRow, TransientWriteError
+
+T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        sync_plant(conn, load_config(DEMO_CONFIG))
+    return database_url
+
+
+@pytest.fixture
+def ids(migrated_url: str) -> list[int]:
+    with psycopg.connect(migrated_url) as conn:
+        return sorted(tag_ids(conn).values())
+
+
+@pytest.fixture
+async def writer(migrated_url: str) -> AsyncIterator[BatchWriter]:
+    w = await BatchWriter.connect(migrated_url)
+    yield w
+    await w.close()
+
+
+def rows_for(ids: list[int], n: int, start: dt.datetime = T0) -> list[ReadingRow]:
+    return [
+        ReadingRow(
+            start + dt.timedelta(seconds=i // len(ids)), ids[i % len(ids)], float(i), 0, None
+        )
+        for i in range(n)
+    ]
+
+
+def stored(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT time, tag_id, value, quality, text_value FROM readings ORDER BY time, tag_id"
+        ).fetchall()
+
+
+async def test_batch_written_twice_is_stored_once(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    batch = rows_for(ids, 1000)
+    first = await writer.write(batch)
+    assert (first.inserted, first.duplicates, first.used_staging) == (1000, 0, False)
+    again = await writer.write(batch)
+    assert (again.inserted, again.duplicates, again.used_staging) == (0, 1000, True)
+    rows = stored(migrated_url)
+    assert len(rows) == 1000
+    assert sorted(rows) == sorted(tuple(r) for r in batch)
+
+
+async def test_overlapping_replay_inserts_only_new_rows(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    batch = rows_for(ids, 460)
+    await writer.write(batch[:300])
+    result = await writer.write(batch[200:])  # 100 already stored, 160 new
+    assert (result.inserted, result.duplicates) == (160, 100)
+    assert len(stored(migrated_url)) == 460
+
+
+async def test_same_key_twice_in_one_batch_keeps_the_first(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    a = ReadingRow(T0, ids[0], 1.0)
+    b = ReadingRow(T0, ids[0], 2.0)
+    result = await writer.write([a, b])
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert stored(migrated_url) == [(T0, ids[0], 1.0, 0, None)]
+
+
+async def test_bad_rows_are_reported_and_kept_apart_good_rows_written(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    good = rows_for(ids, 50)
+    batch: list[tuple] = list(good)
+    batch.insert(3, (T0.replace(tzinfo=None), ids[0], 1.0, 0, None))
+    batch.insert(10, (T0, 999_999, 1.0, 0, None))
+    batch.insert(20, (T0, ids[1], 1.0, 0, "bad\x00text"))
+    batch.insert(30, (T0, ids[2], 1.0, 70000, None))
+    batch.insert(40, (T0, ids[3], "12", 0, None))
+    result = await writer.write(batch)
+    assert result.inserted == 50
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (3, "time has no time zone (naive datetimes are ambiguous)"),
+        (10, "unknown tag_id 999999"),
+        (20, "text_value contains a NUL byte"),
+        (30, "quality 70000 is not a smallint"),
+        (40, "value is str, not a number"),
+    ]
+    assert len(stored(migrated_url)) == 50
+    with psycopg.connect(migrated_url) as conn:
+        kept = conn.execute("SELECT tag_id, reason FROM rejected_readings ORDER BY id").fetchall()
+    assert [reason for _, reason in kept] == [r.reason for r in result.rejected]
+    assert kept[1] == (999_999, "unknown tag_id 999999")
+
+
+async def test_rows_the_server_refuses_are_isolated_by_bisection(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    # A constraint only the server knows (as a site-specific CHECK would be).
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE readings ADD CONSTRAINT no_666 CHECK (value <> 666)")
+    batch = rows_for(ids, 1000)
+    batch[666] = batch[666]._replace(value=666.0)
+    result = await writer.write(batch)
+    assert result.inserted == 999
+    assert [r.index for r in result.rejected] == [666]
+    assert "no_666" in result.rejected[0].reason and "23514" in result.rejected[0].reason
+    assert len(stored(migrated_url)) == 999
+
+
+async def test_new_tags_are_picked_up_without_restart(
+    writer: BatchWriter, migrated_url: str
+) -> None:
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        new_id = conn.execute(
+            "INSERT INTO tags (machine_id, name, signal, source, protocol, address) "
+            "VALUES ('filler', 'late', 'measurement', 's', 'opcua', 'ns=2;s=x') RETURNING id"
+        ).fetchone()[0]
+    result = await writer.write([ReadingRow(T0, new_id, 1.5)])
+    assert (result.inserted, result.rejected) == (1, [])
+
+
+async def test_lost_connection_is_transient(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    await writer.write(rows_for(ids, 10))
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(TransientWriteError) as info:
+        await writer.write(rows_for(ids, 10, start=T0 + dt.timedelta(hours=1)))
+    assert info.value.retriable
+    # The caller retries on a new connection; the retried batch lands once.
+    fresh = await BatchWriter.connect(migrated_url)
+    try:
+        assert (await fresh.write(rows_for(ids, 10, T0 + dt.timedelta(hours=1)))).inserted == 10
+    finally:
+        await fresh.close()
+    assert len(stored(migrated_url)) == 20
+
+
+async def test_missing_schema_is_permanent(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE readings RENAME TO readings_gone")
+    with pytest.raises(PermanentWriteError) as info:
+        await writer.write(rows_for(ids, 5))
+    assert not info.value.retriable
+    assert "readings" in str(info.value)

@@ -12,6 +12,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +207,13 @@ class LocalCluster:
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def world_traversable_tempdir(prefix: str) -> Path:
+    """A temp dir the postgres system user can reach when we run as root (tests, benchmarks)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
 
 
 def _has_c_utf8() -> bool:

@@ -1,0 +1,240 @@
+"""Part counts from PLC counters (KPI.md §2), and the ideal time those parts are worth.
+
+Cumulative counters become deltas between consecutive samples; each delta belongs to the
+later sample's timestamp, so a window (or bucket) owns exactly the deltas stamped inside it and
+buckets add up to the window. The caller supplies the last sample before the window as the
+first baseline; a counter's very first sample only sets the baseline.
+
+A glitch (a jump above elapsed / fastest ideal cycle x 1.5 + 10) is dropped and flagged, and
+the old baseline is kept, so a single spike (1234, 60000, 1235) costs nothing. When the next
+sample is plausible only against the jumped value, the jump was a real level change (e.g. a
+counter preset): the new level becomes the baseline, still without counting the jump.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+from storage.kpi.flags import FlagCounts, add_flags
+
+Sample = tuple[dt.datetime, float | int | None]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleHistory:
+    """A machine's ideal cycle time over time: (valid_from, ideal_cycle_s), any order.
+
+    Before the first valid_from the first entry applies (the history starts with the machine).
+    """
+
+    entries: tuple[tuple[dt.datetime, float], ...]
+
+    def __post_init__(self) -> None:
+        if not self.entries or any(c <= 0 for _, c in self.entries):
+            raise ValueError("a cycle history needs at least one positive ideal cycle time")
+        object.__setattr__(self, "entries", tuple(sorted(self.entries)))
+
+    @classmethod
+    def constant(cls, ideal_cycle_s: float) -> CycleHistory:
+        return cls(((_EPOCH, ideal_cycle_s),))
+
+    def _index(self, t: dt.datetime) -> int:
+        return max(0, bisect.bisect_right([v for v, _ in self.entries], t) - 1)
+
+    def at(self, t: dt.datetime) -> float:
+        """The ideal cycle time valid at instant t."""
+        return self.entries[self._index(t)][1]
+
+    def fastest(self, t0: dt.datetime, t1: dt.datetime) -> float:
+        """The smallest ideal cycle time valid at some instant of [t0, t1]."""
+        lo, hi = self._index(t0), self._index(t1)
+        return min(c for _, c in self.entries[lo : hi + 1])
+
+
+class CountKind(StrEnum):
+    COUNT = "count"
+    WRAP = "wrap"
+    RESET = "reset"
+    GLITCH = "glitch"  # delta dropped (0)
+
+
+@dataclass(frozen=True, slots=True)
+class CountEvent:
+    time: dt.datetime
+    delta: int
+    kind: CountKind = CountKind.COUNT
+
+
+def plausible_max(elapsed_s: float, ideal_cycle_s: float) -> float:
+    """KPI.md §2: the largest believable increase over `elapsed_s`."""
+    return elapsed_s / ideal_cycle_s * 1.5 + 10
+
+
+def _step(
+    prev: tuple[dt.datetime, int],
+    cur: tuple[dt.datetime, int],
+    cycles: CycleHistory,
+    wrap: int | None,
+) -> CountEvent:
+    (t0, v0), (t1, v1) = prev, cur
+    limit = plausible_max((t1 - t0).total_seconds(), cycles.fastest(t0, t1))
+    d, kind = v1 - v0, CountKind.COUNT
+    if d < 0:
+        wrapped = v1 + wrap - v0 if wrap is not None and 0 <= v1 < wrap and v0 < wrap else None
+        if wrapped is not None and wrapped <= limit:
+            d, kind = wrapped, CountKind.WRAP
+        else:
+            d, kind = v1, CountKind.RESET
+    if d < 0 or d > limit:
+        return CountEvent(t1, 0, CountKind.GLITCH)
+    return CountEvent(t1, d, kind)
+
+
+def _clean(samples: Sequence[Sample]) -> list[tuple[dt.datetime, int]]:
+    good = [(t, v) for t, v in samples if v is not None and not math.isnan(v)]
+    return [(t, round(v)) for t, v in sorted(good, key=lambda s: s[0])]
+
+
+def cumulative_deltas(
+    samples: Sequence[Sample], *, cycles: CycleHistory, wrap: int | None = None
+) -> list[CountEvent]:
+    """Deltas of a cumulative counter, one event per sample after the first (null samples skipped)."""
+    events: list[CountEvent] = []
+    baseline: tuple[dt.datetime, int] | None = None
+    candidate: tuple[dt.datetime, int] | None = None
+    for cur in _clean(samples):
+        if baseline is None:
+            baseline = cur
+            continue
+        ev = _step(baseline, cur, cycles, wrap)
+        if ev.kind is CountKind.GLITCH and candidate is not None:
+            retry = _step(candidate, cur, cycles, wrap)
+            if retry.kind is not CountKind.GLITCH:
+                ev = retry  # the earlier jump was a level change; go on from the new level
+        if ev.kind is CountKind.GLITCH:
+            candidate = cur
+        else:
+            baseline, candidate = cur, None
+        events.append(ev)
+    return events
+
+
+def increments(samples: Sequence[Sample]) -> list[CountEvent]:
+    """A delta counter: each message carries its increment, summed as it is."""
+    return [CountEvent(t, v) for t, v in _clean(samples)]
+
+
+_KIND_FLAG = {
+    CountKind.RESET: "counter_resets",
+    CountKind.WRAP: "counter_wraps",
+    CountKind.GLITCH: "counter_glitches",
+}
+
+
+def _opt_add(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Additive count sums of one machine; None = that counter is not configured.
+
+    `ideal_*_s` is Σ delta x ideal cycle valid at the delta's timestamp, per counter.
+    """
+
+    good: int | None = None
+    reject: int | None = None
+    total: int | None = None
+    ideal_good_s: float | None = None
+    ideal_reject_s: float | None = None
+    ideal_total_s: float | None = None
+    flags: FlagCounts = field(default_factory=dict)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            *(_opt_add(getattr(self, f), getattr(other, f)) for f in _COUNT_FIELDS),
+            flags=add_flags(self.flags, other.flags),
+        )
+
+    def completed(self) -> Counts:
+        """With the third of good/reject/total derived; flags `count_mismatch` /
+        `counts_incomplete`. Derive only from window sums, never per bucket and then add."""
+        g, r, t = self.good, self.reject, self.total
+        ig, ir, it = self.ideal_good_s, self.ideal_reject_s, self.ideal_total_s
+        flags = dict(self.flags)
+        if g is not None and r is not None and t is not None:
+            if g + r != t:
+                flags["count_mismatch"] = 1
+        elif g is not None and r is not None:
+            t, it = g + r, (ig or 0.0) + (ir or 0.0)
+        elif g is not None and t is not None:
+            r, ir = t - g, (it or 0.0) - (ig or 0.0)
+        elif r is not None and t is not None:
+            g, ig = t - r, (it or 0.0) - (ir or 0.0)
+        else:
+            flags["counts_incomplete"] = 1
+        if (g is not None and g < 0) or (r is not None and r < 0):
+            # counters sampled apart can disagree by a part at a window edge
+            flags["count_mismatch"] = 1
+            g, r = max(g, 0) if g is not None else g, max(r, 0) if r is not None else r
+            ig = max(ig, 0.0) if ig is not None else ig
+            ir = max(ir, 0.0) if ir is not None else ir
+        return Counts(g, r, t, ig, ir, it, flags)
+
+
+_COUNT_FIELDS = ("good", "reject", "total", "ideal_good_s", "ideal_reject_s", "ideal_total_s")
+
+
+def _window(
+    events: Sequence[CountEvent] | None,
+    times: list[dt.datetime],
+    cycles: CycleHistory,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> tuple[int | None, float | None, FlagCounts]:
+    if events is None:
+        return None, None, {}
+    inside = events[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
+    flags: dict[str, int] = {}
+    for e in inside:
+        if e.kind in _KIND_FLAG:
+            flags[_KIND_FLAG[e.kind]] = flags.get(_KIND_FLAG[e.kind], 0) + 1
+    ideal = sum(e.delta * cycles.at(e.time) for e in inside)
+    return sum(e.delta for e in inside), float(ideal), flags
+
+
+@dataclass(frozen=True)
+class CountStreams:
+    """One machine's count events (sorted by time) per configured counter, with its cycle
+    history; `window` sums the events stamped inside [start, end)."""
+
+    cycles: CycleHistory
+    good: Sequence[CountEvent] | None = None
+    reject: Sequence[CountEvent] | None = None
+    total: Sequence[CountEvent] | None = None
+
+    @cached_property
+    def _times(self) -> dict[str, list[dt.datetime]]:
+        return {
+            name: [e.time for e in events]
+            for name in ("good", "reject", "total")
+            if (events := getattr(self, name)) is not None
+        }
+
+    def window(self, start: dt.datetime, end: dt.datetime) -> Counts:
+        parts = {
+            name: _window(getattr(self, name), self._times.get(name, []), self.cycles, start, end)
+            for name in ("good", "reject", "total")
+        }
+        (g, ig, fg), (r, ir, fr), (t, it, ft) = parts["good"], parts["reject"], parts["total"]
+        return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))

@@ -1,0 +1,202 @@
+"""Classified state timeline of one machine (KPI.md §1), built from raw samples.
+
+Rules, in the order they are applied:
+
+1. Each state sample holds until the next one, but for at most ``max_gap_s``: after a longer
+   silence the time from the last sample + ``max_gap_s`` to the next sample is ``unknown``.
+   The last sample holds until ``until`` under the same rule. Before the first sample, and from
+   a sample whose value is null (bad quality), the state is ``unknown``.
+2. A PLC value missing from the machine's ``state_map`` (or not an integer) is ``unknown`` and
+   marked ``unmapped``: no class is guessed, the time leaves PBT, and the KPI flags
+   ``unmapped_state`` so the mapping gets fixed.
+3. A stop reason explains one *run* of an unchanged PLC state value (a maximal stretch of
+   equal values without a gap). Its reason is the last configured reason code among the value
+   in effect at the run's start and the reason samples inside the run. So a reason set a few
+   milliseconds after the state change, or entered by an operator during the stop, explains
+   the whole stop; a code outside the reason table (e.g. 0, "no reason", written when the
+   machine restarts) never overrides a real one. The reason's category then decides the class,
+   but only of non-running, known intervals: a reason never turns running time into a stop.
+4. Equal neighbours (same class, reason and unmapped mark) are merged.
+5. Each whole merged interval is classified once: a ``down``/``idle``/``setup`` interval shorter
+   than ``short_stop_s`` is a short stop. Clipping to windows happens afterwards and keeps it.
+
+To classify the intervals at a window's edges correctly, build the timeline with samples
+from ``since = window start - context_margin`` to ``until = window end + context_margin`` (capped
+at now), including the last sample before ``since``: an interval that reaches past the margin is
+then long enough not to be a short stop, whatever lies beyond. An interval still open at ``now``
+is classified by its length so far.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from config.plant import ReasonCategory, StateClass
+from config.settings import KpiSettings
+
+Sample = tuple[dt.datetime, float | int | None]
+
+_UNMAPPED = object()  # a PLC value the state map does not know
+
+
+class TimeClass(StrEnum):
+    """StateClass plus `unknown` (no data, or a value that maps to nothing)."""
+
+    RUNNING = "running"
+    DOWN = "down"
+    IDLE = "idle"
+    SETUP = "setup"
+    PLANNED_STOP = "planned_stop"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, state: StateClass) -> TimeClass:
+        return cls(state.value)
+
+
+STOP_CLASSES = frozenset({TimeClass.DOWN, TimeClass.IDLE, TimeClass.SETUP})
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A stretch of one class. `short_stop` was decided on the whole, unclipped interval."""
+
+    start: dt.datetime
+    end: dt.datetime
+    time_class: TimeClass
+    reason: int | None = None
+    short_stop: bool = False
+    unmapped: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def context_margin(settings: KpiSettings) -> dt.timedelta:
+    """How far beyond a window's edges samples must be fetched to classify edge intervals."""
+    return dt.timedelta(seconds=settings.short_stop_s)
+
+
+def _as_code(value: float | int | None) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if float(value).is_integer():
+        return int(value)
+    return _UNMAPPED
+
+
+def _dedupe(samples: Sequence[Sample], until: dt.datetime) -> list[tuple[dt.datetime, object]]:
+    """Sorted samples before `until`; of equal timestamps the last one given wins."""
+    by_time: dict[dt.datetime, object] = {}
+    for t, v in samples:
+        if t < until:
+            by_time[t] = _as_code(v)
+    return sorted(by_time.items(), key=lambda kv: kv[0])
+
+
+def _runs(
+    samples: list[tuple[dt.datetime, object]], since: dt.datetime, until: dt.datetime, gap: float
+) -> list[tuple[dt.datetime, dt.datetime, object]]:
+    """Rule 1: (start, end, code) runs of equal code; code None means no data."""
+    pieces: list[tuple[dt.datetime, dt.datetime, object]] = []
+    if not samples or samples[0][0] > since:
+        pieces.append((since, samples[0][0] if samples else until, None))
+    max_hold = dt.timedelta(seconds=gap)
+    for i, (t, code) in enumerate(samples):
+        nxt = samples[i + 1][0] if i + 1 < len(samples) else until
+        held = min(nxt, t + max_hold)
+        pieces.append((t, held, code))
+        if held < nxt:
+            pieces.append((held, nxt, None))
+    runs: list[tuple[dt.datetime, dt.datetime, object]] = []
+    for start, end, code in pieces:
+        if start >= end:
+            continue
+        if runs and runs[-1][2] == code and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], end, code)
+        else:
+            runs.append((start, end, code))
+    return runs
+
+
+class _Reasons:
+    """Reason samples with the lookup of rule 3."""
+
+    def __init__(self, samples: Sequence[Sample], known: Mapping[int, ReasonCategory]) -> None:
+        ordered = sorted(((t, _as_code(v)) for t, v in samples), key=lambda kv: kv[0])
+        self._times = [t for t, _ in ordered]
+        self._codes = [c for _, c in ordered]
+        self._known = known
+
+    def explaining(self, start: dt.datetime, end: dt.datetime) -> int | None:
+        # Candidates: the sample in effect at `start`, then every sample in (start, end).
+        lo = max(0, bisect.bisect_right(self._times, start) - 1)
+        hi = bisect.bisect_left(self._times, end)
+        for i in range(hi - 1, lo - 1, -1):
+            code = self._codes[i]
+            if isinstance(code, int) and code in self._known:
+                return code
+        return None
+
+
+def build_timeline(
+    states: Sequence[Sample],
+    reasons: Sequence[Sample] = (),
+    *,
+    state_map: Mapping[int, StateClass],
+    reason_categories: Mapping[int, ReasonCategory] | None = None,
+    since: dt.datetime,
+    until: dt.datetime,
+    settings: KpiSettings | None = None,
+) -> list[Interval]:
+    """Classified, merged intervals covering [min(since, first sample), until)."""
+    settings = settings or KpiSettings()
+    known = reason_categories or {}
+    lookup = _Reasons(reasons, known)
+    merged: list[Interval] = []
+    for start, end, code in _runs(_dedupe(states, until), since, until, settings.max_gap_s):
+        if code is None:
+            iv = Interval(start, end, TimeClass.UNKNOWN)
+        elif not isinstance(code, int) or code not in state_map:
+            iv = Interval(start, end, TimeClass.UNKNOWN, unmapped=True)
+        else:
+            cls = TimeClass.of(state_map[code])
+            reason = None if cls is TimeClass.RUNNING else lookup.explaining(start, end)
+            if reason is not None:
+                cls = TimeClass.of(known[reason].state_class)
+            iv = Interval(start, end, cls, reason)
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.end == iv.start
+            and (last.time_class, last.reason, last.unmapped)
+            == (iv.time_class, iv.reason, iv.unmapped)
+        ):
+            merged[-1] = replace(last, end=iv.end)
+        else:
+            merged.append(iv)
+    threshold = settings.short_stop_s
+    return [
+        replace(iv, short_stop=True)
+        if iv.time_class in STOP_CLASSES and threshold > 0 and iv.seconds < threshold
+        else iv
+        for iv in merged
+    ]
+
+
+def clip_timeline(
+    intervals: Sequence[Interval], start: dt.datetime, end: dt.datetime
+) -> list[Interval]:
+    """The intervals' parts inside [start, end); classifications are kept as they were."""
+    out = []
+    for iv in intervals:
+        lo, hi = max(iv.start, start), min(iv.end, end)
+        if lo < hi:
+            out.append(replace(iv, start=lo, end=hi) if (lo, hi) != (iv.start, iv.end) else iv)
+    return out

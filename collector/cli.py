@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_cmd_db)
 
     for verb, module, text in [
+        ("demo", "collector.demo", "run the demo line locally: database, broker, simulators"),
         ("simulate", "simulators.cli", "run the bundled PLC simulators a config describes"),
         ("browse", "adapters.opcua.browse_cli", "list an OPC UA server's variables"),
     ]:

@@ -67,6 +67,22 @@ class ShopfloorConfig(Model):
                         (where, f"tag {tag.key!r} is already defined at {keys[tag.key]}")
                     )
                 keys.setdefault(tag.key, where)
+        if self.simulation is not None:
+            for machine_id, sim in self.simulation.machines.items():
+                where = f"simulation.machines.{machine_id}"
+                if machine_id not in seen:
+                    problems.append((where, f"no machine {machine_id!r} in any line"))
+                for key in (
+                    "failure_reasons",
+                    "changeover_reason",
+                    "maintenance_reason",
+                    "starved_reason",
+                    "blocked_reason",
+                ):
+                    value = getattr(sim, key)
+                    for code in value if isinstance(value, list) else [value]:
+                        if code is not None and code not in codes:
+                            problems.append((f"{where}.{key}", f"no stop reason with code {code}"))
         return problems
 
     def machines(self) -> dict[str, tuple[Line, Machine]]:

@@ -87,6 +87,11 @@ class MachineSimulation(Model):
     buffer_after: int = Field(
         default=10, ge=1, description="parts the buffer to the next machine holds"
     )
+    consumes: int = Field(
+        default=1,
+        ge=1,
+        description="upstream parts one cycle takes (a case packer: bottles per case)",
+    )
     temperature: Range = Field(default_factory=lambda: Range(min=20.0, max=30.0))
     pressure: Range = Field(default_factory=lambda: Range(min=5.0, max=7.0))
 

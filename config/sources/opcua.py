@@ -1,4 +1,12 @@
-"""OPC UA source options, named as OPC UA names them (UaExpert-style node ids)."""
+"""OPC UA source options, named as OPC UA names them (UaExpert-style node ids).
+
+Security: with a policy other than None the server's certificate must be given
+(`server_certificate`): it is trusted explicitly, never fetched and accepted on first use
+(`shopfloor browse --save-server-certificate` fetches it for you to inspect and keep). Without
+`certificate`/`private_key` a client certificate is generated once and kept in
+`certificate_dir` (default: the user's data dir, `shopfloor/opcua/<source name>/`); the server
+must trust it (copy `cert.der` into its trusted folder).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +41,12 @@ class OpcUaSecurity(Model):
     )
     private_key: Path | None = None
     server_certificate: Path | None = Field(
-        default=None, description="the server certificate to trust explicitly"
+        default=None, description="the server certificate to trust explicitly (DER or PEM)"
+    )
+    certificate_dir: Path | None = Field(
+        default=None,
+        description="where a generated client certificate is kept; default: the user's data "
+        "dir, shopfloor/opcua/<source name>",
     )
 
     @model_validator(mode="after")
@@ -44,6 +57,11 @@ class OpcUaSecurity(Model):
             )
         if (self.certificate is None) != (self.private_key is None):
             raise ValueError("certificate and private_key are given together")
+        if self.policy is not SecurityPolicy.NONE and self.server_certificate is None:
+            raise ValueError(
+                f"policy {self.policy.value} needs server_certificate: the server "
+                "is trusted explicitly (shopfloor browse --save-server-certificate)"
+            )
         return self
 
 
@@ -53,7 +71,17 @@ class OpcUaTag(TagBase):
         "or a browse path /0:Objects/2:Line1/2:State"
     )
     deadband_type: Literal["absolute", "percent"] | None = None
-    deadband_value: float | None = Field(default=None, ge=0)
+    deadband_value: float | None = Field(
+        default=None, ge=0, description="absolute: in the value's unit; percent: 0..100 of EURange"
+    )
+
+    @model_validator(mode="after")
+    def _deadband(self) -> OpcUaTag:
+        if (self.deadband_type is None) != (self.deadband_value is None):
+            raise ValueError("deadband_type and deadband_value are given together")
+        if self.deadband_type == "percent" and (self.deadband_value or 0) > 100:
+            raise ValueError("a percent deadband is 0..100")
+        return self
 
     @property
     def reading_address(self) -> str:
@@ -74,4 +102,17 @@ class OpcUaSource(Model):
     poll_interval_s: float = Field(default=1.0, gt=0)
     timestamp: Literal["source", "server"] = "source"
     timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")
+    application_uri: str | None = Field(
+        default=None,
+        description="client ApplicationUri; default: from the certificate, or "
+        "urn:<host>:shopfloor:<source name> for a generated one",
+    )
     tags: list[OpcUaTag] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _reconnect(self) -> OpcUaSource:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s is at least reconnect_min_s")
+        return self

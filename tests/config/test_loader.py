@@ -200,3 +200,17 @@ def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
     ok = run_shopfloor("check", str(DEMO_CONFIG))
     assert ok.returncode == 0, ok.stderr
     assert "OK (1 line(s), 4 machine(s)" in ok.stdout
+
+
+def test_simulation_section_references_are_checked() -> None:
+    text = MINIMAL + textwrap.dedent("""\
+        stop_reasons:
+          - {code: 101, text: jam, category: failure}
+        simulation:
+          machines:
+            m9: {}
+            m1: {failure_reasons: [101, 999]}
+        """)
+    found = problems_of(text)
+    assert ("simulation.machines.m9", "no machine 'm9' in any line", 17) in found
+    assert ("simulation.machines.m1.failure_reasons", "no stop reason with code 999", 18) in found

@@ -1,0 +1,50 @@
+"""`shopfloor demo` as a user runs it: starts everything, serves, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from storage.cluster import world_traversable_tempdir
+
+
+def test_demo_starts_serves_and_stops_cleanly() -> None:
+    base = world_traversable_tempdir("shopfloor-test-demo-")
+    exe = Path(sys.executable).parent / "shopfloor"
+    proc = subprocess.Popen(
+        [str(exe), "demo", "--db-dir", str(base / "db"), "--speed", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        text = "".join(out)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else text
+        url = re.search(r"^database\s+(\S+)", text, re.M)[1]  # type: ignore[index]
+        modbus_port = int(re.search(r"Modbus TCP server 127\.0\.0\.1:(\d+)", text)[1])  # type: ignore[index]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM machines").fetchone() == (4,)
+        socket.create_connection(("127.0.0.1", modbus_port), timeout=2).close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert proc.stdout.read().strip().endswith("stopped")
+        with socket.socket() as s:  # the port is free again
+            s.bind(("127.0.0.1", modbus_port))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run([str(exe), "db", "down", "--dir", str(base / "db")], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

@@ -11,8 +11,12 @@ import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.logs import setup_logging
+
+if TYPE_CHECKING:
+    from config import Problem, ShopfloorConfig
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -20,6 +24,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
+        problems = _node_id_problems(cfg)
+        if problems:
+            raise ConfigError(str(args.config), problems)
     except ConfigError as exc:
         print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:
@@ -31,6 +38,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{len(cfg.sources)} source(s), {len(cfg.tags())} tag(s))"
     )
     return 0
+
+
+def _node_id_problems(cfg: ShopfloorConfig) -> list[Problem]:
+    """OPC UA node id syntax: config cannot import adapters, so the command checks it."""
+    from adapters.errors import ConfigurationError
+    from adapters.opcua.nodeid import parse_node
+    from config import Problem
+
+    problems = []
+    for si, source in enumerate(cfg.sources):
+        if source.protocol != "opcua":
+            continue
+        for ti, tag in enumerate(source.tags):
+            try:
+                parse_node(tag.node)
+            except ConfigurationError as exc:
+                problems.append(Problem(f"sources[{si}].tags[{ti}].node", str(exc)))
+    return problems
 
 
 def _cluster(args: argparse.Namespace):

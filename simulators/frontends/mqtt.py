@@ -75,12 +75,12 @@ class MqttFrontEnd:
         self.topics: dict[str, _Topic] = {}
         for tag in source.tags:
             signal_of(tag)
-            if "+" in tag.topic or "#" in tag.topic:
+            if "+" in tag.topic_filter or "#" in tag.topic_filter:
                 raise ValueError(
                     f"tag {tag.key}: the simulator publishes to concrete topics, "
-                    f"not the filter {tag.topic!r}"
+                    f"not the filter {tag.topic_filter!r}"
                 )
-            self.topics.setdefault(tag.topic, _Topic(tag.topic)).tags.append(tag)
+            self.topics.setdefault(tag.topic_filter, _Topic(tag.topic_filter)).tags.append(tag)
         self.published = 0
         self.retries = 0
         self.dropped = 0

@@ -197,6 +197,15 @@ def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
         "lines[0].machines[0].ideal_cycle_s (line 5): Input should be greater than 0" in proc.stderr
     )
     assert "sources[0].tags[0].colour (line 12): unknown key" in proc.stderr
+    bad_node = tmp_path / "node.yaml"
+    bad_node.write_text(
+        DEMO_CONFIG.read_text().replace(
+            'node: "ns=2;s=filler.speed"', 'node: "ns=x;s=filler.speed"'
+        )
+    )
+    proc = run_shopfloor("check", str(bad_node))
+    assert proc.returncode == 1
+    assert "sources[0].tags[5].node: " in proc.stderr
     ok = run_shopfloor("check", str(DEMO_CONFIG))
     assert ok.returncode == 0, ok.stderr
     assert "OK (1 line(s), 4 machine(s)" in ok.stdout

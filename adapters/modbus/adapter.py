@@ -1,0 +1,258 @@
+"""The Modbus adapter: one connection, one poller per cadence, readings to the sink.
+
+Each poll reads its planned requests in turn and stamps every reading with the poll's start time
+(one timestamp per poll, so a poll's values line up and replays stay idempotent). What goes wrong
+is reported, never raised out of `run()`:
+
+- a Modbus exception response: the request's tags get BAD readings (value None);
+- no connection or no response: the device's tags get no reading this poll; the connection
+  reconnects with backoff by itself;
+- a merged request refused with "illegal data address" is split into one request per tag, so
+  one unmapped address in a gap does not blank its neighbours.
+
+A failing device is logged at ERROR once, at DEBUG while it keeps failing, and at INFO when it
+recovers (Home Assistant's rule), so a dead PLC does not flood the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+from adapters.base import Quality, Reading, ReadingSink, SourceStatus
+from adapters.errors import AdapterError, TransportError
+from adapters.modbus import codec
+from adapters.modbus.connection import (
+    ConnectError,
+    DeviceBusyError,
+    IllegalRequestError,
+    ModbusConnection,
+    ModbusExceptionError,
+)
+from adapters.modbus.planner import ReadRequest, plan
+from config.sources.modbus import ModbusSource, ModbusTag
+
+log = logging.getLogger(__name__)
+
+ILLEGAL_DATA_ADDRESS = 2
+STOP_GRACE_S = 5.0  # longest wait for a poll in progress to finish on stop()
+
+
+class ModbusAdapter:
+    """Polls one Modbus TCP source; see the module docstring for what it does on failures."""
+
+    def __init__(self, source: ModbusSource, sink: ReadingSink) -> None:
+        self.source = source
+        self._sink = sink
+        self.status = SourceStatus(source=source.name, protocol="modbus")
+        self.status.extra.update(polls=0, timeouts=0, exception_responses=0, overruns=0)
+        self._conn = ModbusConnection(source)
+        self._stopping = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._running = False
+        self._trouble: set[str] = set()
+        # Requests by poll interval: one poller per cadence. Planned here so a tag map the
+        # planner cannot serve fails at construction, not inside run().
+        by_interval: dict[float, list[tuple[int, ModbusTag]]] = defaultdict(list)
+        for tag in source.tags:
+            unit = source.unit_of(tag)
+            by_interval[source.poll_interval_of(unit)].append((unit, tag))
+        self.schedule: dict[float, list[ReadRequest]] = {
+            interval: plan(tags, max_gap=source.max_gap)
+            for interval, tags in sorted(by_interval.items())
+        }
+
+    async def run(self) -> None:
+        """Poll until stop(); never raises for device or network trouble."""
+        if self._running:
+            log.error("%s: run() called twice; ignored", self.source.name)
+            return
+        self._running = True
+        self._finished.clear()
+        pollers = [
+            asyncio.create_task(
+                self._poller(interval, requests), name=f"modbus-{self.source.name}-{interval}s"
+            )
+            for interval, requests in self.schedule.items()
+        ]
+        try:
+            await self._stopping.wait()
+            _, pending = await asyncio.wait(pollers, timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+        finally:
+            for task in pollers:
+                task.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+            await self._conn.close()
+            self.status.connected = False
+            self._running = False
+            self._finished.set()
+
+    async def stop(self) -> None:
+        """Let the poll in progress finish (up to STOP_GRACE_S), then close the connection."""
+        self._stopping.set()
+        if self._running:
+            await self._finished.wait()
+
+    async def _poller(self, interval: float, requests: list[ReadRequest]) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stopping.is_set():
+            try:
+                await self._poll_once(requests)
+            except Exception as exc:  # a bug must not end polling; logged in full, once
+                self._count_error(exc)
+                self._trouble_log("poll", exc, exc_info=True)
+            else:
+                self._ok("poll")
+            next_at += interval
+            now = loop.time()
+            if next_at < now:  # the poll overran: skip the missed ticks, do not burst
+                missed = math.ceil((now - next_at) / interval)
+                self.status.extra["overruns"] += missed
+                next_at += missed * interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
+
+    async def _poll_once(self, requests: list[ReadRequest]) -> None:
+        ts = dt.datetime.now(dt.UTC)
+        self.status.extra["polls"] += 1
+        readings: list[Reading] = []
+        failed_units: set[int] = set()
+        i = 0
+        while i < len(requests):
+            request = requests[i]
+            i += 1
+            if self._stopping.is_set():
+                break  # deliver what this poll has read so far, then end
+            if request.unit_id in failed_units:
+                continue
+            try:
+                data = await self._conn.read(
+                    request.table, request.address, request.count, request.unit_id
+                )
+            except IllegalRequestError as exc:
+                if exc.exception_code == ILLEGAL_DATA_ADDRESS and len(request.tags) > 1:
+                    singles = self._split(request)
+                    requests[i - 1 : i] = singles  # from now on, and for this poll too
+                    i -= 1
+                    continue
+                self._exception_response(request, exc, ts, readings)
+                continue
+            except DeviceBusyError as exc:
+                self._exception_response(request, exc, ts, readings)
+                continue
+            except TransportError as exc:
+                self._transport_failure(request, exc)
+                if isinstance(exc, ConnectError):
+                    break  # no connection: the other units cannot be read either
+                failed_units.add(request.unit_id)
+                continue
+            self._ok("connection", f"unit {request.unit_id}", _request_key(request))
+            readings.extend(self._decode(request, data, ts))
+        self.status.connected = self._conn.connected
+        self.status.reconnects = max(self._conn.connects - 1, 0)
+        self.status.extra["timeouts"] = self._conn.timeouts
+        if not readings:
+            return
+        self.status.readings += len(readings)
+        self.status.last_reading = ts
+        try:
+            await self._sink(readings)
+        except Exception as exc:  # the collector's trouble: these readings are lost; go on
+            self._count_error(exc)
+            self._trouble_log("sink", exc, exc_info=True)
+        else:
+            self._ok("sink")
+
+    def _decode(
+        self, request: ReadRequest, data: Sequence[int] | Sequence[bool], ts: dt.datetime
+    ) -> list[Reading]:
+        out: list[Reading] = []
+        for tag in request.tags:
+            try:
+                value, text = codec.decode(tag, request.slice_for(tag, data))
+            except (AdapterError, ValueError, IndexError) as exc:
+                self._count_error(exc)
+                log.debug("%s: %s: cannot decode: %s", self.source.name, tag.key, exc)
+                out.append(self._bad(tag, ts))
+                continue
+            if value is not None and not math.isfinite(value):
+                out.append(self._bad(tag, ts))  # NaN/inf: the device says "no valid value"
+                continue
+            out.append(
+                Reading(self.source.name, tag.reading_address, ts, value, Quality.GOOD, text)
+            )
+        return out
+
+    def _bad(self, tag: ModbusTag, ts: dt.datetime) -> Reading:
+        return Reading(self.source.name, tag.reading_address, ts, None, Quality.BAD)
+
+    def _split(self, request: ReadRequest) -> list[ReadRequest]:
+        log.warning(
+            "%s: unit %d refuses %s %d+%d (illegal data address); reading its %d tags one "
+            "by one from now on (set max_gap: 0 to avoid this)",
+            self.source.name,
+            request.unit_id,
+            request.table.value,
+            request.address,
+            request.count,
+            len(request.tags),
+        )
+        return [
+            ReadRequest(request.unit_id, request.table, tag.address, tag.register_count, (tag,))
+            for tag in request.tags
+        ]
+
+    def _exception_response(
+        self,
+        request: ReadRequest,
+        exc: ModbusExceptionError,
+        ts: dt.datetime,
+        readings: list[Reading],
+    ) -> None:
+        self.status.extra["exception_responses"] += 1
+        self._count_error(exc)
+        self._trouble_log(_request_key(request), exc)
+        readings.extend(self._bad(tag, ts) for tag in request.tags)
+
+    def _transport_failure(self, request: ReadRequest, exc: TransportError) -> None:
+        self._count_error(exc)
+        key = "connection" if isinstance(exc, ConnectError) else f"unit {request.unit_id}"
+        self._trouble_log(key, exc)
+
+    def _trouble_log(self, key: str, exc: Exception, *, exc_info: bool = False) -> None:
+        """ERROR the first time `key` fails, DEBUG while it keeps failing."""
+        name = self.source.name
+        text = str(exc).removeprefix(f"{name}: ") or repr(exc)
+        if key in self._trouble:
+            log.debug("%s: %s still failing: %s", name, key, text)
+            return
+        self._trouble.add(key)
+        log.error(
+            "%s: %s failing: %s (will keep trying; repeats are logged at DEBUG)",
+            name,
+            key,
+            text,
+            exc_info=exc_info,
+        )
+
+    def _ok(self, *keys: str) -> None:
+        for key in keys:
+            if key in self._trouble:
+                self._trouble.discard(key)
+                log.info("%s: %s recovered", self.source.name, key)
+
+    def _count_error(self, exc: Exception) -> None:
+        self.status.errors += 1
+        self.status.last_error = str(exc)
+
+
+def _request_key(request: ReadRequest) -> str:
+    return f"unit {request.unit_id} {request.table.value} {request.address}+{request.count}"

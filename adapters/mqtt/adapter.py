@@ -1,0 +1,436 @@
+"""The MQTT adapter: paho-mqtt 2.x in its own network thread, readings handed to the sink in order.
+
+Delivery (at least once for QoS 1 and 2 with a persistent session):
+
+- paho runs with `manual_ack=True`: a message is acknowledged (PUBACK / PUBCOMP) only after the
+  sink returned for the batch holding it. Acks are sent in arrival order, as MQTT requires.
+- The paho thread hands messages over through a bounded queue (`queue_size`); when it is full
+  the thread waits, which stops reading the socket: TCP and the broker's in-flight window are
+  the backpressure. A sink blocked longer than 1.5 keepalives makes the broker drop us; the
+  unacknowledged messages then come again on the persistent session.
+- When the sink fails, nothing of that batch is acknowledged. QoS 1 messages are dropped here
+  and the session is reconnected, so the broker redelivers them (it only redelivers on a new
+  connection). QoS 2 messages were already released by the broker (PUBREL) and would not come
+  again, so they, and QoS 0 ones, are kept and offered to the sink again before newer ones.
+- Messages of an earlier connection are still delivered to the sink, but a QoS 1 ack for them is
+  not sent on the new connection (the broker redelivers them: a duplicate, never a loss).
+
+A payload that cannot be decoded is logged with its topic, counted in `status.malformed`,
+acknowledged and skipped. Messages whose topic matches no tag count in `extra["unmatched"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from adapters.base import Quality, Reading, ReadingSink, SourceStatus
+from adapters.errors import ConfigurationError, DecodeError
+from adapters.mqtt.payload import extract, parse_json
+from adapters.mqtt.topics import matches, subscription_filters, template_filter
+from config.sources.mqtt import MqttSource, MqttTag
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1000  # messages between the paho thread and the sink
+MAX_BATCH = 500  # readings' messages per sink call
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    generation: int  # which connection delivered it
+    arrived: dt.datetime
+
+
+class _Stop:
+    """Queue sentinel: wakes the consumer for stop()."""
+
+
+class MqttAdapter:
+    """Subscribes to the source's topics and delivers its tags' readings to the sink."""
+
+    def __init__(
+        self,
+        source: MqttSource,
+        sink: ReadingSink,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.source = source
+        self._sink = sink
+        self.status = SourceStatus(source=source.name, protocol="mqtt")
+        self.status.extra["unmatched"] = 0
+        self._max_batch = max_batch
+        self._queue_size = queue_size
+        self._filters = subscription_filters([template_filter(t.topic) for t in source.tags])
+        self._routes: dict[str, list[MqttTag]] = {}  # topic name -> tags, filled lazily
+        self._retry: list[_Message] = []
+        self._sink_failures = 0  # in a row: the resync delay doubles with each
+        self._generation = 0
+        self._connected_once = False
+        self._failing = False  # connection failure logged at ERROR once, then DEBUG
+        self._warned_topics: set[str] = set()
+        self._closing = threading.Event()
+        self._stop_requested = False
+        self._stop_event = asyncio.Event()
+        self._running = False
+        self._done = asyncio.Event()
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Message | _Stop] | None = None
+        self._slots = threading.Semaphore(queue_size)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, deliver, reconnect; return after stop(). Never raises for broker trouble."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._running = True
+        self._done.clear()
+        self._closing.clear()
+        client = await self._client_when_configured()
+        if client is None:  # stopped before the TLS files could be loaded
+            self._running = False
+            self._done.set()
+            return
+        self._client = client
+        try:
+            self._start(client)
+            while not self._stop_requested:
+                ok = await self._consume()
+                if ok or self._stop_requested:
+                    break
+                await self._resync(client)
+        finally:
+            await self._shutdown(client)
+            self._running = False
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (sink, then acks), disconnect and return."""
+        self._stop_requested = True
+        self._stop_event.set()
+        if not self._running or self._queue is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, _Stop())
+        await self._done.wait()
+
+    # -- paho client ---------------------------------------------------------------------------
+
+    async def _client_when_configured(self) -> mqtt.Client | None:
+        """The client; unreadable TLS files are an error retried slowly, not raised."""
+        while not self._stop_requested:
+            try:
+                return self._make_client()
+            except ConfigurationError as exc:
+                self.status.errors += 1
+                self.status.last_error = str(exc)
+                log.error("%s; trying again in %.0fs", exc, self.source.reconnect_max_s)
+                assert self._queue is not None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._queue.get(), self.source.reconnect_max_s)
+        return None
+
+    def _make_client(self) -> mqtt.Client:
+        src = self.source
+        v5 = src.protocol_version == "5"
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=src.effective_client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else src.clean_start,
+            manual_ack=True,
+            reconnect_on_failure=True,
+        )
+        if src.username is not None:
+            client.username_pw_set(
+                src.username, src.password.get_secret_value() if src.password else None
+            )
+        if src.tls is not None:
+            try:
+                client.tls_set(
+                    ca_certs=str(src.tls.ca_file) if src.tls.ca_file else None,
+                    certfile=str(src.tls.cert_file) if src.tls.cert_file else None,
+                    keyfile=str(src.tls.key_file) if src.tls.key_file else None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load TLS files: {exc}", source=src.name) from exc
+            client.tls_insecure_set(src.tls.insecure)
+        client.reconnect_delay_set(src.reconnect_min_s, src.reconnect_max_s)  # type: ignore[arg-type]
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _start(self, client: mqtt.Client) -> None:
+        """Connect in paho's thread; it retries with backoff until the broker answers."""
+        src = self.source
+        v5 = src.protocol_version == "5"
+        properties = None
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 0 if src.clean_start else src.session_expiry_s
+        clean_start = src.clean_start if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        client.connect_async(
+            src.host,
+            src.port,
+            keepalive=src.keepalive_s,
+            clean_start=clean_start,
+            properties=properties,
+        )
+        client.loop_start()
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self._connect_failed(f"broker refused the connection: {reason}")
+            return
+        self._generation += 1
+        if self._connected_once:
+            self.status.reconnects += 1
+        self._connected_once = True
+        self.status.connected = True
+        log.log(
+            logging.INFO if self._failing or self._generation > 1 else logging.DEBUG,
+            "%s: connected to %s:%s (session present: %s)",
+            self.source.name,
+            self.source.host,
+            self.source.port,
+            flags.session_present,
+        )
+        self._failing = False
+        qos = self.source.qos
+        if self.source.protocol_version == "5":
+            # retainHandling 1: retained messages only for a new subscription, not again on
+            # every resubscribe of a persistent session.
+            opts = SubscribeOptions(qos=qos, retainHandling=1)
+            client.subscribe([(f, opts) for f in self._filters])
+        else:
+            client.subscribe([(f, qos) for f in self._filters])
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        self._connect_failed(f"cannot connect to {self.source.host}:{self.source.port}")
+
+    def _connect_failed(self, message: str) -> None:
+        self.status.connected = False
+        self.status.errors += 1
+        self.status.last_error = message
+        log.log(
+            logging.DEBUG if self._failing else logging.ERROR,
+            "%s: %s; retrying",
+            self.source.name,
+            message,
+        )
+        self._failing = True
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _properties: Any
+    ) -> None:
+        was = self.status.connected
+        self.status.connected = False
+        if was and not self._closing.is_set():
+            self.status.errors += 1
+            self.status.last_error = f"connection lost: {reason}"
+            log.warning("%s: connection lost (%s); reconnecting", self.source.name, reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's thread: wait for room in the queue (backpressure), then hand over."""
+        item = _Message(
+            msg.topic,
+            bytes(msg.payload),
+            msg.qos,
+            msg.mid,
+            self._generation,
+            dt.datetime.now(dt.UTC),
+        )
+        while not self._slots.acquire(timeout=0.2):
+            if self._closing.is_set():
+                return  # not acknowledged: the broker delivers it again next session
+        loop, queue = self._loop, self._queue
+        if loop is None or queue is None or loop.is_closed():
+            self._slots.release()
+            return
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop closed meanwhile
+            self._slots.release()
+
+    # -- consumer ------------------------------------------------------------------------------
+
+    async def _consume(self) -> bool:
+        """Deliver batches until stop (True) or a failed sink call (False)."""
+        assert self._queue is not None
+        while True:
+            batch: list[_Message] = []
+            stop = False
+            if self._retry:
+                batch, self._retry = self._retry[: self._max_batch], self._retry[self._max_batch :]
+            else:
+                first = await self._queue.get()
+                if isinstance(first, _Stop):
+                    return True
+                self._slots.release()
+                batch.append(first)
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if isinstance(item, _Stop):
+                    stop = True
+                    break
+                self._slots.release()
+                batch.append(item)
+            readings = self._decode(batch)
+            try:
+                if readings:
+                    await self._sink(readings)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.status.errors += 1
+                self.status.last_error = f"sink failed: {exc!r}"
+                log.error(
+                    "%s: sink failed, %d message(s) not acknowledged: %r",
+                    self.source.name,
+                    len(batch),
+                    exc,
+                )
+                self._retry = [m for m in batch if m.qos != 1] + self._retry
+                self._sink_failures += 1
+                return False
+            self._sink_failures = 0
+            self._delivered(readings)
+            self._ack(batch)
+            if stop or self._stop_requested:
+                return True
+
+    def _ack(self, batch: Sequence[_Message]) -> None:
+        client = self._client
+        if client is None:
+            return
+        for m in batch:
+            if m.qos == 0:
+                continue
+            if m.qos == 1 and m.generation != self._generation:
+                continue  # the broker redelivers it on this connection: ack that copy instead
+            client.ack(m.mid, m.qos)
+
+    async def _resync(self, client: mqtt.Client) -> None:
+        """After a failed sink call: reconnect the session so the broker redelivers QoS 1."""
+        assert self._queue is not None
+        await self._disconnect(client)
+        kept = [m for m in self._drain() if m.qos != 1]
+        self._retry.extend(kept)
+        self._closing.clear()
+        delay = self.source.reconnect_min_s * 2 ** min(self._sink_failures - 1, 16)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), min(delay, self.source.reconnect_max_s))
+        if not self._stop_requested:
+            self._start(client)
+
+    def _drain(self) -> list[_Message]:
+        assert self._queue is not None
+        items: list[_Message] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Message):
+                self._slots.release()
+                items.append(item)
+        return items
+
+    async def _disconnect(self, client: mqtt.Client) -> None:
+        self._closing.set()
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self.status.connected = False
+
+    async def _shutdown(self, client: mqtt.Client) -> None:
+        await self._disconnect(client)
+        self._drain()
+        self._client = None
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _tags_for(self, topic: str) -> list[MqttTag]:
+        tags = self._routes.get(topic)
+        if tags is None:
+            tags = [t for t in self.source.tags if matches(t.topic_filter, topic)]
+            if len(self._routes) < 10_000:  # wildcard filters can see unbounded topic names
+                self._routes[topic] = tags
+        return tags
+
+    def _decode(self, batch: Sequence[_Message]) -> list[Reading]:
+        readings: list[Reading] = []
+        for m in batch:
+            tags = self._tags_for(m.topic)
+            if not tags:
+                self.status.extra["unmatched"] += 1
+                continue
+            try:
+                readings.extend(self._decode_message(m, tags))
+            except DecodeError as exc:
+                self.status.malformed += 1
+                level = logging.DEBUG if m.topic in self._warned_topics else logging.WARNING
+                log.log(
+                    level,
+                    "%s: malformed payload on topic %r skipped: %s (payload %r)",
+                    self.source.name,
+                    m.topic,
+                    exc,
+                    m.payload[:200],
+                )
+                self._warned_topics.add(m.topic)
+            else:
+                self._warned_topics.discard(m.topic)
+        return readings
+
+    def _decode_message(self, m: _Message, tags: list[MqttTag]) -> list[Reading]:
+        """Every tag's reading from one message, or DecodeError: a message is used whole."""
+        doc = None
+        if any(t.field is not None for t in tags):
+            doc = parse_json(m.payload)
+        out = []
+        for tag in tags:
+            value, text, ts = extract(
+                m.payload,
+                field=tag.field,
+                timestamp_field=tag.timestamp_field,
+                timestamp_format=tag.timestamp_format,
+                doc=doc if tag.field is not None else None,
+            )
+            out.append(
+                Reading(
+                    self.source.name,
+                    tag.reading_address,
+                    ts or m.arrived,
+                    value,
+                    Quality.GOOD,
+                    text,
+                )
+            )
+        return out
+
+    def _delivered(self, readings: Sequence[Reading]) -> None:
+        if readings:
+            self.status.readings += len(readings)
+            self.status.last_reading = dt.datetime.now(dt.UTC)

@@ -1,0 +1,402 @@
+"""The OPC UA adapter: a subscription (or polling) per session, reconnect with backoff.
+
+Each session: connect with the configured security, resolve every tag's node (namespace URIs
+and browse paths are looked up again on every connect), then either create one subscription
+with a monitored item per tag or read all tags in one Read per poll. When the session is lost
+(socket closed, watchdog read failed, a status change notification), it is torn down and built
+again after a backoff delay that doubles up to `reconnect_max_s`.
+
+asyncua calls the subscription handler from its own tasks; the handler only converts and puts
+the reading into a bounded queue (`put_nowait`, never awaiting), and one consumer task hands
+batches to the sink. When the sink cannot keep up and the queue is full, the oldest reading is
+dropped and counted (`status.extra["overflow"]`): blocking asyncua's publish loop instead would
+stall the session. When the sink raises, the batch is kept and offered again after a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from asyncua import Client, ua
+from asyncua.client.ua_client import UaClientState
+
+from adapters.base import Reading, ReadingSink, SourceStatus
+from adapters.errors import AdapterError, ConfigurationError, DecodeError, TransportError
+from adapters.opcua.connection import ConnectionOptions, session, translate
+from adapters.opcua.nodeid import BrowsePath, NodeRef, parse_node, to_relative_path, to_ua_nodeid
+from adapters.opcua.values import from_datavalue
+from config.sources.opcua import OpcUaSource, OpcUaTag
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000  # readings between asyncua's callbacks and the sink
+MAX_BATCH = 500
+_DEADBAND = {"absolute": ua.DeadbandType.Absolute, "percent": ua.DeadbandType.Percent}
+
+
+class _SessionLost(TransportError):
+    """The server went away or ended the subscription."""
+
+
+class _Handler:
+    """asyncua's subscription handler: convert and enqueue, never block."""
+
+    def __init__(
+        self, adapter: OpcUaAdapter, tags: dict[int, OpcUaTag], lost: asyncio.Event
+    ) -> None:
+        self._adapter = adapter
+        self._tags = tags
+        self._lost = lost  # this session's: a late call cannot end the next session
+
+    def datachange_notification(self, _node: Any, _val: Any, data: Any) -> None:
+        tag = self._tags.get(data.subscription_data.client_handle)
+        if tag is not None:
+            self._adapter._emit(tag, data.monitored_item.Value)
+
+    def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
+        code = status.Status
+        if not code.is_good():
+            self._adapter._lost_reason = f"subscription status {code.name}"
+            self._lost.set()
+
+
+class OpcUaAdapter:
+    """Delivers the source's tags as readings; `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        source: OpcUaSource,
+        sink: ReadingSink,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.source = source
+        self._sink = sink
+        self._opts = ConnectionOptions.from_source(source)
+        self.status = SourceStatus(source=source.name, protocol="opcua")
+        self.status.extra.update(overflow=0, bad_nodes=0)
+        self._queue_size = queue_size
+        self._max_batch = max_batch
+        self._refs: list[tuple[OpcUaTag, NodeRef | BrowsePath]] = []
+        for tag in source.tags:
+            try:
+                self._refs.append((tag, parse_node(tag.node)))
+            except ConfigurationError as exc:
+                self.status.extra["bad_nodes"] += 1
+                log.error("%s: tag %s skipped: %s", source.name, tag.key, exc)
+        self._queue: asyncio.Queue[Reading | None] | None = None
+        self._stop = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._lost_reason = ""
+        self._failing = False
+        self._sessions = 0
+        self._warned_tags: set[str] = set()
+        self._overflowing = False
+        self._session_ok = False
+        self._running = False
+        self._done = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sessions one after another until stop(); never raises for server trouble."""
+        self._running = True
+        self._done.clear()
+        self._queue = asyncio.Queue(self._queue_size)
+        consumer = asyncio.create_task(self._deliver(), name=f"opcua-{self.source.name}-sink")
+        delay = self.source.reconnect_min_s
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self._session_until_stop()
+                    delay = self.source.reconnect_min_s
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._record_failure(translate(exc, self.source.name))
+                    if self._session_ok:  # it worked a while: start the backoff over
+                        delay = self.source.reconnect_min_s
+                self.status.connected = False
+                if self._stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, self.source.reconnect_max_s)
+        finally:
+            self._stop.set()  # also when cancelled: the consumer must not retry forever
+            self.status.connected = False
+            await self._queue.put(None)  # after the last reading: flush, then end
+            await consumer
+            self._running = False
+            self._done.set()
+
+    async def stop(self) -> None:
+        """End the session, deliver the readings in hand, return once run() has finished."""
+        self._stop.set()
+        if self._running:
+            await self._done.wait()
+
+    # -- one session ---------------------------------------------------------------------------
+
+    async def _session_until_stop(self) -> None:
+        """One session; stop() also ends it while it is still connecting (up to 3 timeouts)."""
+        task = asyncio.create_task(self._one_session())
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # stop() came first: a connected session ends by itself
+                await asyncio.wait({task}, timeout=self.source.timeout_s)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
+            task.result()
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+
+    async def _one_session(self) -> None:
+        lost = self._lost = asyncio.Event()
+        self._session_ok = False
+
+        async def on_lost(exc: Exception) -> None:
+            self._lost_reason = f"connection lost: {exc!r}"
+            lost.set()
+
+        async with session(self._opts, on_lost=on_lost) as client:
+            nodes = await self._resolve(client)
+            self._sessions += 1
+            if self._sessions > 1:
+                self.status.reconnects += 1
+            self.status.connected = True
+            self._session_ok = True
+            log.log(
+                logging.INFO if self._failing or self._sessions > 1 else logging.DEBUG,
+                "%s: connected to %s (%d nodes, %s)",
+                self.source.name,
+                self.source.endpoint,
+                len(nodes),
+                self.source.mode,
+            )
+            self._failing = False
+            if self.source.mode == "subscription":
+                await self._subscribe(client, nodes)
+                await self._wait_lost(client)
+            else:
+                await self._poll(client, nodes)
+            if self._lost.is_set() and not self._stop.is_set():
+                raise _SessionLost(self._lost_reason or "session lost", source=self.source.name)
+
+    def _session_lost(self, reason: str) -> None:
+        self._lost_reason = reason
+        self._lost.set()
+
+    async def _wait_lost(self, client: Client) -> None:
+        """Until the session is lost or stop(); also checks the client's own state."""
+        while not (self._stop.is_set() or self._lost.is_set()):
+            if client.uaclient.state is not UaClientState.CONNECTED:
+                self._session_lost(f"client state {client.uaclient.state.value}")
+                break
+            stop = asyncio.ensure_future(self._stop.wait())
+            lost = asyncio.ensure_future(self._lost.wait())
+            try:
+                await asyncio.wait({stop, lost}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                lost.cancel()
+
+    def _record_failure(self, err: AdapterError) -> None:
+        self.status.errors += 1
+        self.status.last_error = str(err)
+        level = logging.DEBUG if self._failing else logging.ERROR
+        hint = "" if err.retriable else " (check the configuration)"
+        log.log(level, "%s%s; reconnecting", err, hint)
+        self._failing = True
+
+    async def _resolve(self, client: Client) -> dict[int, tuple[OpcUaTag, ua.NodeId]]:
+        """Client handle -> (tag, node id) for every tag whose node the server knows."""
+        namespaces = None
+        if any(isinstance(r, NodeRef) and r.namespace_uri for _, r in self._refs):
+            namespaces = await client.get_namespace_array()
+        resolved: dict[int, tuple[OpcUaTag, ua.NodeId]] = {}
+        paths = [
+            (i, tag, ref) for i, (tag, ref) in enumerate(self._refs) if isinstance(ref, BrowsePath)
+        ]
+        if paths:
+            results = await client.translate_browsepaths(
+                ua.NodeId(ua.ObjectIds.RootFolder), [to_relative_path(p) for _, _, p in paths]
+            )
+            for (i, tag, ref), result in zip(paths, results, strict=True):
+                if not result.StatusCode.is_good() or not result.Targets:
+                    self._bad_node(tag, f"browse path {ref} not found ({result.StatusCode})")
+                    continue
+                target = result.Targets[0].TargetId
+                resolved[i + 1] = (
+                    tag,
+                    ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType),
+                )
+        for i, (tag, ref) in enumerate(self._refs):
+            if isinstance(ref, NodeRef):
+                try:
+                    resolved[i + 1] = (tag, to_ua_nodeid(ref, namespaces))
+                except ConfigurationError as exc:
+                    self._bad_node(tag, str(exc))
+        return dict(sorted(resolved.items()))
+
+    def _bad_node(self, tag: OpcUaTag, message: str) -> None:
+        self.status.errors += 1
+        self.status.last_error = f"{tag.node}: {message}"
+        level = logging.DEBUG if tag.key in self._warned_tags else logging.ERROR
+        log.log(level, "%s: tag %s (%s): %s", self.source.name, tag.key, tag.node, message)
+        self._warned_tags.add(tag.key)
+
+    async def _subscribe(
+        self, client: Client, nodes: dict[int, tuple[OpcUaTag, ua.NodeId]]
+    ) -> None:
+        src = self.source
+        handler = _Handler(self, {h: tag for h, (tag, _) in nodes.items()}, self._lost)
+        sub = await client.create_subscription(src.publishing_interval_ms, handler)
+        requests = [self._monitored_item(h, tag, nodeid) for h, (tag, nodeid) in nodes.items()]
+        if not requests:
+            return
+        results = await sub.create_monitored_items(requests)
+        for (tag, _), result in zip(nodes.values(), results, strict=True):
+            if isinstance(result, ua.StatusCode):
+                self._bad_node(tag, f"monitored item refused: {result}")
+
+    def _monitored_item(
+        self, handle: int, tag: OpcUaTag, nodeid: ua.NodeId
+    ) -> ua.MonitoredItemCreateRequest:
+        src = self.source
+        params = ua.MonitoringParameters()
+        params.ClientHandle = handle
+        params.SamplingInterval = src.sampling_interval_ms
+        params.QueueSize = src.queue_size
+        params.DiscardOldest = True
+        if tag.deadband_type is not None:
+            flt = ua.DataChangeFilter()
+            flt.Trigger = ua.DataChangeTrigger.StatusValue
+            flt.DeadbandType = _DEADBAND[tag.deadband_type]
+            flt.DeadbandValue = float(tag.deadband_value or 0.0)
+            params.Filter = flt
+        item = ua.ReadValueId()
+        item.NodeId = nodeid
+        item.AttributeId = ua.AttributeIds.Value
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = item
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = params
+        return request
+
+    async def _poll(self, client: Client, nodes: dict[int, tuple[OpcUaTag, ua.NodeId]]) -> None:
+        """One Read of every tag per poll_interval_s, until lost or stopped."""
+        params = ua.ReadParameters()
+        params.TimestampsToReturn = ua.TimestampsToReturn.Both
+        tags = []
+        for tag, nodeid in nodes.values():
+            rv = ua.ReadValueId()
+            rv.NodeId = nodeid
+            rv.AttributeId = ua.AttributeIds.Value
+            params.NodesToRead.append(rv)
+            tags.append(tag)
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
+        while not (self._stop.is_set() or self._lost.is_set()):
+            if tags:
+                results = await asyncio.wait_for(
+                    client.uaclient.read(params), self.source.timeout_s
+                )
+                now = dt.datetime.now(dt.UTC)
+                for tag, dv in zip(tags, results, strict=True):
+                    self._emit(tag, dv, now)
+            next_poll += self.source.poll_interval_s
+            next_poll = max(next_poll, loop.time())  # a slow read skips polls, never bursts
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), next_poll - loop.time())
+
+    # -- readings ------------------------------------------------------------------------------
+
+    def _emit(self, tag: OpcUaTag, dv: ua.DataValue, now: dt.datetime | None = None) -> None:
+        now = now or dt.datetime.now(dt.UTC)
+        try:
+            value, text, quality, ts = from_datavalue(dv, self.source.timestamp, now)
+        except DecodeError as exc:
+            self.status.malformed += 1
+            level = logging.DEBUG if tag.key in self._warned_tags else logging.WARNING
+            log.log(level, "%s: tag %s (%s) skipped: %s", self.source.name, tag.key, tag.node, exc)
+            self._warned_tags.add(tag.key)
+            return
+        reading = Reading(self.source.name, tag.reading_address, ts, value, quality, text)
+        assert self._queue is not None
+        try:
+            self._queue.put_nowait(reading)
+            self._overflowing = False
+        except asyncio.QueueFull:
+            self._queue.get_nowait()
+            self._queue.put_nowait(reading)
+            self.status.extra["overflow"] += 1
+            if not self._overflowing:
+                log.warning(
+                    "%s: the sink is behind, %d readings queued: dropping the oldest",
+                    self.source.name,
+                    self._queue_size,
+                )
+            self._overflowing = True
+
+    async def _deliver(self) -> None:
+        """Batches from the queue to the sink, in order; a failed batch is offered again."""
+        assert self._queue is not None
+        done = False
+        while not done:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    done = True
+                    break
+                batch.append(nxt)
+            await self._sink_with_retry(batch)
+
+    async def _sink_with_retry(self, batch: Sequence[Reading]) -> None:
+        delay = self.source.reconnect_min_s
+        while True:
+            try:
+                await self._sink(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.status.errors += 1
+                self.status.last_error = f"sink failed: {exc!r}"
+                if self._stop.is_set():
+                    log.error(
+                        "%s: sink failed while stopping; %d readings lost: %r",
+                        self.source.name,
+                        len(batch),
+                        exc,
+                    )
+                    return
+                log.error(
+                    "%s: sink failed, retrying %d readings in %.1fs: %r",
+                    self.source.name,
+                    len(batch),
+                    delay,
+                    exc,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, self.source.reconnect_max_s)
+                continue
+            self.status.readings += len(batch)
+            self.status.last_reading = dt.datetime.now(dt.UTC)
+            return

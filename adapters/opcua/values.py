@@ -1,0 +1,112 @@
+"""DataValue -> (value, text, quality, timestamp): pure, so every rule is tested as a table.
+
+Quality (readings.quality, smallint), as `adapters.base.Quality` describes:
+
+- a plain StatusCode Good (0x00000000), Uncertain (0x40000000) or Bad (0x80000000) is stored as
+  `Quality.GOOD` 0, `Quality.UNCERTAIN` 1 or `Quality.BAD` 2;
+- any other code keeps its top 16 bits (severity + sub-code, e.g. BadCommunicationError
+  0x80050000 -> 0x8005), as a signed 16-bit number so it fits a smallint: Bad codes are
+  negative, Uncertain ones are 0x4000..0x7FFF, Good ones 3..0x3FFF (no Good sub-code is 1 or 2).
+  The low 16 bits (info bits such as Overflow) are dropped.
+
+`severity()` reads either form back. A value with a Bad status is never kept: it is stored with
+value None (and no text), so a bad reading cannot pass for the last good one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from typing import Any
+
+from asyncua import ua
+
+from adapters.base import Quality
+from adapters.errors import DecodeError
+
+_PLAIN = {0x0000: Quality.GOOD, 0x4000: Quality.UNCERTAIN, 0x8000: Quality.BAD}
+
+
+def quality_from_status(code: int) -> int:
+    """The stored quality of an OPC UA StatusCode (32-bit unsigned)."""
+    top = (code >> 16) & 0xFFFF
+    if top in _PLAIN:
+        return int(_PLAIN[top])
+    return top - 0x10000 if top & 0x8000 else top
+
+
+def severity(quality: int) -> Quality:
+    """Good, Uncertain or Bad of a stored quality, in either of its forms."""
+    if quality in (Quality.GOOD, Quality.UNCERTAIN, Quality.BAD):
+        return Quality(quality)
+    if quality < 0:
+        return Quality.BAD  # top bit set: Bad (and the reserved severity 11)
+    return Quality.UNCERTAIN if quality >= 0x4000 else Quality.GOOD
+
+
+def status_code(dv: ua.DataValue) -> int:
+    sc = dv.StatusCode
+    if sc is None:
+        return 0
+    return int(sc.value if isinstance(sc, ua.StatusCode) else sc)
+
+
+def convert_value(raw: Any) -> tuple[float | None, str | None]:
+    """An OPC UA scalar as (value, text): numbers and booleans as float, text as text."""
+    if isinstance(raw, ua.Variant):
+        raw = raw.Value
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool):
+        return (1.0 if raw else 0.0), None
+    if isinstance(raw, enum.Enum):
+        raw = raw.value
+    if isinstance(raw, int | float):
+        value = float(raw)
+        if math.isnan(value) or math.isinf(value):
+            raise DecodeError(f"not a finite number: {raw!r}")
+        return value, None
+    if isinstance(raw, str):
+        return None, raw
+    if isinstance(raw, ua.LocalizedText):
+        return None, raw.Text
+    if isinstance(raw, ua.QualifiedName):
+        return None, raw.Name
+    if isinstance(raw, dt.datetime):
+        return None, aware(raw).isoformat()
+    if isinstance(raw, bytes | bytearray):
+        return None, bytes(raw).hex()
+    raise DecodeError(
+        f"unsupported value type {type(raw).__name__} (arrays and structures "
+        "are not read as one reading)"
+    )
+
+
+def aware(ts: dt.datetime) -> dt.datetime:
+    """asyncua gives naive UTC datetimes; readings carry aware UTC ones."""
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
+
+
+def pick_timestamp(dv: ua.DataValue, which: str, fallback: dt.datetime) -> dt.datetime:
+    """Source or server timestamp as configured, else the other one, else `fallback`."""
+    order = (dv.SourceTimestamp, dv.ServerTimestamp)
+    if which == "server":
+        order = order[::-1]
+    for ts in order:
+        if ts is not None and ts.year > 1601:  # 1601-01-01 is OPC UA's "no time"
+            return aware(ts)
+    return fallback
+
+
+def from_datavalue(
+    dv: ua.DataValue, timestamp: str, now: dt.datetime
+) -> tuple[float | None, str | None, int, dt.datetime]:
+    """(value, text, quality, ts) of one DataValue. DecodeError for a value we cannot store."""
+    code = status_code(dv)
+    quality = quality_from_status(code)
+    ts = pick_timestamp(dv, timestamp, now)
+    if severity(quality) is Quality.BAD:
+        return None, None, quality, ts
+    value, text = convert_value(dv.Value)
+    return value, text, quality, ts

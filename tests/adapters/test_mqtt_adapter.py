@@ -1,0 +1,558 @@
+"""The MQTT adapter through a real Mosquitto, published to by a plain paho client."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import itertools
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from paho.mqtt.enums import CallbackAPIVersion
+
+from adapters.base import Quality, Reading
+from adapters.mqtt import MqttAdapter
+from config.sources.mqtt import MqttSource
+from tests.services import Mosquitto, free_port, wait_port, world_traversable_tempdir
+
+DEADLINE_S = 15.0
+_ids = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """Topic roots and client ids unique per test: the session broker is shared."""
+    return f"{prefix}{next(_ids)}-{time.monotonic_ns() % 10**9}"
+
+
+class Collector:
+    """A sink that records readings; `fail` decides per batch whether the call raises."""
+
+    def __init__(self, fail: Callable[[Sequence[Reading]], bool] | None = None) -> None:
+        self.readings: list[Reading] = []
+        self.calls = 0
+        self.failures = 0
+        self._fail = fail
+
+    async def __call__(self, batch: Sequence[Reading]) -> None:
+        self.calls += 1
+        if self._fail is not None and self._fail(batch):
+            self.failures += 1
+            raise RuntimeError("database is away")
+        self.readings.extend(batch)
+
+    def where(self, address: str) -> list[Reading]:
+        return [r for r in self.readings if r.address == address]
+
+    async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; got {self.readings}")
+            await asyncio.sleep(0.05)
+
+
+class Publisher:
+    """A plain paho client in its own network thread; publish() waits for the broker's ack."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos)
+        await asyncio.to_thread(info.wait_for_publish, 5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+async def publisher(mosquitto: Mosquitto) -> AsyncIterator[Publisher]:
+    pub = Publisher(mosquitto.port)
+    yield pub
+    pub.close()
+
+
+def make_source(port: int, root: str, **options: Any) -> MqttSource:
+    data: dict[str, Any] = {
+        "protocol": "mqtt",
+        "name": "gw",
+        "host": "127.0.0.1",
+        "port": port,
+        "client_id": unique("shopfloor-test-"),
+        "reconnect_min_s": 0.2,
+        "reconnect_max_s": 1.0,
+        "tags": [
+            {
+                "machine": "packer",
+                "name": "state",
+                "topic": f"{root}/packer/status",
+                "field": "state",
+                "timestamp_field": "ts",
+            },
+            {
+                "machine": "packer",
+                "name": "mode",
+                "topic": f"{root}/packer/status",
+                "field": "mode",
+                "timestamp_field": "ts",
+            },
+            {"machine": "packer", "name": "temperature", "topic": f"{root}/packer/temp"},
+            {
+                "machine": "packer",
+                "name": "axis2",
+                "topic": f"{root}/packer/axes",
+                "field": "axes.1.pos",
+                "timestamp_field": "t",
+                "timestamp_format": "epoch_ms",
+            },
+            {"machine": "packer", "name": "door_open", "topic": f"{root}/+/door"},
+        ],
+    }
+    data.update(options)
+    return MqttSource.model_validate(data)
+
+
+class Running:
+    """An adapter run in a task; `close()` stops it and checks the task never raised."""
+
+    def __init__(self, adapter: MqttAdapter) -> None:
+        self.adapter = adapter
+        self.task = asyncio.create_task(adapter.run())
+
+    async def wait_connected(self) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while not self.adapter.status.connected:
+            assert not self.task.done(), self.task
+            if time.monotonic() > deadline:
+                raise AssertionError(f"adapter never connected: {self.adapter.status}")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # SUBACK follows CONNACK
+
+    async def close(self) -> None:
+        assert not self.task.done(), "the adapter task ended by itself"
+        await asyncio.wait_for(self.adapter.stop(), 10)
+        await asyncio.wait_for(self.task, 10)  # re-raises anything run() raised
+
+
+async def test_values_types_and_timestamps(mosquitto: Mosquitto, publisher: Publisher) -> None:
+    root = unique("t/values")
+    source = make_source(mosquitto.port, root)
+    sink = Collector()
+    run = Running(MqttAdapter(source, sink))
+    await run.wait_connected()
+    before = dt.datetime.now(dt.UTC)
+
+    await publisher.publish(
+        f"{root}/packer/status", '{"state": 1, "mode": "auto", "ts": "2026-03-01T09:00:00.5+01:00"}'
+    )
+    await publisher.publish(f"{root}/packer/temp", "41.5")
+    await publisher.publish(
+        f"{root}/packer/axes", '{"axes": [{"pos": 1}, {"pos": -2.25}], "t": 1772352000250}'
+    )
+    await publisher.publish(f"{root}/packer/door", "true")
+    await sink.wait_for(lambda: len(sink.readings) >= 5, "five readings")
+
+    by = {r.address: r for r in sink.readings}
+    state = by[f"{root}/packer/status#state"]
+    assert (state.value, state.text, state.quality) == (1.0, None, Quality.GOOD)
+    assert type(state.value) is float
+    assert state.ts == dt.datetime(2026, 3, 1, 8, 0, 0, 500000, tzinfo=dt.UTC)
+    mode = by[f"{root}/packer/status#mode"]
+    assert (mode.value, mode.text, mode.ts) == (None, "auto", state.ts)
+    temp = by[f"{root}/packer/temp#"]
+    assert temp.value == 41.5
+    assert before <= temp.ts <= dt.datetime.now(dt.UTC)  # arrival time when none in payload
+    axis = by[f"{root}/packer/axes#axes.1.pos"]
+    assert axis.value == -2.25
+    assert axis.ts == dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=dt.UTC)
+    assert by[f"{root}/+/door#"].value == 1.0
+    assert all(r.source == "gw" for r in sink.readings)
+    status = run.adapter.status
+    assert status.connected and status.readings == 5 and status.last_reading is not None
+    assert status.malformed == 0
+    await run.close()
+    assert not run.adapter.status.connected
+
+
+async def test_topic_template_maps_segments_to_tags(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    root = unique("t/template")
+    source = MqttSource.model_validate(
+        {
+            "protocol": "mqtt",
+            "name": "gw",
+            "host": "127.0.0.1",
+            "port": mosquitto.port,
+            "client_id": unique("shopfloor-test-"),
+            "qos": 2,
+            "topic_template": f"{root}/{{machine}}/{{name}}",
+            "tags": [
+                {"machine": "filler", "name": "speed"},
+                {"machine": "capper", "name": "speed"},
+                {"machine": "capper", "name": "state", "field": "v"},
+            ],
+        }
+    )
+    assert run_filters(source) == [f"{root}/+/+"]
+    sink = Collector()
+    run = Running(MqttAdapter(source, sink))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/filler/speed", "600", qos=2)
+    await publisher.publish(f"{root}/capper/speed", "550", qos=2)
+    await publisher.publish(f"{root}/capper/state", '{"v": 3}', qos=2)
+    await publisher.publish(f"{root}/labeler/speed", "1", qos=2)  # no such tag: unmatched
+    await sink.wait_for(lambda: len(sink.readings) >= 3, "three readings")
+    await sink.wait_for(lambda: run.adapter.status.extra["unmatched"] == 1, "unmatched")
+    got = {r.address: r.value for r in sink.readings}
+    assert got == {
+        f"{root}/filler/speed#": 600.0,
+        f"{root}/capper/speed#": 550.0,
+        f"{root}/capper/state#v": 3.0,
+    }
+    assert {t.reading_address for t in source.tags} == set(got)
+    await run.close()
+
+
+def run_filters(source: MqttSource) -> list[str]:
+    return MqttAdapter(source, Collector())._filters
+
+
+async def test_malformed_payload_is_counted_and_skipped(
+    mosquitto: Mosquitto, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = unique("t/malformed")
+    sink = Collector()
+    run = Running(MqttAdapter(make_source(mosquitto.port, root), sink))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/packer/status", "{this is not json")
+    await publisher.publish(f"{root}/packer/status", '{"state": 1}')  # no ts field
+    await publisher.publish(f"{root}/packer/temp", "")
+    await publisher.publish(
+        f"{root}/packer/status", '{"state": 2, "mode": "m", "ts": "2026-01-01"}'
+    )
+    await publisher.publish(f"{root}/packer/temp", "7")
+    await sink.wait_for(lambda: len(sink.readings) >= 3, "good readings after malformed ones")
+    assert run.adapter.status.malformed == 3
+    assert sorted(r.value or 0 for r in sink.readings) == [0.0, 2.0, 7.0]
+    assert f"{root}/packer/status" in caplog.text and "malformed" in caplog.text
+    await run.close()
+
+
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+async def test_persistent_session_delivers_what_was_published_while_away(
+    mosquitto: Mosquitto, publisher: Publisher, version: str
+) -> None:
+    """Also shows stop() acknowledged what it delivered: "1" does not come again."""
+    root = unique("t/session")
+    source = make_source(mosquitto.port, root, qos=1, clean_start=False, protocol_version=version)
+    first = Collector()
+    run = Running(MqttAdapter(source, first))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/packer/temp", "1")
+    await first.wait_for(lambda: len(first.readings) == 1, "the first reading")
+    await run.close()
+
+    for i in range(2, 7):  # nobody is connected: the broker keeps these for the session
+        await publisher.publish(f"{root}/packer/temp", str(i))
+
+    second = Collector()
+    run = Running(MqttAdapter(source, second))  # same client id, clean_start false
+    await second.wait_for(lambda: len(second.readings) >= 5, "messages queued while away")
+    assert [r.value for r in second.readings] == [2.0, 3.0, 4.0, 5.0, 6.0]
+    await run.close()
+
+
+async def test_slow_sink_is_backpressure_not_loss(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """A queue of 2 in front of a slow sink: the paho thread waits, nothing is dropped."""
+    root = unique("t/slow")
+    got: list[Reading] = []
+
+    async def slow(batch: Sequence[Reading]) -> None:
+        await asyncio.sleep(0.02)
+        got.extend(batch)
+
+    run = Running(MqttAdapter(make_source(mosquitto.port, root), slow, queue_size=2, max_batch=2))
+    await run.wait_connected()
+    infos = [publisher.client.publish(f"{root}/packer/temp", str(i), qos=1) for i in range(60)]
+    for info in infos:
+        await asyncio.to_thread(info.wait_for_publish, 5)
+    deadline = time.monotonic() + DEADLINE_S
+    while len(got) < 60:
+        assert time.monotonic() < deadline, f"{len(got)} of 60: {run.adapter.status}"
+        await asyncio.sleep(0.05)
+    assert [r.value for r in got] == [float(i) for i in range(60)]
+    await run.close()
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+async def test_failed_sink_call_is_not_acknowledged(
+    mosquitto: Mosquitto, publisher: Publisher, qos: int
+) -> None:
+    """The sink fails for the batch holding value 13 (once); 13 still arrives, in order.
+
+    QoS 1: the adapter drops the batch and reconnects; 13 can only come back by the broker's
+    redelivery, i.e. because it was never acknowledged. QoS 2: the broker released it already,
+    so the adapter keeps it and acknowledges (PUBCOMP) only after the retry succeeded; then a
+    new session with the same client id gets nothing again.
+    """
+    root = unique("t/nack")
+    source = make_source(mosquitto.port, root, qos=qos, clean_start=False)
+    failed: list[bool] = []
+
+    def fail_once(batch: Sequence[Reading]) -> bool:
+        if not failed and any(r.value == 13.0 for r in batch):
+            failed.append(True)
+            return True
+        return False
+
+    sink = Collector(fail_once)
+    run = Running(MqttAdapter(source, sink))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/packer/temp", "12", qos=qos)
+    await sink.wait_for(lambda: len(sink.readings) == 1, "12")
+    await publisher.publish(f"{root}/packer/temp", "13", qos=qos)
+    await sink.wait_for(lambda: sink.failures == 1, "the failed sink call")
+    await publisher.publish(f"{root}/packer/temp", "14", qos=qos)
+    await sink.wait_for(lambda: len(sink.readings) >= 3, "13 again, then 14")
+    assert [r.value for r in sink.readings] == [12.0, 13.0, 14.0]
+    status = run.adapter.status
+    assert status.errors >= 1 and "sink failed" in (status.last_error or "")
+    assert status.reconnects >= 1  # the session was reconnected to get the redelivery
+    await run.close()
+
+    # Everything delivered was acknowledged: a new connection of the session gets nothing more.
+    again = Collector()
+    run = Running(MqttAdapter(source, again))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/packer/temp", "15", qos=qos)
+    await again.wait_for(lambda: len(again.readings) >= 1, "15")
+    await asyncio.sleep(0.3)
+    assert [r.value for r in again.readings] == [15.0]
+    await run.close()
+
+
+async def test_broker_restart(tmp_path: Path) -> None:
+    broker = Mosquitto(workdir=tmp_path / "broker").start()
+    try:
+        root = unique("t/restart")
+        sink = Collector()
+        run = Running(MqttAdapter(make_source(broker.port, root), sink))
+        await run.wait_connected()
+        pub = Publisher(broker.port)
+        await pub.publish(f"{root}/packer/temp", "1")
+        await sink.wait_for(lambda: len(sink.readings) == 1, "a reading before the restart")
+        pub.close()
+
+        await asyncio.to_thread(broker.restart, 0.5)
+        # The broker kept no session (persistence false): readings come back only if the
+        # adapter reconnected and subscribed again by itself. Publish until one arrives.
+        pub = Publisher(broker.port)
+        deadline = time.monotonic() + DEADLINE_S
+        while not any(r.value == 2.0 for r in sink.readings):
+            assert time.monotonic() < deadline, f"no readings after restart: {run.adapter.status}"
+            assert not run.task.done()
+            await pub.publish(f"{root}/packer/temp", "2")
+            await asyncio.sleep(0.2)
+        pub.close()
+        status = run.adapter.status
+        assert status.connected and status.reconnects >= 1 and status.errors >= 1
+        await run.close()
+    finally:
+        broker.stop()
+
+
+def _write_tls_files(directory: Path) -> dict[str, Path]:
+    """A CA and a broker certificate for 127.0.0.1 / localhost, signed by it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shopfloor test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {
+        "cafile": directory / "ca.pem",
+        "certfile": directory / "server.pem",
+        "keyfile": directory / "server.key",
+    }
+    files["cafile"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files["certfile"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files["keyfile"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+async def test_tls(tmp_path: Path) -> None:
+    # mosquitto started as root reads its files as the `mosquitto` user: not from tmp_path (0700)
+    tls_dir = world_traversable_tempdir("shopfloor-test-tls-")
+    files = _write_tls_files(tls_dir)
+    for f in files.values():
+        f.chmod(0o644)
+    broker = Mosquitto(workdir=tmp_path / "broker", tls_files=files).start()
+    try:
+        assert broker.tls_port is not None
+        root = unique("t/tls")
+        source = make_source(
+            broker.tls_port,
+            root,
+            username="collector",
+            password="secret",
+            tls={"ca_file": str(files["cafile"])},
+        )
+        sink = Collector()
+        run = Running(MqttAdapter(source, sink))
+        await run.wait_connected()
+        pub = Publisher(broker.port)  # the plain listener; the adapter is on the TLS one
+        await pub.publish(f"{root}/packer/temp", "21.5")
+        await sink.wait_for(lambda: len(sink.readings) == 1, "a reading over TLS")
+        assert sink.readings[0].value == 21.5
+        pub.close()
+        await run.close()
+
+        # A CA that did not sign the broker is refused: never connected, errors counted.
+        other = _write_tls_files(tmp_path / "other")
+        wrong = make_source(broker.tls_port, root, tls={"ca_file": str(other["cafile"])})
+        run = Running(MqttAdapter(wrong, Collector()))
+        deadline = time.monotonic() + DEADLINE_S
+        while run.adapter.status.errors < 1:
+            assert time.monotonic() < deadline, "no error for an untrusted broker certificate"
+            await asyncio.sleep(0.05)
+        assert not run.adapter.status.connected
+        await run.close()
+    finally:
+        broker.stop()
+        shutil.rmtree(tls_dir, ignore_errors=True)
+
+
+class PasswordBroker:
+    """A mosquitto that refuses anonymous clients (the shared fixture allows them)."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        # mosquitto started as root reads its files as the `mosquitto` user: not from tmp_path
+        self.dir = world_traversable_tempdir("shopfloor-test-mqtt-auth-")
+        self.port = free_port()
+        passwd = self.dir / "passwd"
+        for i, (user, password) in enumerate(users.items()):
+            flags = ["-c"] if i == 0 else []
+            subprocess.run(
+                ["mosquitto_passwd", "-b", *flags, str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
+        passwd.chmod(0o644)
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(
+            f"allow_anonymous false\npassword_file {passwd}\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\n"
+        )
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.log = (self.dir / "mosquitto.log").open("ab")
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(conf)], stdout=self.log, stderr=self.log, start_new_session=True
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def test_username_password() -> None:
+    broker = PasswordBroker({"collector": "s3cret", "plc": "plcpw"})
+    try:
+        root = unique("t/auth")
+        source = make_source(broker.port, root, username="collector", password="s3cret")
+        sink = Collector()
+        run = Running(MqttAdapter(source, sink))
+        await run.wait_connected()
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"))
+        pub.username_pw_set("plc", "plcpw")
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        info = pub.publish(f"{root}/packer/temp", "5", qos=1)
+        await asyncio.to_thread(info.wait_for_publish, 5)
+        await sink.wait_for(lambda: len(sink.readings) == 1, "a reading as user collector")
+        pub.disconnect()
+        pub.loop_stop()
+        await run.close()
+
+        # A wrong password is refused by the broker: counted, retried, never raised.
+        wrong = make_source(broker.port, root, username="collector", password="nope")
+        run = Running(MqttAdapter(wrong, Collector()))
+        deadline = time.monotonic() + DEADLINE_S
+        while run.adapter.status.errors < 1:
+            assert time.monotonic() < deadline, "no error for a wrong password"
+            await asyncio.sleep(0.05)
+        assert not run.adapter.status.connected
+        assert "refused" in (run.adapter.status.last_error or "")
+        await run.close()
+    finally:
+        broker.stop()

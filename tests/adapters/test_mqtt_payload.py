@@ -1,0 +1,113 @@
+"""Payload extraction, table-driven: (payload, field, expected value, expected text)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.errors import DecodeError
+from adapters.mqtt.payload import extract, get_path, parse_timestamp
+
+UTC = dt.UTC
+
+VALUE_CASES = [
+    (b"42", None, 42.0, None),
+    (b" 42.5\n", None, 42.5, None),
+    (b"-1e3", None, -1000.0, None),
+    (b"true", None, 1.0, None),
+    (b"OFF", None, 0.0, None),
+    (b"RUNNING", None, None, "RUNNING"),
+    (b'{"state": 1}', "state", 1.0, None),
+    (b'{"a": {"b": [10, {"c": 7.25}]}}', "a.b.1.c", 7.25, None),
+    (b'{"a": [1, 2, 3]}', "a.-1", 3.0, None),
+    (b'{"ok": false}', "ok", 0.0, None),
+    (b'{"mode": "auto"}', "mode", None, "auto"),
+    (b'{"v": "12.5"}', "v", 12.5, None),  # numbers sent as strings are numbers
+    ('{"t": "Temperatur hoch: 90 °C"}'.encode(), "t", None, "Temperatur hoch: 90 °C"),
+]
+
+
+@pytest.mark.parametrize(("payload", "field", "value", "text"), VALUE_CASES)
+def test_extract_value(
+    payload: bytes, field: str | None, value: float | None, text: str | None
+) -> None:
+    got_value, got_text, ts = extract(payload, field=field)
+    assert (got_value, got_text, ts) == (value, text, None)
+    assert got_value is None or type(got_value) is float
+
+
+MALFORMED_CASES = [
+    (b"", None),
+    (b"   ", None),
+    (b"\xff\xfe", None),
+    (b"nan", None),
+    (b"{not json", "a"),
+    (b'{"a": 1}', "b"),
+    (b'{"a": [1]}', "a.3"),
+    (b'{"a": [1]}', "a.x"),
+    (b'{"a": 1}', "a.b"),
+    (b'{"a": null}', "a"),
+    (b'{"a": {"b": 1}}', "a"),
+    (b'{"a": [1, 2]}', "a"),
+    (b"[1, 2]", "a"),
+    (b'{"a": 1e999}', "a"),
+]
+
+
+@pytest.mark.parametrize(("payload", "field"), MALFORMED_CASES)
+def test_extract_malformed(payload: bytes, field: str | None) -> None:
+    with pytest.raises(DecodeError):
+        extract(payload, field=field)
+
+
+TS_CASES = [
+    ("2026-03-01T08:00:00Z", "iso8601", dt.datetime(2026, 3, 1, 8, tzinfo=UTC)),
+    (
+        "2026-03-01T09:00:00.250+01:00",
+        "iso8601",
+        dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=UTC),
+    ),
+    ("2026-03-01 08:00:00", "iso8601", dt.datetime(2026, 3, 1, 8, tzinfo=UTC)),  # naive: UTC
+    (1772352000, "epoch_s", dt.datetime(2026, 3, 1, 8, tzinfo=UTC)),
+    (1772352000.5, "epoch_s", dt.datetime(2026, 3, 1, 8, 0, 0, 500000, tzinfo=UTC)),
+    (1772352000250, "epoch_ms", dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=UTC)),
+    ("1772352000250", "epoch_ms", dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("raw", "fmt", "expected"), TS_CASES)
+def test_parse_timestamp(raw: object, fmt: str, expected: dt.datetime) -> None:
+    got = parse_timestamp(raw, fmt)  # type: ignore[arg-type]
+    assert got == expected
+    assert got.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fmt"),
+    [
+        ("yesterday", "iso8601"),
+        (5, "iso8601"),
+        ("soon", "epoch_s"),
+        (True, "epoch_ms"),
+        (1e300, "epoch_s"),
+        (None, "epoch_s"),
+    ],
+)
+def test_parse_timestamp_malformed(raw: object, fmt: str) -> None:
+    with pytest.raises(DecodeError):
+        parse_timestamp(raw, fmt)  # type: ignore[arg-type]
+
+
+def test_extract_with_timestamp() -> None:
+    value, text, ts = extract(
+        b'{"d": {"v": 3}, "ts": 1772352000000}',
+        field="d.v",
+        timestamp_field="ts",
+        timestamp_format="epoch_ms",
+    )
+    assert (value, text, ts) == (3.0, None, dt.datetime(2026, 3, 1, 8, tzinfo=UTC))
+
+
+def test_get_path_top_level_list() -> None:
+    assert get_path([{"a": 1}, {"a": 2}], "1.a") == 2

@@ -37,6 +37,7 @@ class Mosquitto:
     port: int = field(default_factory=free_port)
     tls_port: int | None = None
     tls_files: dict[str, Path] | None = None  # cafile, certfile, keyfile
+    users: dict[str, str] | None = None  # user -> password; set: anonymous clients refused
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Mosquitto:
@@ -45,9 +46,24 @@ class Mosquitto:
             raise RuntimeError("mosquitto is not installed: run scripts/setup")
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        auth = ["allow_anonymous true"]
+        if self.users:
+            # Started as root, mosquitto reads this file as the `mosquitto` user: keep workdir
+            # traversable (storage.cluster.world_traversable_tempdir).
+            passwd = self.workdir / "passwd"
+            passwd.unlink(missing_ok=True)
+            for user, password in self.users.items():
+                flags = [] if passwd.exists() else ["-c"]
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", *flags, str(passwd), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            passwd.chmod(0o644)
+            auth = ["allow_anonymous false", f"password_file {passwd}"]
         lines = [
             "per_listener_settings false",
-            "allow_anonymous true",
+            *auth,
             "persistence false",
             "max_queued_messages 1000000",
             "max_inflight_messages 0",

@@ -7,7 +7,6 @@ import datetime as dt
 import ipaddress
 import itertools
 import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.base import Quality, Reading
 from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
-from tests.services import Mosquitto, free_port, wait_port, world_traversable_tempdir
+from tests.services import Mosquitto, world_traversable_tempdir
 
 DEADLINE_S = 15.0
 _ids = itertools.count()
@@ -486,47 +485,9 @@ async def test_tls(tmp_path: Path) -> None:
         shutil.rmtree(tls_dir, ignore_errors=True)
 
 
-class PasswordBroker:
-    """A mosquitto that refuses anonymous clients (the shared fixture allows them)."""
-
-    def __init__(self, users: dict[str, str]) -> None:
-        # mosquitto started as root reads its files as the `mosquitto` user: not from tmp_path
-        self.dir = world_traversable_tempdir("shopfloor-test-mqtt-auth-")
-        self.port = free_port()
-        passwd = self.dir / "passwd"
-        for i, (user, password) in enumerate(users.items()):
-            flags = ["-c"] if i == 0 else []
-            subprocess.run(
-                ["mosquitto_passwd", "-b", *flags, str(passwd), user, password],
-                check=True,
-                capture_output=True,
-            )
-        passwd.chmod(0o644)
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"allow_anonymous false\npassword_file {passwd}\npersistence false\n"
-            f"listener {self.port} 127.0.0.1\n"
-        )
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.log = (self.dir / "mosquitto.log").open("ab")
-        self.proc = subprocess.Popen(
-            [exe, "-c", str(conf)], stdout=self.log, stderr=self.log, start_new_session=True
-        )
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 async def test_username_password() -> None:
-    broker = PasswordBroker({"collector": "s3cret", "plc": "plcpw"})
+    workdir = world_traversable_tempdir("shopfloor-test-mqtt-auth-")
+    broker = Mosquitto(workdir, users={"collector": "s3cret", "plc": "plcpw"}).start()
     try:
         root = unique("t/auth")
         source = make_source(broker.port, root, username="collector", password="s3cret")
@@ -556,3 +517,4 @@ async def test_username_password() -> None:
         await run.close()
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

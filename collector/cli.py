@@ -17,6 +17,7 @@ from collector.logs import setup_logging
 
 if TYPE_CHECKING:
     from config import Problem, ShopfloorConfig
+    from storage.cluster import LocalCluster
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -58,7 +59,7 @@ def _node_id_problems(cfg: ShopfloorConfig) -> list[Problem]:
     return problems
 
 
-def _cluster(args: argparse.Namespace):
+def _cluster(args: argparse.Namespace) -> LocalCluster:
     from storage.cluster import LocalCluster
 
     return LocalCluster.at(args.dir, getattr(args, "port", None))

@@ -15,30 +15,21 @@ import tempfile
 from pathlib import Path
 
 from collector.mosquitto import Mosquitto, free_port
-from config import DEMO_CONFIG, load_config
+from config import load_config
 from config.sources import MqttSource
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=DEMO_CONFIG,
-        help="plant config (default: the bundled demo line)",
-    )
+    """`shopfloor simulate`'s options (--config, --speed, --seed, --truth), plus --db-dir."""
+    from simulators.cli import configure_parser as simulate_options
+
+    simulate_options(parser)
     parser.add_argument(
         "--db-dir",
         type=Path,
         default=None,
         help="private database directory (default as `shopfloor db up`)",
     )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="simulation time compression (default: the config's)",
-    )
-    parser.add_argument("--seed", type=int, default=None)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -56,6 +47,7 @@ async def _serve(args: argparse.Namespace) -> int:
         migrate(conn)
         sync_plant(conn, cfg)
     workdir = Path(tempfile.mkdtemp(prefix="shopfloor-demo-"))
+    truth = args.truth or workdir / "truth.jsonl"  # kept only when the user names a path
     broker = Mosquitto(workdir / "mosquitto").start()
     ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
     stop = asyncio.Event()
@@ -68,14 +60,14 @@ async def _serve(args: argparse.Namespace) -> int:
             speed=args.speed,
             seed=args.seed,
             ports=ports,
-            truth_path=workdir / "truth.jsonl",
+            truth_path=truth,
             workdir=workdir,
         ) as sims:
             print(f"database     {cluster.url}")
             print(f"mqtt broker  mqtt://127.0.0.1:{broker.port}")
             for line in sims.describe():
                 print(f"simulator    {line}")
-            print(f"truth file   {workdir / 'truth.jsonl'}")
+            print(f"truth file   {truth}")
             print("collector and HTTP API: not part of this release yet. Ctrl-C stops.", flush=True)
             waiter = asyncio.ensure_future(sims.wait())
             stopper = asyncio.ensure_future(stop.wait())

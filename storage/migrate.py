@@ -106,9 +106,8 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
 
 
 def schema_version(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT coalesce(max(version), 0) FROM shopfloor_schema"
-        if conn.execute("SELECT to_regclass('shopfloor_schema')").fetchone()[0]  # type: ignore[index]
-        else "SELECT 0"
-    ).fetchone()
+    """The newest applied migration; 0 for a database shopfloor never migrated."""
+    if conn.execute("SELECT to_regclass('shopfloor_schema')").fetchone() == (None,):
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM shopfloor_schema").fetchone()
     return int(row[0]) if row else 0

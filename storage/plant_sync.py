@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from config import ShopfloorConfig
+from config.plant import Calendar
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class SyncReport:
     cycle_changes: int
 
 
-def _calendar_json(cal: object) -> str:
-    return json.dumps(cal.model_dump(mode="json")["shifts"])  # type: ignore[attr-defined]
+def _calendar_json(cal: Calendar) -> str:
+    return json.dumps(cal.model_dump(mode="json")["shifts"])
 
 
 def sync_plant(
@@ -83,29 +84,29 @@ def sync_plant(
                         (m.id, valid_from, m.ideal_cycle_s),
                     )
                     cycle_changes += current is not None
-        for source_name, tag in cfg.tags():
-            source = next(s for s in cfg.sources if s.name == source_name)
-            is_count = tag.signal.is_count
-            conn.execute(
-                "INSERT INTO tags (machine_id, name, signal, source, protocol, address, unit, "
-                "counter_mode, counter_wrap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (machine_id, name) DO UPDATE SET signal = EXCLUDED.signal, "
-                "source = EXCLUDED.source, protocol = EXCLUDED.protocol, "
-                "address = EXCLUDED.address, unit = EXCLUDED.unit, "
-                "counter_mode = EXCLUDED.counter_mode, counter_wrap = EXCLUDED.counter_wrap, "
-                "active = true",
-                (
-                    tag.machine,
-                    tag.name,
-                    tag.signal.value,
-                    source_name,
-                    source.protocol,
-                    tag.reading_address,
-                    tag.unit,
-                    tag.counter if is_count else None,
-                    tag.wrap if is_count else None,
-                ),
-            )
+        for source in cfg.sources:
+            for tag in source.tags:
+                is_count = tag.signal.is_count
+                conn.execute(
+                    "INSERT INTO tags (machine_id, name, signal, source, protocol, address, unit, "
+                    "counter_mode, counter_wrap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (machine_id, name) DO UPDATE SET signal = EXCLUDED.signal, "
+                    "source = EXCLUDED.source, protocol = EXCLUDED.protocol, "
+                    "address = EXCLUDED.address, unit = EXCLUDED.unit, "
+                    "counter_mode = EXCLUDED.counter_mode, counter_wrap = EXCLUDED.counter_wrap, "
+                    "active = true",
+                    (
+                        tag.machine,
+                        tag.name,
+                        tag.signal.value,
+                        source.name,
+                        source.protocol,
+                        tag.reading_address,
+                        tag.unit,
+                        tag.counter if is_count else None,
+                        tag.wrap if is_count else None,
+                    ),
+                )
     return SyncReport(
         lines=len(cfg.lines),
         machines=sum(len(line.machines) for line in cfg.lines),

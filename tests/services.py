@@ -5,16 +5,25 @@ Nothing is mocked and nothing is written outside temp dirs; every process starte
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from collector.mosquitto import Mosquitto, free_port, wait_port
 from storage.cluster import world_traversable_tempdir
 
-__all__ = ["Mosquitto", "free_port", "run_shopfloor", "wait_port", "world_traversable_tempdir"]
+__all__ = [
+    "Mosquitto",
+    "eventually",
+    "free_port",
+    "run_shopfloor",
+    "wait_port",
+    "world_traversable_tempdir",
+]
 
 
 def run_shopfloor(
@@ -30,3 +39,25 @@ def run_shopfloor(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+async def eventually(
+    check: Callable[[], bool],
+    within: float = 15.0,
+    what: str | Callable[[], str] = "",
+    *,
+    each: Callable[[], Awaitable[None] | None] | None = None,
+    interval: float = 0.05,
+) -> None:
+    """Wait until `check()` holds. A hang guard, not a speed test: `within` is generous, and
+    failing it means the awaited thing never happened. `what` (or its callable, evaluated only on
+    failure) says what was awaited; `each` runs every round (checks, or a nudge like a publish)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within:g} s: {what() if callable(what) else what}")
+        if each is not None:
+            result = each()
+            if result is not None:
+                await result
+        await asyncio.sleep(interval)

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from adapters.modbus import ModbusAdapter
 from adapters.modbus.codec import encode
 from adapters.registry import create_adapter
 from config.sources.modbus import ModbusSource, ModbusTag, RegisterKind
-from tests.services import free_port
+from tests.services import eventually, free_port
 
 REGISTERS = 200  # each unit serves addresses 0..199 of every table; 200+ is illegal
 WRITE_CODES = {  # function code pymodbus's datastore files a write under, per table
@@ -193,15 +193,6 @@ class Collected:
     def last(self, tag: ModbusTag) -> Reading | None:
         found = self.of(tag)
         return found[-1] if found else None
-
-
-async def eventually(check: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
-    """Poll `check` until true; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {within}s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def source(port: int, tags: list[dict[str, Any]], **options: Any) -> ModbusSource:

@@ -14,8 +14,7 @@ from adapters.modbus import ModbusAdapter
 from config import DEMO_CONFIG, load_config
 from config.sources.modbus import ModbusSource
 from simulators import run_simulators, with_ports, with_simulation
-from tests.adapters.test_modbus_adapter import eventually
-from tests.services import free_port
+from tests.services import eventually, free_port
 
 
 async def test_demo_register_map_decodes_to_plausible_machine_values() -> None:

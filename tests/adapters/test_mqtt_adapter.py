@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.base import Quality, Reading
 from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
-from tests.services import Mosquitto, world_traversable_tempdir
+from tests.services import Mosquitto, eventually, world_traversable_tempdir
 
 DEADLINE_S = 15.0
 _ids = itertools.count()
@@ -54,11 +54,7 @@ class Collector:
         return [r for r in self.readings if r.address == address]
 
     async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; got {self.readings}")
-            await asyncio.sleep(0.05)
+        await eventually(predicate, DEADLINE_S, lambda: f"{what}; got {self.readings}")
 
 
 class Publisher:
@@ -133,12 +129,15 @@ class Running:
         self.task = asyncio.create_task(adapter.run())
 
     async def wait_connected(self) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while not self.adapter.status.connected:
+        def task_alive() -> None:
             assert not self.task.done(), self.task
-            if time.monotonic() > deadline:
-                raise AssertionError(f"adapter never connected: {self.adapter.status}")
-            await asyncio.sleep(0.05)
+
+        await eventually(
+            lambda: self.adapter.status.connected,
+            DEADLINE_S,
+            lambda: f"adapter never connected: {self.adapter.status}",
+            each=task_alive,
+        )
         await asyncio.sleep(0.2)  # SUBACK follows CONNACK
 
     async def close(self) -> None:
@@ -292,10 +291,9 @@ async def test_slow_sink_is_backpressure_not_loss(
     infos = [publisher.client.publish(f"{root}/packer/temp", str(i), qos=1) for i in range(60)]
     for info in infos:
         await asyncio.to_thread(info.wait_for_publish, 5)
-    deadline = time.monotonic() + DEADLINE_S
-    while len(got) < 60:
-        assert time.monotonic() < deadline, f"{len(got)} of 60: {run.adapter.status}"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: len(got) >= 60, DEADLINE_S, lambda: f"{len(got)} of 60: {run.adapter.status}"
+    )
     assert [r.value for r in got] == [float(i) for i in range(60)]
     await run.close()
 
@@ -363,12 +361,18 @@ async def test_broker_restart(tmp_path: Path) -> None:
         # The broker kept no session (persistence false): readings come back only if the
         # adapter reconnected and subscribed again by itself. Publish until one arrives.
         pub = Publisher(broker.port)
-        deadline = time.monotonic() + DEADLINE_S
-        while not any(r.value == 2.0 for r in sink.readings):
-            assert time.monotonic() < deadline, f"no readings after restart: {run.adapter.status}"
+
+        async def alive_and_publishing() -> None:
             assert not run.task.done()
             await pub.publish(f"{root}/packer/temp", "2")
-            await asyncio.sleep(0.2)
+
+        await eventually(
+            lambda: any(r.value == 2.0 for r in sink.readings),
+            DEADLINE_S,
+            lambda: f"no readings after restart: {run.adapter.status}",
+            each=alive_and_publishing,
+            interval=0.2,
+        )
         pub.close()
         status = run.adapter.status
         assert status.connected and status.reconnects >= 1 and status.errors >= 1
@@ -474,10 +478,11 @@ async def test_tls(tmp_path: Path) -> None:
         other = _write_tls_files(tmp_path / "other")
         wrong = make_source(broker.tls_port, root, tls={"ca_file": str(other["cafile"])})
         run = Running(MqttAdapter(wrong, Collector()))
-        deadline = time.monotonic() + DEADLINE_S
-        while run.adapter.status.errors < 1:
-            assert time.monotonic() < deadline, "no error for an untrusted broker certificate"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: run.adapter.status.errors >= 1,
+            DEADLINE_S,
+            "no error for an untrusted broker certificate",
+        )
         assert not run.adapter.status.connected
         await run.close()
     finally:
@@ -508,10 +513,9 @@ async def test_username_password() -> None:
         # A wrong password is refused by the broker: counted, retried, never raised.
         wrong = make_source(broker.port, root, username="collector", password="nope")
         run = Running(MqttAdapter(wrong, Collector()))
-        deadline = time.monotonic() + DEADLINE_S
-        while run.adapter.status.errors < 1:
-            assert time.monotonic() < deadline, "no error for a wrong password"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: run.adapter.status.errors >= 1, DEADLINE_S, "no error for a wrong password"
+        )
         assert not run.adapter.status.connected
         assert "refused" in (run.adapter.status.last_error or "")
         await run.close()

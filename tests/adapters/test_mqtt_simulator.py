@@ -13,7 +13,7 @@ from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
 from simulators import run_simulators
 from simulators.truth import load, value_at
-from tests.services import Mosquitto
+from tests.services import Mosquitto, eventually
 from tests.simulators.helpers import demo_config
 
 SPEED = 60.0
@@ -33,24 +33,28 @@ async def test_readings_match_the_simulator_truth(mosquitto: Mosquitto, tmp_path
 
     adapter = MqttAdapter(source, sink)
     task = asyncio.create_task(adapter.run())
-    deadline = time.monotonic() + DEADLINE_S
-    while not adapter.status.connected:
-        assert time.monotonic() < deadline and not task.done(), adapter.status
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: adapter.status.connected or task.done(), DEADLINE_S, lambda: str(adapter.status)
+    )
+    assert not task.done(), adapter.status
     await asyncio.sleep(0.2)  # SUBACK follows CONNACK
 
     names = {t.reading_address: t.name for t in source.tags}
     truth_path = tmp_path / "truth.jsonl"
     async with run_simulators(cfg, speed=SPEED, seed=5, truth_path=truth_path):
-        while sum(names[r.address] == "good_count" for r in readings) < 10:
-            assert time.monotonic() < deadline, f"too few readings: {adapter.status}"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: sum(names[r.address] == "good_count" for r in readings) >= 10,
+            DEADLINE_S,
+            lambda: f"too few readings: {adapter.status}",
+        )
     truth = load(truth_path)
     parts = [r for r in truth.records if r["type"] == "count" and r["machine"] == "packer"]
     # QoS 1: every part the simulator published arrives, none twice.
-    while sum(names[r.address] == "good_count" for r in readings) < len(parts):
-        assert time.monotonic() < deadline, f"parts missing: {adapter.status}"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: sum(names[r.address] == "good_count" for r in readings) >= len(parts),
+        DEADLINE_S,
+        lambda: f"parts missing: {adapter.status}",
+    )
     await adapter.stop()
     await task
 

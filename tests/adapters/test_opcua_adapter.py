@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import io
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from adapters.base import Quality, Reading
 from adapters.opcua import OpcUaAdapter, browse, browse_cli
 from adapters.opcua.values import severity
 from config.sources.opcua import OpcUaSource
-from tests.services import free_port
+from tests.services import eventually, free_port
 
 NS_URI = "urn:shopfloor:test:line1"
 GUID = uuid.UUID("72962b91-fa75-4ae6-8d28-b404dc7daf63")
@@ -171,11 +170,7 @@ class Collector:
         return [r for r in self.readings if r.address == address]
 
     async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; got {self.readings}")
-            await asyncio.sleep(0.05)
+        await eventually(predicate, DEADLINE_S, lambda: f"{what}; got {self.readings}")
 
 
 TAGS = [
@@ -336,10 +331,9 @@ async def test_failed_sink_call_is_retried(plc: PlcServer) -> None:
         got.extend(batch)
 
     run = Running(OpcUaAdapter(make_source(plc.endpoint, tags=TAGS[:1]), flaky))
-    deadline = time.monotonic() + DEADLINE_S
-    while not got:
-        assert time.monotonic() < deadline, f"never delivered: {run.adapter.status}"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: bool(got), DEADLINE_S, lambda: f"never delivered: {run.adapter.status}"
+    )
     assert got[0].value == 1.0 and len(calls) >= 2
     assert run.adapter.status.errors == 1 and "sink failed" in (run.adapter.status.last_error or "")
     await run.close()
@@ -361,10 +355,11 @@ async def test_server_restart(plc: PlcServer) -> None:
     await sink.wait_for(lambda: len(sink.readings) >= 2, "initial values")
 
     await plc.stop()
-    deadline = time.monotonic() + DEADLINE_S
-    while run.adapter.status.connected:
-        assert time.monotonic() < deadline, "the adapter never noticed the server went away"
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: not run.adapter.status.connected,
+        DEADLINE_S,
+        "the adapter never noticed the server went away",
+    )
     await asyncio.sleep(0.5)  # a few reconnect attempts fail meanwhile
     errors_while_down = run.adapter.status.errors
     assert errors_while_down >= 1
@@ -448,10 +443,9 @@ async def test_secured_basic256sha256_sign_and_encrypt(tmp_path: Path) -> None:
             plc.endpoint, security=security, username="operator", password="nope", tags=TAGS[:2]
         )
         run = Running(OpcUaAdapter(wrong, Collector()))
-        deadline = time.monotonic() + DEADLINE_S
-        while run.adapter.status.errors < 2:
-            assert time.monotonic() < deadline, "no error for a wrong password"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: run.adapter.status.errors >= 2, DEADLINE_S, "no error for a wrong password"
+        )
         assert not run.adapter.status.connected
         await run.close()
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from adapters.opcua import OpcUaAdapter
 from config.sources.opcua import OpcUaSource
 from simulators import run_simulators
 from simulators.truth import load, value_at
+from tests.services import eventually
 from tests.simulators.helpers import demo_config
 
 SPEED = 60.0
@@ -44,12 +44,17 @@ async def test_readings_match_the_simulator_truth(tmp_path: Path) -> None:
     async with run_simulators(cfg, speed=SPEED, seed=5, truth_path=truth_path) as sims:
         adapter = OpcUaAdapter(source, sink)
         task = asyncio.create_task(adapter.run())
-        deadline = time.monotonic() + DEADLINE_S
         counts = f"{source.tags[0].reading_address.rsplit('.', 1)[0]}.good_count"
-        while sum(r.address == counts for r in readings) < 20:
-            assert time.monotonic() < deadline, f"too few readings: {adapter.status}"
+
+        def task_alive() -> None:
             assert not task.done()
-            await asyncio.sleep(0.05)
+
+        await eventually(
+            lambda: sum(r.address == counts for r in readings) >= 20,
+            DEADLINE_S,
+            lambda: f"too few readings: {adapter.status}",
+            each=task_alive,
+        )
         await adapter.stop()
         await task
         epoch = sims.clock.epoch  # type: ignore[union-attr]

@@ -6,6 +6,9 @@ Every field can be overridden by an environment variable SHOPFLOOR_<SECTION>_<FI
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 
 from config.plant import Model
@@ -51,7 +54,49 @@ class KpiSettings(Model):
         return self
 
 
+class CollectorSettings(Model):
+    """The pipeline from adapters to the database, and the spool that covers outages."""
+
+    batch_rows: int = Field(default=5000, ge=1, description="a batch is written at this size")
+    batch_age_ms: float = Field(
+        default=250, ge=0, description="... or when its oldest reading is this old"
+    )
+    queue_rows: int = Field(
+        default=100_000, ge=1, description="readings held in memory; beyond: backpressure"
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="store-and-forward spool; unset: <data dir>/spool"
+    )
+    spool_max_mb: float = Field(default=1024, gt=0, description="disk budget of the spool")
+    spool_on_full: Literal["block", "drop_oldest"] = Field(
+        default="block",
+        description="at the budget: stop accepting readings (MQTT stays unacknowledged, "
+        "polls pause), or delete the oldest spooled batches (counted and logged)",
+    )
+
+
+class RollupSettings(Model):
+    interval_s: float = Field(default=10, gt=0, description="how often rollups catch up")
+
+
+class RetentionSettings(Model):
+    raw_days: float | None = Field(default=90, gt=0, description="raw readings; null: forever")
+    rollup_days: float | None = Field(default=730, gt=0, description="rollups; null: forever")
+    interval_s: float = Field(default=3600, gt=0, description="how often old chunks are dropped")
+
+    @model_validator(mode="after")
+    def _rollups_outlive_raw(self) -> RetentionSettings:
+        if self.rollup_days is not None and (
+            self.raw_days is None or self.rollup_days < self.raw_days
+        ):
+            raise ValueError("rollup_days must be at least raw_days: KPIs need rollups or raw")
+        return self
+
+
 class Settings(Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    rollups: RollupSettings = Field(default_factory=RollupSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)

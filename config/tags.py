@@ -42,12 +42,33 @@ class TagBase(Model):
         description="cumulative counters: modulus the PLC counter wraps at (65536, 4294967296)",
     )
 
+    deadband: float | None = Field(
+        default=None,
+        ge=0,
+        description="measurements: store a value only when it moved more than this from the "
+        "last stored one (store on change); unset: store every reading",
+    )
+    heartbeat_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="with deadband: store the value at least this often even when unchanged",
+    )
+
     @model_validator(mode="after")
     def _count_options(self) -> TagBase:
         if not self.signal.is_count and (self.counter != "cumulative" or self.wrap is not None):
             raise ValueError("counter and wrap apply only to count signals")
         if self.counter == "delta" and self.wrap is not None:
             raise ValueError("wrap applies only to cumulative counters")
+        if self.signal is not SignalKind.MEASUREMENT and (
+            self.deadband is not None or self.heartbeat_s is not None
+        ):
+            raise ValueError(
+                f"deadband and heartbeat_s apply only to measurements: {self.signal} tags are "
+                "never filtered (KPIs need every count and state change)"
+            )
+        if self.heartbeat_s is not None and self.deadband is None:
+            raise ValueError("heartbeat_s needs deadband: without it every reading is stored")
         return self
 
     @property

@@ -140,12 +140,12 @@ _DB_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _delegate(
-    module: str,
+    module: str, entry: str = "run"
 ) -> tuple[Callable[[argparse.ArgumentParser], None] | None, Callable[[argparse.Namespace], int]]:
-    """A verb implemented by another package's `configure_parser`/`run` pair."""
+    """A verb implemented by another module's `configure_parser` and `run` (or `entry`)."""
 
     def run(args: argparse.Namespace) -> int:
-        return importlib.import_module(module).run(args)
+        return getattr(importlib.import_module(module), entry)(args)
 
     def configure(parser: argparse.ArgumentParser) -> None:
         try:
@@ -200,12 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.set_defaults(func=_cmd_db)
 
-    for verb, module, text in [
-        ("demo", "collector.demo", "run the demo line locally: database, broker, simulators"),
-        ("simulate", "simulators.cli", "run the bundled PLC simulators a config describes"),
-        ("browse", "adapters.opcua.browse_cli", "list an OPC UA server's variables"),
+    for verb, module, entry, text in [
+        ("demo", "collector.demo", "run", "the demo line, all local: Ctrl-C stops everything"),
+        ("run", "collector.runner", "run", "collect from the sources and serve the HTTP API"),
+        ("collect", "collector.runner", "run_collect", "collect only (no HTTP API)"),
+        ("serve", "collector.runner", "run_serve", "serve the HTTP API only"),
+        ("simulate", "simulators.cli", "run", "run the bundled PLC simulators a config describes"),
+        ("browse", "adapters.opcua.browse_cli", "run", "list an OPC UA server's variables"),
     ]:
-        configure, run = _delegate(module)
+        configure, run = _delegate(module, entry)
         p = verbs.add_parser(verb, help=text)
         configure(p)
         p.set_defaults(func=run)

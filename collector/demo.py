@@ -1,8 +1,9 @@
 """`shopfloor demo`: the demo line on this machine with one command.
 
 Starts (or reuses) the private TimescaleDB and migrates it for the demo plant, a Mosquitto on a
-free port, and the demo line's PLC simulators on free ports; prints where everything is; runs until
-Ctrl-C or SIGTERM, then stops what it started (a database that was already running is left so).
+free port, the demo line's PLC simulators on free ports, and the collector and HTTP API for them;
+prints where everything is; runs until Ctrl-C or SIGTERM, then stops what it started (a database
+that was already running is left so).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from collector.mosquitto import Mosquitto, free_port
-from config import load_config
+from collector.runner import run_services
+from config import ShopfloorConfig, load_config
 from config.sources import MqttSource
 
 
@@ -33,7 +35,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from simulators.runner import run_simulators
+    from simulators.runner import run_simulators, with_ports
     from storage.cluster import LocalCluster
     from storage.database import connect
     from storage.migrate import migrate
@@ -68,11 +70,33 @@ async def _serve(args: argparse.Namespace) -> int:
             for line in sims.describe():
                 print(f"simulator    {line}")
             print(f"truth file   {truth}")
-            print("collector and HTTP API: not part of this release yet. Ctrl-C stops.", flush=True)
+            live = _api_on_free_port(with_ports(cfg, ports))
+            api = f"http://127.0.0.1:{live.settings.api.port}"
+            services_ready = asyncio.Event()
+            services = asyncio.create_task(
+                run_services(
+                    live,
+                    cluster.url,
+                    collect=True,
+                    serve=True,
+                    spool_dir=workdir / "spool",
+                    stop=stop,
+                    ready=services_ready,
+                )
+            )
+            await asyncio.wait(
+                {services, asyncio.ensure_future(services_ready.wait())},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if services.done():
+                await services  # failed at start: its error ends the demo
+            print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs)")
+            print(f"health       {api}/healthz  {api}/metrics")
+            print("collecting. Ctrl-C stops.", flush=True)
             waiter = asyncio.ensure_future(sims.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
+            await asyncio.wait({waiter, services}, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            await services
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -82,6 +106,20 @@ async def _serve(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print("stopped")
     return 0
+
+
+def _api_on_free_port(cfg: ShopfloorConfig) -> ShopfloorConfig:
+    """The configured API port if it is free (8080 by default), otherwise any free one."""
+    import socket
+
+    port = cfg.settings.api.port
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            port = free_port()
+    api = cfg.settings.api.model_copy(update={"port": port})
+    return cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"api": api})})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -182,14 +182,19 @@ def _line_of(path: str, lines: Mapping[tuple[PathPart, ...], int]) -> int | None
     return None
 
 
+# libyaml's loader when PyYAML has it: a 10,000-tag plant parses several times faster and with a
+# third of the peak memory of the pure-Python one (the collector's RSS peaks while loading).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_config(
     text: str, *, filename: str = "<config>", env: Mapping[str, str] | None = None
 ) -> ShopfloorConfig:
     env = os.environ if env is None else env
     problems: list[Problem] = []
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader (no arbitrary objects)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(

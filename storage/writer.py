@@ -10,6 +10,9 @@ quality out of range) are found before COPY; rows the server rejects anyway are 
 bisecting the batch. Either way the GOOD rows of the batch are written and each bad row is stored
 in `rejected_readings` with its reason, in the same transaction: nothing is dropped silently.
 
+Rollups: in the same transaction the batch lowers `rollup_state.dirty_since` of each machine it
+has KPI readings for (storage.rollups recomputes from there), one small statement per batch.
+
 Errors the caller must tell apart (they carry `retriable`):
     WriteError
     ├── TransientWriteError   connection lost, server shutting down, disk full: retry the batch
@@ -33,6 +36,19 @@ SMALLINT_MIN, SMALLINT_MAX = -32768, 32767
 MAX_DOUBLE_INT = 2**1023
 COPY_COLUMNS = "time, tag_id, value, quality, text_value"
 COPY_TYPES = ["timestamptz", "int4", "float8", "int2", "text"]
+
+# One statement per batch: the earliest time per tag, folded per machine into rollup_state.
+MARK_DIRTY_SQL = """
+INSERT INTO rollup_state AS r (machine_id, dirty_since, dirty_seq)
+SELECT t.machine_id, min(b.time), 1
+FROM unnest(%s::int[], %s::timestamptz[]) AS b (tag_id, time)
+JOIN tags t ON t.id = b.tag_id
+WHERE t.signal <> 'measurement'
+GROUP BY t.machine_id
+ORDER BY t.machine_id
+ON CONFLICT (machine_id) DO UPDATE
+SET dirty_since = LEAST(r.dirty_since, EXCLUDED.dirty_since), dirty_seq = r.dirty_seq + 1
+"""
 
 # SQLSTATE classes where trying again later can succeed (PostgreSQL appendix A).
 TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "58", "40")
@@ -151,6 +167,7 @@ class BatchWriter:
                 await self._write_good(good, result)
                 if result.rejected:
                     await self._store_rejected(result.rejected)
+                await self._mark_dirty(good, result)
         except WriteError:
             raise
         except (psycopg.Error, OSError) as exc:
@@ -246,6 +263,26 @@ class BatchWriter:
             inserted = cur.rowcount
         result.inserted += inserted
         result.duplicates += len(rows) - inserted
+
+    async def _mark_dirty(
+        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
+    ) -> None:
+        """Lower rollup_state.dirty_since to each machine's earliest reading of the batch, in the
+        batch's transaction, so the rollups never miss readings that arrive late (see
+        storage.rollups). Measurement tags do not feed rollups: the SQL skips them."""
+        if result.rejected:  # rows the server refused are not stored: they mark nothing
+            refused = {r.index for r in result.rejected}
+            rows = [item for item in rows if item[0] not in refused]
+        first: dict[object, dt.datetime] = {}
+        for _, row in rows:
+            tag, time = row[1], row[0]
+            seen = first.get(tag)
+            if seen is None or time < seen:  # type: ignore[operator]
+                first[tag] = time  # type: ignore[assignment]
+        if not first:
+            return
+        async with self._conn.cursor() as cur:
+            await cur.execute(MARK_DIRTY_SQL, (list(first), list(first.values())))
 
     async def _store_rejected(self, rejected: list[RejectedRow]) -> None:
         async with self._conn.cursor() as cur:

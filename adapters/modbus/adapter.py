@@ -121,7 +121,7 @@ class ModbusAdapter:
                 await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
 
     async def _poll_once(self, requests: list[ReadRequest]) -> None:
-        ts = dt.datetime.now(dt.UTC)
+        ts = dt.datetime.now(dt.UTC)  # replaced by each answer's arrival time below
         self.status.extra["polls"] += 1
         readings: list[Reading] = []
         failed_units: set[int] = set()
@@ -138,6 +138,7 @@ class ModbusAdapter:
                     request.table, request.address, request.count, request.unit_id
                 )
             except IllegalRequestError as exc:
+                ts = dt.datetime.now(dt.UTC)
                 if exc.exception_code == ILLEGAL_DATA_ADDRESS and len(request.tags) > 1:
                     singles = self._split(request)
                     requests[i - 1 : i] = singles  # from now on, and for this poll too
@@ -146,6 +147,7 @@ class ModbusAdapter:
                 self._exception_response(request, exc, ts, readings)
                 continue
             except DeviceBusyError as exc:
+                ts = dt.datetime.now(dt.UTC)
                 self._exception_response(request, exc, ts, readings)
                 continue
             except TransportError as exc:
@@ -154,6 +156,10 @@ class ModbusAdapter:
                     break  # no connection: the other units cannot be read either
                 failed_units.add(request.unit_id)
                 continue
+            # Stamped when the answered request was sent: the device sampled the values after
+            # that. (Not at the poll's start: a poll that had to connect first would date the
+            # values back to before the connection was made.)
+            ts = self._conn.sent_at
             self._ok("connection", f"unit {request.unit_id}", _request_key(request))
             readings.extend(self._decode(request, data, ts))
         self.status.connected = self._conn.connected

@@ -13,6 +13,7 @@ owns both, so the lock, the backoff and the count of what went wrong are in one 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -78,6 +79,7 @@ class ModbusConnection:
         self._ever_connected = False
         self.connects = 0
         self.timeouts = 0
+        self.sent_at = dt.datetime.now(dt.UTC)  # when the last answered request was sent
 
     @property
     def connected(self) -> bool:
@@ -94,6 +96,7 @@ class ModbusConnection:
             last: Exception | None = None
             for _attempt in range(self.source.retries + 1):
                 client = await self._connected_client()
+                self.sent_at = dt.datetime.now(dt.UTC)
                 try:
                     response = await asyncio.wait_for(
                         self._call(client, table, address, count, unit_id),

@@ -39,7 +39,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.base import Quality, Reading, ReadingSink, SourceStatus
 from adapters.errors import ConfigurationError, DecodeError
-from adapters.mqtt.payload import extract, parse_json
+from adapters.mqtt.payload import (
+    TimestampFormat,
+    get_path,
+    parse_json,
+    parse_timestamp,
+    scalar,
+    to_value,
+)
 from adapters.mqtt.topics import matches, subscription_filters, template_filter
 from config.sources.mqtt import MqttSource, MqttTag
 
@@ -57,6 +64,30 @@ class _Message:
     mid: int
     generation: int  # which connection delivered it
     arrived: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _TagPlan:
+    """How to read one tag from a message, computed once from its config."""
+
+    index: int  # position in the source's tags: readings keep configuration order
+    address: str  # the tag's reading_address
+    field: str | None
+    key: str | None  # `field` when it names a top-level key (no dots): looked up directly
+    timestamp_field: str | None
+    timestamp_format: TimestampFormat
+
+    @classmethod
+    def of(cls, index: int, tag: MqttTag) -> _TagPlan:
+        key = tag.field if tag.field is not None and "." not in tag.field else None
+        return cls(
+            index,
+            tag.reading_address,
+            tag.field,
+            key,
+            tag.timestamp_field,
+            tag.timestamp_format,
+        )
 
 
 class _Stop:
@@ -81,7 +112,17 @@ class MqttAdapter:
         self._max_batch = max_batch
         self._queue_size = queue_size
         self._filters = subscription_filters([template_filter(t.topic) for t in source.tags])
-        self._routes: dict[str, list[MqttTag]] = {}  # topic name -> tags, filled lazily
+        # Each tag's decoding worked out once (its address and paths), not per reading.
+        self._exact: dict[str, list[_TagPlan]] = {}  # filter without wildcards -> its tags
+        self._wild: list[tuple[str, _TagPlan]] = []  # filters with + or #, matched per topic
+        for index, tag in enumerate(source.tags):
+            plan = _TagPlan.of(index, tag)
+            topic_filter = tag.topic_filter
+            if "+" in topic_filter or "#" in topic_filter:
+                self._wild.append((topic_filter, plan))
+            else:
+                self._exact.setdefault(topic_filter, []).append(plan)
+        self._routes: dict[str, list[_TagPlan]] = {}  # topic name -> tags, filled lazily
         self._retry: list[_Message] = []
         self._sink_failures = 0  # in a row: the resync delay doubles with each
         self._generation = 0
@@ -371,13 +412,15 @@ class MqttAdapter:
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _tags_for(self, topic: str) -> list[MqttTag]:
-        tags = self._routes.get(topic)
-        if tags is None:
-            tags = [t for t in self.source.tags if matches(t.topic_filter, topic)]
+    def _tags_for(self, topic: str) -> list[_TagPlan]:
+        plans = self._routes.get(topic)
+        if plans is None:
+            plans = list(self._exact.get(topic, ()))
+            plans += [plan for f, plan in self._wild if matches(f, topic)]
+            plans.sort(key=lambda p: p.index)  # configuration order, as before
             if len(self._routes) < 10_000:  # wildcard filters can see unbounded topic names
-                self._routes[topic] = tags
-        return tags
+                self._routes[topic] = plans
+        return plans
 
     def _decode(self, batch: Sequence[_Message]) -> list[Reading]:
         readings: list[Reading] = []
@@ -404,30 +447,42 @@ class MqttAdapter:
                 self._warned_topics.discard(m.topic)
         return readings
 
-    def _decode_message(self, m: _Message, tags: list[MqttTag]) -> list[Reading]:
-        """Every tag's reading from one message, or DecodeError: a message is used whole."""
-        doc = None
-        if any(t.field is not None for t in tags):
-            doc = parse_json(m.payload)
+    def _decode_message(self, m: _Message, plans: list[_TagPlan]) -> list[Reading]:
+        """Every tag's reading from one message, or DecodeError: a message is used whole.
+
+        The payload is parsed once, and each distinct payload timestamp once, however many
+        tags read the message (a gateway's JSON object of 20 values is one message).
+        """
+        doc: Any = None
+        plain: tuple[float | None, str | None] | None = None
+        stamps: dict[tuple[str, str], dt.datetime] = {}
+        source = self.source.name
         out = []
-        for tag in tags:
-            value, text, ts = extract(
-                m.payload,
-                field=tag.field,
-                timestamp_field=tag.timestamp_field,
-                timestamp_format=tag.timestamp_format,
-                doc=doc if tag.field is not None else None,
-            )
-            out.append(
-                Reading(
-                    self.source.name,
-                    tag.reading_address,
-                    ts or m.arrived,
-                    value,
-                    Quality.GOOD,
-                    text,
-                )
-            )
+        for p in plans:
+            if p.field is None:
+                if plain is None:
+                    plain = scalar(m.payload)
+                value, text = plain
+            else:
+                if doc is None:
+                    doc = parse_json(m.payload)
+                if p.key is not None and type(doc) is dict and p.key in doc:
+                    raw = doc[p.key]  # a top-level field: the common case, no path walk
+                else:
+                    raw = get_path(doc, p.field)
+                if type(raw) is float and raw - raw == 0.0:  # finite: NaN and inf fail this
+                    value, text = raw, None
+                else:
+                    value, text = to_value(raw)
+            ts = m.arrived
+            if p.timestamp_field is not None:
+                stamp_key = (p.timestamp_field, p.timestamp_format)
+                found = stamps.get(stamp_key)
+                if found is None:
+                    found = parse_timestamp(get_path(doc, p.timestamp_field), p.timestamp_format)
+                    stamps[stamp_key] = found
+                ts = found
+            out.append(Reading(source, p.address, ts, value, Quality.GOOD, text))
         return out
 
     def _delivered(self, readings: Sequence[Reading]) -> None:

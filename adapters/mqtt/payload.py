@@ -48,6 +48,10 @@ def get_path(doc: Any, path: str) -> Any:
 
 def to_value(raw: Any) -> tuple[float | None, str | None]:
     """A JSON value as (value, text): numbers and bools as float, other strings as text."""
+    if type(raw) is float:  # the common case first: JSON numbers with a fraction
+        if not math.isfinite(raw):
+            raise DecodeError(f"not a finite number: {raw!r}")
+        return raw, None
     if isinstance(raw, bool):
         return (1.0 if raw else 0.0), None
     if isinstance(raw, int | float):

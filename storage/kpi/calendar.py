@@ -18,7 +18,7 @@ overlap appears between them on DST nights.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from config.plant import Break, Calendar, Shift
@@ -48,10 +48,15 @@ class CalendarTime:
 
     shifts: tuple[Span, ...]
     breaks: tuple[Span, ...]
+    # computed once: `planned` is asked for per bucket and per piece (30-day hourly series)
+    _planned: tuple[Span, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_planned", tuple(subtract(self.shifts, self.breaks)))
 
     @property
     def planned(self) -> list[Span]:
-        return subtract(self.shifts, self.breaks)
+        return list(self._planned)
 
 
 def to_utc(day: dt.date, clock: dt.time, tz: ZoneInfo) -> dt.datetime:

@@ -16,6 +16,8 @@ COUNTED = frozenset({"counter_resets", "counter_wraps", "counter_glitches"})
 
 
 def add_flags(a: FlagCounts, b: FlagCounts) -> dict[str, int]:
+    if not b:  # the common case, kept cheap (it runs per machine and bucket)
+        return {k: v for k, v in a.items() if v} if a else {}
     out = dict(a)
     for name, n in b.items():
         out[name] = out.get(name, 0) + n

@@ -34,11 +34,12 @@ ALTER TABLE machine_hours RENAME COLUMN minute TO hour;
 ALTER TABLE machine_hours ADD PRIMARY KEY (machine_id, hour);
 SELECT create_hypertable('machine_hours', by_range('hour', INTERVAL '30 days'));
 
--- Per machine: rollups are exact for every minute before computed_until, except from
--- dirty_since on (minus the classification margin), where readings arrived late and the
--- refresher has not caught up yet. The batch writer lowers dirty_since in the transaction that
--- stores the readings and bumps dirty_seq; the refresher clears the mark only if dirty_seq is
--- still the value it read, so no mark is lost to a race.
+-- Per machine: rollups are exact for every minute before computed_until (less the
+-- classification margin, see storage.rollups.covered_until), except from dirty_since on, where
+-- readings arrived late. The batch writer lowers dirty_since in the transaction that stores the
+-- readings (dirty_seq counts those marks). The refresher takes the mark atomically by lowering
+-- computed_until to it and clearing dirty_since in one UPDATE, so a crash mid-refresh loses
+-- nothing: the next refresh starts from the lowered computed_until.
 CREATE TABLE rollup_state (
     machine_id      text PRIMARY KEY,
     computed_until  timestamptz,

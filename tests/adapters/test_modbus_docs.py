@@ -39,6 +39,6 @@ def test_every_option_is_documented() -> None:
     documented = set(re.findall(r"^\| `(\w+)` \|", md, flags=re.MULTILINE))
     source_options = set(ModbusSource.model_fields)
     tag_options = {f.alias or name for name, f in ModbusTag.model_fields.items()}
-    common = {"machine", "name", "signal", "unit", "counter", "wrap"}
+    common = {"machine", "name", "signal", "unit", "counter", "wrap", "deadband", "heartbeat_s"}
     missing = (source_options | tag_options) - documented - common
     assert not missing, f"options without a row in docs/adapters/modbus.md: {sorted(missing)}"

@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from storage.cluster import world_traversable_tempdir
@@ -35,9 +37,24 @@ def test_demo_starts_serves_and_stops_cleanly() -> None:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else text
         url = re.search(r"^database\s+(\S+)", text, re.M)[1]  # type: ignore[index]
         modbus_port = int(re.search(r"Modbus TCP server 127\.0\.0\.1:(\d+)", text)[1])  # type: ignore[index]
+        api = re.search(r"^HTTP API\s+(http://127\.0\.0\.1:\d+)/api/v1/lines", text, re.M)[1]  # type: ignore[index]
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM machines").fetchone() == (4,)
         socket.create_connection(("127.0.0.1", modbus_port), timeout=2).close()
+        # Collecting: every source connected, readings arriving, the API answering.
+        deadline = time.monotonic() + 60
+        while True:
+            health = httpx.get(f"{api}/healthz", timeout=5).json()
+            with psycopg.connect(url) as conn:
+                rows = conn.execute("SELECT count(DISTINCT tag_id) FROM readings").fetchone()[0]
+            connected = [s["connected"] for s in health["sources"]]
+            if len(connected) == 3 and all(connected) and rows >= 12:
+                break
+            assert time.monotonic() < deadline, (health, rows)
+            time.sleep(0.5)
+        lines = httpx.get(f"{api}/api/v1/lines", timeout=5).json()
+        machines = [m["id"] for m in lines["data"][0]["machines"]]
+        assert machines == ["filler", "capper", "labeler", "packer"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         assert proc.stdout.read().strip().endswith("stopped")

@@ -1,0 +1,81 @@
+"""Assembles the HTTP API: routers, error shape, auth, and the pool's life cycle.
+
+    app = create_app(cfg, database_url=url)      # nothing connects until the lifespan starts
+    await api.server.serve(app, cfg.settings.api)
+
+/healthz, /metrics, /docs and /openapi.json are open; everything under /api/v1 needs a bearer
+token when `settings.api.api_keys` is set (see api.auth).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from api import errors
+from api import health as health_routes
+from api.auth import require_key
+from api.models import ErrorResponse
+from api.routes import kpis, plant, stops, tags
+from config import ShopfloorConfig
+from storage.engine import KpiEngine
+from storage.engine.session import configure as engine_session
+
+API_PREFIX = "/api/v1"
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
+    404: {"model": ErrorResponse, "description": "unknown line, machine or tag"},
+    422: {"model": ErrorResponse, "description": "a parameter is missing, malformed or unusable"},
+    503: {"model": ErrorResponse, "description": "the database is not reachable"},
+}
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(cfg: ShopfloorConfig, *, database_url: str, health: object | None = None) -> FastAPI:
+    """The API for one plant configuration; the pool opens with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=cfg.settings.database.pool_size,
+            open=False,
+            name="shopfloor-api",
+            configure=engine_session,  # jit = off for our sessions only (docs/engine.md)
+        )
+        # Not waiting: the API starts (and /healthz says why it fails) while the database is
+        # down; requests meanwhile get 503 database_unavailable.
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title=f"shopfloor API: {cfg.plant}",
+        version="1",
+        summary="Line and machine KPIs (KPI.md), state timelines, downtime and tag series",
+        lifespan=lifespan,
+    )
+    app.state.cfg = cfg
+    app.state.health = health
+    app.state.engine = KpiEngine(cfg)
+    app.state.clock = _utc_now
+    app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
+    errors.install(app)
+    app.include_router(health_routes.router)
+    for router in (plant.router, kpis.router, stops.router, tags.router):
+        app.include_router(
+            router, prefix=API_PREFIX, dependencies=[Depends(require_key)], responses=_ERRORS
+        )
+    return app

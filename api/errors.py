@@ -1,0 +1,183 @@
+"""One JSON error shape for every failure the API returns, FastAPI's own included.
+
+    {"error": {"status": 404, "code": "not_found", "message": "no line 'x'", "detail": [...]}}
+
+Errors raised by handlers:
+
+    ApiError(status, code, message, detail)
+    ├── NotFound            404 not_found          unknown line / machine / tag
+    ├── BadParameter        422 invalid_parameter  a parameter is well-formed but unusable
+    └── Unauthorized        401 unauthorized       missing or wrong bearer token
+
+FastAPI's request validation errors become 422 `invalid_parameter` with one detail entry per
+problem (`loc`, `msg`, `type`); unknown routes 404 `not_found`; an unreachable database 503
+`database_unavailable`; anything unexpected a 500 `internal` that is logged with its traceback
+(the client gets no internals).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.models import ErrorBody, ErrorResponse, ProblemDetail
+from storage.engine.errors import BadBucket, BadRequest, BadWindow, UnknownEntity
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_parameter",
+    429: "too_many_requests",
+    500: "internal",
+    503: "database_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the client should see as is."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        detail: Sequence[ProblemDetail] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = list(detail)
+        self.headers = headers
+
+
+class NotFound(ApiError):
+    def __init__(self, message: str, loc: Sequence[str | int] = ()) -> None:
+        detail = [ProblemDetail(loc=list(loc), msg=message, type="not_found")] if loc else []
+        super().__init__(404, "not_found", message, detail)
+
+
+class BadParameter(ApiError):
+    """422 naming the parameter: `loc` like FastAPI's own (`["query", "start"]`)."""
+
+    def __init__(self, loc: Sequence[str | int], message: str, kind: str = "value_error") -> None:
+        name = loc[-1] if loc else "request"
+        super().__init__(
+            422,
+            "invalid_parameter",
+            f"{name}: {message}",
+            [ProblemDetail(loc=list(loc), msg=message, type=kind)],
+        )
+
+
+class Unauthorized(ApiError):
+    def __init__(self, message: str, *, invalid: bool) -> None:
+        challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
+        super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    detail: Sequence[ProblemDetail] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorBody(status=status, code=code, message=message, detail=list(detail))
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _validation_detail(errors: Sequence[Any]) -> list[ProblemDetail]:
+    return [
+        ProblemDetail(
+            loc=[str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            msg=str(e.get("msg", "invalid")),
+            type=str(e.get("type", "value_error")),
+        )
+        for e in errors
+    ]
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.detail, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = _validation_detail(exc.errors())
+    first = detail[0] if detail else None
+    where = first.loc[-1] if first and first.loc else "request"
+    message = f"{where}: {first.msg}" if first else "invalid request"
+    if len(detail) > 1:
+        message += f" (and {len(detail) - 1} more)"
+    return error_response(422, "invalid_parameter", message, detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODES.get(exc.status_code, "error")
+    if exc.status_code == 404 and exc.detail in (None, "Not Found"):
+        message = f"no route {request.url.path!r}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path!r}"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return error_response(
+        503, "database_unavailable", "the database is not reachable; try again shortly"
+    )
+
+
+async def _engine_unknown(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UnknownEntity)
+    return error_response(404, "not_found", f"no {exc.kind} {exc.ident!r}")
+
+
+async def _engine_bad_request(_: Request, exc: Exception) -> JSONResponse:
+    where = (
+        "bucket" if isinstance(exc, BadBucket) else "end" if isinstance(exc, BadWindow) else None
+    )
+    loc: list[str | int] = ["query", where] if where else ["query"]
+    detail = [ProblemDetail(loc=loc, msg=str(exc), type="value_error")]
+    return error_response(422, "invalid_parameter", str(exc), detail)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error the one shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(UnknownEntity, _engine_unknown)
+    app.add_exception_handler(BadRequest, _engine_bad_request)
+    app.add_exception_handler(psycopg_pool.PoolTimeout, _database_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,150 @@
+"""KPIs of a line or a machine over a window, and per bucket (KPI.md field names)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import Cfg, Conn, Engine, Now, WindowParams
+from api.errors import BadParameter
+from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint, Window
+from api.plant import find_line, find_machine, line_calendar
+from api.windows import ResolvedWindow, resolve_window
+from config.plant import Calendar
+from storage.kpi import Kpis, bucket_spans, parse_bucket
+
+MAX_KPI_WINDOW = dt.timedelta(days=366)
+MAX_SERIES_BUCKETS = 3000
+
+router = APIRouter(tags=["kpis"])
+
+BucketParam = Annotated[
+    str,
+    Query(
+        description="15m, 1h, any Nm/Nh dividing a day (aligned to the calendar's local clock), "
+        "day (local midnight) or shift (one bucket per shift occurrence)",
+        examples=["1h"],
+    ),
+]
+
+
+def window_model(w: ResolvedWindow) -> Window:
+    return Window(start=w.start, end=w.end, shift=w.shift, defaulted=w.defaulted)
+
+
+def kpis_out(k: Kpis) -> KpisOut:
+    return KpisOut.model_validate(k.as_dict())
+
+
+def check_buckets(bucket: str, w: ResolvedWindow, cal: Calendar | None) -> None:
+    """422 for a bucket the core does not know, or more buckets than one answer should hold."""
+    try:
+        kind = parse_bucket(bucket)
+    except ValueError as exc:
+        raise BadParameter(["query", "bucket"], str(exc)) from None
+    length = w.end - w.start
+    if isinstance(kind, dt.timedelta):
+        n = math.ceil(length / kind) + 1  # alignment to the local clock adds at most one
+    elif kind == "day":
+        n = length.days + 2
+    else:
+        n = len(bucket_spans(w.start, w.end, bucket, cal))
+    if n > MAX_SERIES_BUCKETS:
+        raise BadParameter(
+            ["query", "bucket"],
+            f"about {n} buckets of {bucket!r} in this window; at most {MAX_SERIES_BUCKETS}: "
+            "use a larger bucket or a shorter window",
+            "too_many_buckets",
+        )
+
+
+@router.get("/lines/{line}/kpis", response_model=LineKpis, summary="Line KPIs over a window")
+async def line_kpis(
+    line: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+) -> LineKpis:
+    found = find_line(cfg, line)
+    w = resolve_window(
+        window.start, window.end, line_calendar(cfg, found), now, max_length=MAX_KPI_WINDOW
+    )
+    result = await engine.line(conn, found.id, w.start, w.end, now=now)
+    return LineKpis(
+        line=found.id,
+        window=window_model(w),
+        kpis=kpis_out(result.kpis),
+        machines={m: kpis_out(k) for m, k in result.machines.items()},
+    )
+
+
+@router.get(
+    "/machines/{machine}/kpis", response_model=MachineKpis, summary="Machine KPIs over a window"
+)
+async def machine_kpis(
+    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+) -> MachineKpis:
+    line, found = find_machine(cfg, machine)
+    w = resolve_window(
+        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_KPI_WINDOW
+    )
+    k = await engine.machine(conn, found.id, w.start, w.end, now=now)
+    return MachineKpis(machine=found.id, window=window_model(w), kpis=kpis_out(k))
+
+
+async def _series(
+    kind: str,
+    ident: str,
+    cal: Calendar | None,
+    window: WindowParams,
+    bucket: str,
+    conn: Conn,
+    engine: Engine,
+    now: dt.datetime,
+) -> KpiSeries:
+    w = resolve_window(window.start, window.end, cal, now, max_length=MAX_KPI_WINDOW)
+    check_buckets(bucket, w, cal)
+    rows = await engine.series(conn, kind, ident, w.start, w.end, bucket, now=now)
+    return KpiSeries(
+        kind=kind,  # type: ignore[arg-type]
+        id=ident,
+        bucket=bucket,
+        window=window_model(w),
+        points=[
+            SeriesPoint(start=b.start, end=b.end, label=b.label, kpis=kpis_out(k)) for b, k in rows
+        ],
+    )
+
+
+@router.get("/lines/{line}/kpis/series", response_model=KpiSeries, summary="Line KPIs per bucket")
+async def line_series(
+    line: str,
+    window: WindowParams,
+    cfg: Cfg,
+    conn: Conn,
+    engine: Engine,
+    now: Now,
+    bucket: BucketParam = "1h",
+) -> KpiSeries:
+    found = find_line(cfg, line)
+    return await _series(
+        "line", found.id, line_calendar(cfg, found), window, bucket, conn, engine, now
+    )
+
+
+@router.get(
+    "/machines/{machine}/kpis/series", response_model=KpiSeries, summary="Machine KPIs per bucket"
+)
+async def machine_series(
+    machine: str,
+    window: WindowParams,
+    cfg: Cfg,
+    conn: Conn,
+    engine: Engine,
+    now: Now,
+    bucket: BucketParam = "1h",
+) -> KpiSeries:
+    line, found = find_machine(cfg, machine)
+    return await _series(
+        "machine", found.id, line_calendar(cfg, line), window, bucket, conn, engine, now
+    )

@@ -1,0 +1,96 @@
+"""A machine's state timeline, and downtime by reason (Pareto) of a machine or a line."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+
+from api.deps import Cfg, Conn, Engine, Now, WindowParams
+from api.models import Downtime, DowntimeRow, Timeline, TimelineInterval
+from api.plant import find_line, find_machine, line_calendar, reason_texts
+from api.routes.kpis import MAX_KPI_WINDOW, window_model
+from api.windows import resolve_window
+from storage.engine import DowntimeRow as EngineRow
+
+MAX_TIMELINE_WINDOW = dt.timedelta(days=31)
+
+router = APIRouter(tags=["stops"])
+
+
+@router.get(
+    "/machines/{machine}/timeline",
+    response_model=Timeline,
+    summary="Classified state intervals of a machine",
+)
+async def machine_timeline(
+    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+) -> Timeline:
+    line, found = find_machine(cfg, machine)
+    w = resolve_window(
+        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_TIMELINE_WINDOW
+    )
+    texts = reason_texts(cfg)
+    intervals = await engine.timeline(conn, found.id, w.start, w.end, now=now)
+    return Timeline(
+        machine=found.id,
+        window=window_model(w),
+        intervals=[
+            TimelineInterval(
+                start=iv.start,
+                end=iv.end,
+                time_class=iv.time_class.value,
+                reason_code=iv.reason,
+                reason_text=texts.get(iv.reason) if iv.reason is not None else None,
+                short_stop=iv.short_stop,
+            )
+            for iv in intervals
+        ],
+    )
+
+
+def _rows(rows: list[EngineRow]) -> list[DowntimeRow]:
+    return [
+        DowntimeRow(
+            reason_code=r.reason,
+            reason_text=r.text,
+            category=r.category,
+            time_class=r.time_class,  # type: ignore[arg-type]
+            duration_s=r.duration_s,
+            events=r.events,
+            share=r.share,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/lines/{line}/downtime",
+    response_model=Downtime,
+    summary="Stop time of a line's machines by reason, longest first",
+)
+async def line_downtime(
+    line: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+) -> Downtime:
+    found = find_line(cfg, line)
+    w = resolve_window(
+        window.start, window.end, line_calendar(cfg, found), now, max_length=MAX_KPI_WINDOW
+    )
+    rows = await engine.downtime(conn, "line", found.id, w.start, w.end, now=now)
+    return Downtime(kind="line", id=found.id, window=window_model(w), rows=_rows(rows))
+
+
+@router.get(
+    "/machines/{machine}/downtime",
+    response_model=Downtime,
+    summary="Stop time of a machine by reason, longest first",
+)
+async def machine_downtime(
+    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+) -> Downtime:
+    line, found = find_machine(cfg, machine)
+    w = resolve_window(
+        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_KPI_WINDOW
+    )
+    rows = await engine.downtime(conn, "machine", found.id, w.start, w.end, now=now)
+    return Downtime(kind="machine", id=found.id, window=window_model(w), rows=_rows(rows))

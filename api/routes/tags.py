@@ -1,0 +1,172 @@
+"""Tags: the list, and one tag's values per time bucket or raw, paged with a cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import Cfg, Conn, Now, WindowParams
+from api.errors import BadParameter, NotFound
+from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
+from api.plant import line_calendar
+from api.routes.kpis import MAX_KPI_WINDOW, window_model
+from api.windows import resolve_window
+from config import ShopfloorConfig
+from config.plant import Calendar
+from storage import tag_series
+from storage.tag_series import TagRow
+
+MAX_RAW_WINDOW = dt.timedelta(days=7)
+MAX_RAW_LIMIT = 10_000
+MAX_TAG_BUCKETS = 10_000
+_BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+router = APIRouter(tags=["tags"])
+
+
+def _tag_out(t: TagRow) -> TagOut:
+    return TagOut(
+        machine=t.machine,
+        name=t.name,
+        signal=t.signal,
+        unit=t.unit,
+        counter=t.counter,
+        wrap=t.wrap,
+        source=t.source,
+        protocol=t.protocol,
+        address=t.address,
+        active=t.active,
+    )
+
+
+@router.get("/tags", response_model=TagList, summary="Every tag, by machine and name")
+async def list_tags(
+    conn: Conn,
+    active: Annotated[bool, Query(description="only tags in the current config")] = False,
+) -> TagList:
+    tags = [_tag_out(t) for t in await tag_series.list_tags(conn, active_only=active)]
+    return TagList(data=tags, count=len(tags))
+
+
+def bucket_width(bucket: str) -> dt.timedelta:
+    m = _BUCKET.match(bucket)
+    width = dt.timedelta(seconds=int(m[1]) * _UNITS[m[2]]) if m else dt.timedelta(0)
+    if not m or width <= dt.timedelta(0) or width > dt.timedelta(days=31):
+        raise BadParameter(
+            ["query", "bucket"], f"bad bucket {bucket!r}: use e.g. 10s, 1m, 15m, 1h, 1d (max 31d)"
+        )
+    return width
+
+
+def encode_cursor(tag_id: int, after: dt.datetime) -> str:
+    raw = json.dumps({"tag": tag_id, "after": after.astimezone(dt.UTC).isoformat()})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str, tag_id: int) -> dt.datetime:
+    """The time after which the next page starts; 422 for a token this API did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        after = dt.datetime.fromisoformat(data["after"])
+        tag = data["tag"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise BadParameter(["query", "cursor"], "not a cursor returned by this API") from None
+    if after.utcoffset() is None or not isinstance(tag, int):
+        raise BadParameter(["query", "cursor"], "not a cursor returned by this API")
+    if tag != tag_id:
+        raise BadParameter(["query", "cursor"], "this cursor belongs to another tag")
+    return after.astimezone(dt.UTC)
+
+
+def _calendar(cfg: ShopfloorConfig, machine: str) -> Calendar | None:
+    found = cfg.machines().get(machine)
+    return line_calendar(cfg, found[0]) if found else None
+
+
+@router.get(
+    "/tags/{machine}/{tag}/series",
+    response_model=TagSeries | TagRaw,
+    summary="A tag's values per time bucket, or raw readings page by page",
+    description="Bucketed (default): one point per bucket holding readings, aggregated with "
+    "`agg`. Raw (`raw=true`): readings oldest first, `limit` per page; pass `next_cursor` as "
+    f"`cursor` for the next page. Raw windows are limited to {MAX_RAW_WINDOW.days} days.",
+)
+async def tag_series_route(
+    machine: str,
+    tag: str,
+    window: WindowParams,
+    cfg: Cfg,
+    conn: Conn,
+    now: Now,
+    bucket: Annotated[
+        str, Query(description="bucket size: Ns, Nm, Nh or Nd (max 31d)", examples=["1m"])
+    ] = "1m",
+    agg: Annotated[
+        Literal["avg", "min", "max", "last"], Query(description="aggregate per bucket")
+    ] = "avg",
+    raw: Annotated[bool, Query(description="raw readings instead of buckets")] = False,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_RAW_LIMIT, description="raw mode: readings per page")
+    ] = 1000,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="raw mode: next_cursor of the last page")
+    ] = None,
+) -> TagSeries | TagRaw:
+    row = await tag_series.find_tag(conn, machine=machine, name=tag)
+    if row is None:
+        raise NotFound(f"no tag {tag!r} on machine {machine!r}", ["path", "tag"])
+    cal = _calendar(cfg, machine)
+    if raw:
+        w = resolve_window(window.start, window.end, cal, now, max_length=MAX_RAW_WINDOW)
+        after = decode_cursor(cursor, row.id) if cursor is not None else None
+        rows = await tag_series.raw_page(
+            conn, tag_id=row.id, start=w.start, end=w.end, after=after, limit=limit + 1
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return TagRaw(
+            machine=row.machine,
+            tag=row.name,
+            unit=row.unit,
+            window=window_model(w),
+            limit=limit,
+            readings=[
+                RawReading(time=r.time, value=r.value, quality=r.quality, text=r.text) for r in rows
+            ],
+            next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
+        )
+    width = bucket_width(bucket)
+    w = resolve_window(window.start, window.end, cal, now, max_length=MAX_KPI_WINDOW)
+    n = (w.end - w.start) / width
+    if n > MAX_TAG_BUCKETS:
+        raise BadParameter(
+            ["query", "bucket"],
+            f"{n:.0f} buckets of {bucket} in this window; at most {MAX_TAG_BUCKETS}",
+            "too_many_buckets",
+        )
+    points = await tag_series.bucketed(
+        conn,
+        tag_id=row.id,
+        start=w.start,
+        end=w.end,
+        width=width,
+        agg=agg,
+        timezone=cal.timezone if cal else "UTC",
+    )
+    return TagSeries(
+        machine=row.machine,
+        tag=row.name,
+        unit=row.unit,
+        bucket=bucket,
+        agg=agg,
+        window=window_model(w),
+        points=[TagBucket(start=p.start, value=p.value, samples=p.samples) for p in points],
+    )

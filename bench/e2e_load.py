@@ -1,0 +1,381 @@
+"""Load generators and bare protocol clients for bench.e2e, each run as its own process.
+
+    .venv/bin/python -m bench.e2e_load ROLE [options]
+
+Roles: `mqtt-pub` (paho publisher of multi-value JSON at QoS 1), `mqtt-bare` (plain paho
+subscriber parsing the same JSON), `modbus-server` (plain pymodbus server with many registers),
+`modbus-bare` (plain pymodbus client reading the same requests in a loop), `opcua-server`
+(asyncua server whose variables change fast), `opcua-bare` (plain asyncua subscription counting
+notifications). Every role prints one JSON line a second, `{"t": wall time, "n": count}`, so the
+orchestrator can take the rate over its own steady window; servers print `{"ready": true}` once
+they listen. They run until their `--duration` ends or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+MQTT_TOPIC = "bench/{machine}/data"
+OPCUA_NS_URI = "urn:shopfloor:bench"
+
+
+def emit(**fields: object) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+class Ticker:
+    """Prints the running count once a second from a thread (the counted loop never pauses)."""
+
+    def __init__(self, count: Callable[[], int]) -> None:
+        self._count = count
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0 - time.time() % 1.0):
+            emit(t=time.time(), n=self._count())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        emit(t=time.time(), n=self._count(), final=True)
+
+
+def stop_event_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+def machine_name(i: int) -> str:
+    return f"m{i:04d}"
+
+
+# -- MQTT ----------------------------------------------------------------------------------------
+
+
+def mqtt_pub(args: argparse.Namespace) -> None:
+    """Publish `{"ts": epoch ms, "v1": .., "vK": ..}` round-robin over the topics at QoS 1.
+
+    `--rate` 0 publishes as fast as paho can; otherwise paced in 10 ms slices. Timestamps are
+    strictly increasing per topic (a gateway's clock), so no two readings of a tag collide.
+    """
+    import random
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    rng = random.Random(args.seed)
+    topics = [
+        MQTT_TOPIC.format(machine=machine_name(i))
+        for i in range(args.first, args.first + args.topics)
+    ]
+    blocks = [
+        ",".join(f'"v{k + 1}":{rng.uniform(0, 1000):.3f}' for k in range(args.values)) + "}"
+        for _ in range(64)
+    ]
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{args.first}"
+    )
+    client.max_inflight_messages_set(args.inflight)
+    client.max_queued_messages_set(args.inflight * 2)
+    client.connect(args.host, args.port, keepalive=60)
+    client.loop_start()
+    stop = stop_event_on_sigterm()
+    last_ts = [0] * len(topics)
+    sent = 0
+    ticker = Ticker(lambda: sent).start()
+    end = time.monotonic() + args.duration
+    slice_s = 0.01
+    per_slice = args.rate * slice_s
+    budget = 0.0
+    next_slice = time.monotonic()
+    i = 0
+    while not stop.is_set() and time.monotonic() < end:
+        if args.rate:
+            now = time.monotonic()
+            if now < next_slice:
+                time.sleep(next_slice - now)
+            next_slice += slice_s
+            budget += per_slice
+            todo = int(budget)
+            budget -= todo
+        else:
+            todo = 100
+        for _ in range(todo):
+            t = i % len(topics)
+            ts = max(int(time.time() * 1000), last_ts[t] + 1)
+            last_ts[t] = ts
+            payload = f'{{"ts":{ts},{blocks[i % 64]}'.encode()
+            while True:
+                info = client.publish(topics[t], payload, qos=args.qos)
+                if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+                    break
+                time.sleep(0.001)  # paho's queue is full: the broker sets the pace
+            i += 1
+            sent += 1
+    ticker.stop()
+    client.loop_stop()
+    client.disconnect()
+
+
+def mqtt_bare(args: argparse.Namespace) -> None:
+    """A plain paho subscriber: parse every JSON payload and touch every value."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    messages = 0
+    values = 0
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        nonlocal messages, values
+        doc = json.loads(msg.payload)
+        values += sum(1 for k, v in doc.items() if k != "ts" and float(v) == float(v))
+        messages += 1
+
+    def on_connect(c: mqtt.Client, *_: object) -> None:
+        c.subscribe(MQTT_TOPIC.format(machine="+"), qos=args.qos)
+
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-bare")
+    client.on_message = on_message
+    client.on_connect = on_connect
+    client.connect(args.host, args.port, keepalive=60)
+    stop = stop_event_on_sigterm()
+    ticker = Ticker(lambda: values).start()
+    client.loop_start()
+    stop.wait(args.duration)
+    client.loop_stop()
+    ticker.stop()
+    emit(messages=messages, values=values)
+
+
+# -- Modbus --------------------------------------------------------------------------------------
+
+
+def modbus_server(args: argparse.Namespace) -> None:
+    """Unit 1 with `--registers` holding registers; values change on every read (a live PLC)."""
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType as SimType
+    from pymodbus.simulator import SimData, SimDevice
+
+    reads = 0
+
+    async def action(
+        _fc: int, start: int, address: int, count: int, registers: list[int], _set: object
+    ) -> None:
+        nonlocal reads
+        reads += 1
+        base = address - start
+        registers[base] = reads & 0xFFFF  # one changing word per request, cheap for the server
+
+    async def main() -> None:
+        regs = [SimData(0, count=args.registers, values=0, datatype=SimType.REGISTERS)]
+        bits = [SimData(0, count=16, values=False, datatype=SimType.BITS)]
+        device = SimDevice(id=1, simdata=(bits, list(bits), regs, list(regs)), action=action)
+        server = ModbusTcpServer([device], address=("127.0.0.1", args.port))
+        await server.serve_forever(background=True)
+        emit(ready=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.shutdown()
+        emit(reads=reads)
+
+    asyncio.run(main())
+
+
+def modbus_bare(args: argparse.Namespace) -> None:
+    """A plain pymodbus client reading `--registers` registers in requests of `--per-request`."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    registers = 0
+
+    async def main() -> None:
+        nonlocal registers
+        client = AsyncModbusTcpClient("127.0.0.1", port=args.port, timeout=2, retries=0)
+        await client.connect()
+        plan = [
+            (a, min(args.per_request, args.registers - a))
+            for a in range(0, args.registers, args.per_request)
+        ]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        end = loop.time() + args.duration
+        while not stop.is_set() and loop.time() < end:
+            for address, count in plan:
+                rr = await client.read_holding_registers(address, count=count, device_id=1)
+                if rr.isError():
+                    raise RuntimeError(f"read {address}+{count} failed: {rr}")
+                registers += len(rr.registers)
+        client.close()
+
+    ticker = Ticker(lambda: registers).start()
+    asyncio.run(main())
+    ticker.stop()
+
+
+# -- OPC UA --------------------------------------------------------------------------------------
+
+
+def opcua_server(args: argparse.Namespace) -> None:
+    """`--variables` doubles under ns=2;s=v0..; each is written every `--period` seconds."""
+    import datetime as dt
+
+    from asyncua import Server, ua
+
+    writes = 0
+
+    async def main() -> None:
+        nonlocal writes
+        server = Server()
+        await server.init()
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/bench")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        ns = await server.register_namespace(OPCUA_NS_URI)
+        folder = await server.nodes.objects.add_object(ns, "Bench")
+        ids = []
+        for i in range(args.variables):
+            node = await folder.add_variable(ua.NodeId(f"v{i}", ns), f"v{i}", 0.0)
+            ids.append(node.nodeid)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with server:
+            emit(ready=True, namespace=ns)
+            next_at = loop.time()
+            step = 0
+            while not stop.is_set():
+                step += 1
+                now = dt.datetime.now(dt.UTC)
+                for k, nodeid in enumerate(ids):
+                    dv = ua.DataValue(
+                        ua.Variant(float(step * 1000 + k), ua.VariantType.Double),
+                        SourceTimestamp=now,
+                        ServerTimestamp=now,
+                    )
+                    await server.write_attribute_value(nodeid, dv)
+                writes += len(ids)
+                next_at = max(next_at + args.period, loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), next_at - loop.time())
+        emit(writes=writes)
+
+    asyncio.run(main())
+
+
+def opcua_bare(args: argparse.Namespace) -> None:
+    """A plain asyncua subscription on the same nodes, counting data change notifications."""
+    from asyncua import Client, ua
+
+    notifications = 0
+
+    class Handler:
+        def datachange_notification(self, _node: object, val: object, _data: object) -> None:
+            nonlocal notifications
+            notifications += 1
+
+    async def main() -> None:
+        client = Client(f"opc.tcp://127.0.0.1:{args.port}/bench", timeout=10)
+        async with client:
+            sub = await client.create_subscription(args.publishing_ms, Handler())
+            items = []
+            for i in range(args.variables):
+                params = ua.MonitoringParameters()
+                params.ClientHandle = i + 1
+                params.SamplingInterval = args.sampling_ms
+                params.QueueSize = args.queue_size
+                params.DiscardOldest = True
+                rv = ua.ReadValueId()
+                rv.NodeId = ua.NodeId(f"v{i}", args.namespace)
+                rv.AttributeId = ua.AttributeIds.Value
+                req = ua.MonitoredItemCreateRequest()
+                req.ItemToMonitor = rv
+                req.MonitoringMode = ua.MonitoringMode.Reporting
+                req.RequestedParameters = params
+                items.append(req)
+            await sub.create_monitored_items(items)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.duration)
+
+    ticker = Ticker(lambda: notifications).start()
+    asyncio.run(main())
+    ticker.stop()
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    roles = parser.add_subparsers(dest="role", required=True)
+    p = roles.add_parser("mqtt-pub")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--first", type=int, default=0, help="first machine (topic) index")
+    p.add_argument("--topics", type=int, default=50)
+    p.add_argument("--values", type=int, default=20)
+    p.add_argument("--rate", type=float, default=0, help="messages/s; 0: as fast as possible")
+    p.add_argument("--qos", type=int, default=1)
+    p.add_argument("--inflight", type=int, default=1000)
+    p.add_argument("--duration", type=float, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=mqtt_pub)
+    p = roles.add_parser("mqtt-bare")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--qos", type=int, default=1)
+    p.add_argument("--duration", type=float, default=60)
+    p.set_defaults(func=mqtt_bare)
+    p = roles.add_parser("modbus-server")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--registers", type=int, default=1000)
+    p.set_defaults(func=modbus_server)
+    p = roles.add_parser("modbus-bare")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--registers", type=int, default=1000)
+    p.add_argument("--per-request", type=int, default=125)
+    p.add_argument("--duration", type=float, default=60)
+    p.set_defaults(func=modbus_bare)
+    p = roles.add_parser("opcua-server")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--variables", type=int, default=1000)
+    p.add_argument("--period", type=float, default=0.1)
+    p.set_defaults(func=opcua_server)
+    p = roles.add_parser("opcua-bare")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--namespace", type=int, default=2)
+    p.add_argument("--variables", type=int, default=1000)
+    p.add_argument("--publishing-ms", type=float, default=100)
+    p.add_argument("--sampling-ms", type=float, default=0)
+    p.add_argument("--queue-size", type=int, default=10)
+    p.add_argument("--duration", type=float, default=60)
+    p.set_defaults(func=opcua_bare)
+    args = parser.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

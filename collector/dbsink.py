@@ -1,0 +1,159 @@
+"""The collector's link to the database: connect (migrate and sync the plant once), map tag keys
+to ids, write batches, and know when the database is away (with a reconnect backoff)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+from collector.rows import Row
+from config import ShopfloorConfig
+from storage.migrate import MigrationError, migrate
+from storage.plant_sync import sync_plant
+from storage.writer import BatchWriter, WriteError, WriteResult
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+class DatabaseDown(Exception):
+    """The batch was not written; the caller spools it."""
+
+
+class DatabaseSink:
+    def __init__(self, cfg: ShopfloorConfig, url: str) -> None:
+        self.cfg = cfg
+        self.url = url
+        self._writer: BatchWriter | None = None
+        self._ids: dict[str, int] = {}
+        self._set_up = False
+        self._down = False  # an outage was reported and has not ended
+        self._next_try = 0.0
+        self._backoff = BACKOFF_MIN_S
+        self.rows_written = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.unknown_tag_rows = 0
+        self.last_write: dt.datetime | None = None
+        self.last_error: str | None = None
+        self.outages = 0
+
+    @property
+    def up(self) -> bool:
+        return self._writer is not None
+
+    def retry_due(self) -> bool:
+        return self.up or time.monotonic() >= self._next_try
+
+    async def connect(self) -> bool:
+        """Connect if down and the backoff allows; True when connected."""
+        if self.up:
+            return True
+        if not self.retry_due():
+            return False
+        try:
+            if not self._set_up:
+                await asyncio.to_thread(self._setup)
+                self._set_up = True
+            self._writer = await BatchWriter.connect(self.url)
+            self._ids = await self._load_ids()
+        except (psycopg.Error, WriteError, MigrationError, OSError) as exc:
+            self._failed(exc)
+            return False
+        self._backoff = BACKOFF_MIN_S
+        if self._down:
+            self._down = False
+            log.warning("database reachable again")
+        return True
+
+    def _setup(self) -> None:
+        """Schema and plant model, once per process, before the first write."""
+        with psycopg.connect(self.url, connect_timeout=5) as conn:
+            applied = migrate(conn)
+            report = sync_plant(conn, self.cfg)
+        if applied:
+            log.info("schema migrated: %s", ", ".join(m.name for m in applied))
+        log.info("plant model synced: %d tags", report.tags)
+
+    async def _load_ids(self) -> dict[str, int]:
+        async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
+            cur = await conn.execute("SELECT machine_id || '.' || name, id FROM tags")
+            return dict(await cur.fetchall())
+
+    def _failed(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}".strip()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            asyncio.get_running_loop().create_task(_close_quietly(writer))
+        if not self._down:
+            self._down = True
+            self.outages += 1
+            level = logging.ERROR if isinstance(exc, MigrationError) else logging.WARNING
+            log.log(level, "database unavailable, spooling readings: %s", self.last_error)
+        else:
+            log.debug("database still unavailable: %s", self.last_error)
+        self._next_try = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+
+    async def write(self, rows: Sequence[Row]) -> WriteResult:
+        """Write one batch in one transaction, or raise DatabaseDown (nothing was written)."""
+        if not await self.connect():
+            raise DatabaseDown(self.last_error)
+        assert self._writer is not None
+        ids = self._ids
+        db_rows = []
+        unknown: list[Row] = []
+        for t, key, value, quality, text in rows:
+            tag_id = ids.get(key)
+            if tag_id is None:
+                unknown.append((t, key, value, quality, text))
+            else:
+                db_rows.append((t, tag_id, value, quality, text))
+        try:
+            result = await self._writer.write(db_rows)
+            if unknown:
+                await self._store_unknown(unknown)
+        except (WriteError, psycopg.Error, OSError) as exc:
+            self._failed(exc)
+            raise DatabaseDown(self.last_error) from exc
+        self.rows_written += result.inserted
+        self.duplicates += result.duplicates
+        self.rejected += len(result.rejected)
+        self.last_write = dt.datetime.now(dt.UTC)
+        return result
+
+    async def _store_unknown(self, rows: list[Row]) -> None:
+        """Spooled rows of tags no longer configured: kept in rejected_readings, reported."""
+        self.unknown_tag_rows += len(rows)
+        log.error(
+            "%d spooled readings belong to tags no longer configured (first: %s): "
+            "kept in rejected_readings",
+            len(rows),
+            rows[0][1],
+        )
+        async with (
+            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn,
+            conn.cursor() as cur,
+        ):
+            await cur.executemany(
+                "INSERT INTO rejected_readings (time, row_repr, reason) VALUES (%s, %s, %s)",
+                [(r[0], repr(r), f"tag {r[1]!r} is not configured") for r in rows],
+            )
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await _close_quietly(self._writer)
+            self._writer = None
+
+
+async def _close_quietly(writer: BatchWriter) -> None:
+    with contextlib.suppress(psycopg.Error, OSError):
+        await writer.close()

@@ -1,0 +1,117 @@
+"""`shopfloor run | collect | serve --config F`: the collector and the HTTP API, together or apart.
+
+SIGTERM or Ctrl-C stops the adapters, stores what is queued (database or spool) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from config import ConfigError, ShopfloorConfig, load_config
+from storage.cluster import ClusterError
+from storage.database import resolve_database_url
+
+log = logging.getLogger(__name__)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="the plant's YAML file")
+    parser.add_argument("--database-url", default=None, help="overrides settings.database.url")
+    parser.add_argument(
+        "--db-dir", type=Path, default=None, help="private database directory, if no URL is set"
+    )
+    parser.add_argument(
+        "--spool-dir", type=Path, default=None, help="overrides settings.collector.spool_dir"
+    )
+
+
+async def run_services(
+    cfg: ShopfloorConfig,
+    url: str,
+    *,
+    collect: bool,
+    serve: bool,
+    spool_dir: Path | None = None,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Collector and/or API in this event loop until `stop` is set."""
+    stop = stop or asyncio.Event()
+    collector = None
+    tasks: list[asyncio.Task[None]] = []
+    if collect:
+        from collector.service import Collector
+
+        collector = Collector(cfg, url, spool_dir=spool_dir)
+        collector_ready = asyncio.Event()
+        tasks.append(asyncio.create_task(collector.run(collector_ready), name="collector"))
+        await collector_ready.wait()
+    if serve:
+        from api.app import create_app
+        from api.server import serve as serve_api
+
+        app = create_app(cfg, database_url=url, health=collector)
+        api_ready = asyncio.Event()
+        tasks.append(asyncio.create_task(serve_api(app, cfg.settings.api, ready=api_ready)))
+        await _until(api_ready, tasks)
+    if ready is not None:
+        ready.set()
+    await _until(stop, tasks)
+    if serve:
+        tasks[-1].cancel()  # the API first: no requests while the collector winds down
+    if collector is not None:
+        collector.stop()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
+
+
+async def _until(event: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for `event`, or for a service to end first (its exception is raised)."""
+    waiter = asyncio.ensure_future(event.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
+    try:
+        cfg = load_config(args.config)
+        url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
+    except (ConfigError, ClusterError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_services(
+            cfg, url, collect=collect, serve=serve, spool_dir=args.spool_dir, stop=stop
+        )
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return _main(args, collect=True, serve=True)
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    return _main(args, collect=True, serve=False)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    return _main(args, collect=False, serve=True)

@@ -1,0 +1,155 @@
+"""Store-and-forward spool: batches the database could not take, durable on local disk.
+
+SQLite in WAL mode with `synchronous=FULL`: `append` returns only after the batch is fsync'd, so
+a reading acknowledged to its source (an MQTT PUBACK) survives a crash or power loss. Batches are
+replayed oldest first and deleted only after the database committed them; the batch writer is
+idempotent on (tag_id, time), so a replay interrupted by a crash never duplicates.
+
+Rows are stored with the tag's plant-wide key (`machine.name`), not the database's tag id: a
+collector that starts while the database is away can spool without knowing the ids, and a spool
+outlives a config change (rows of tags no longer configured are reported at replay).
+
+The size budget counts payload bytes. At the budget the policy is explicit (`spool_on_full`):
+`block` refuses the batch (the caller keeps it and stops accepting readings: backpressure), or
+`drop_oldest` deletes the oldest batches to make room, counting the rows dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from collector.rows import Row
+
+log = logging.getLogger(__name__)
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    batches: int
+    rows: int
+    bytes: int
+    oldest_created: float | None  # unix time the oldest batch was spooled
+    dropped_rows: int
+    full: bool  # the last append met the budget (an alarm while true)
+
+
+def encode(rows: list[Row]) -> bytes:
+    """Compact JSON: keys listed once, times as integer microseconds since the epoch."""
+    keys: dict[str, int] = {}
+    out = []
+    for t, key, value, quality, text in rows:
+        k = keys.setdefault(key, len(keys))
+        out.append([(t - _EPOCH) // _US, k, value, quality, text])
+    return json.dumps({"k": list(keys), "r": out}, separators=(",", ":")).encode()
+
+
+def decode(payload: bytes) -> list[Row]:
+    doc = json.loads(payload)
+    keys = doc["k"]
+    return [(_EPOCH + us * _US, keys[k], v, q, text) for us, k, v, q, text in doc["r"]]
+
+
+class Spool:
+    """One SQLite file; not thread-safe: the pipeline calls it from one worker thread."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_bytes: int,
+        on_full: Literal["block", "drop_oldest"] = "block",
+    ) -> None:
+        self.path = directory / "spool.sqlite3"
+        self.max_bytes = max_bytes
+        self.on_full = on_full
+        self.dropped_rows = 0
+        self.full = False
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "created REAL NOT NULL, nrows INTEGER NOT NULL, nbytes INTEGER NOT NULL, "
+            "payload BLOB NOT NULL)"
+        )
+        self._rows, self._bytes, self._batches, self._oldest = self._db.execute(
+            "SELECT coalesce(sum(nrows), 0), coalesce(sum(nbytes), 0), count(*), min(created) "
+            "FROM batches"
+        ).fetchone()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __len__(self) -> int:
+        return self._batches
+
+    def append(self, rows: list[Row]) -> bool:
+        """Store one batch durably; False when the budget refuses it (policy `block`)."""
+        payload = encode(rows)
+        if self._bytes + len(payload) > self.max_bytes:
+            if not self.full:
+                log.error(
+                    "spool full: %d bytes of %d budget (%s)",
+                    self._bytes,
+                    self.max_bytes,
+                    "refusing new readings" if self.on_full == "block" else "dropping oldest",
+                )
+            self.full = True
+            if self.on_full == "block" or not self._make_room(len(payload)):
+                return False
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO batches (created, nrows, nbytes, payload) VALUES (?, ?, ?, ?)",
+            (now, len(rows), len(payload), payload),
+        )
+        if self._oldest is None:
+            self._oldest = now
+        self._rows += len(rows)
+        self._bytes += len(payload)
+        self._batches += 1
+        return True
+
+    def _make_room(self, needed: int) -> bool:
+        while self._batches and self._bytes + needed > self.max_bytes:
+            bid, nrows = self._db.execute(
+                "SELECT id, nrows FROM batches ORDER BY id LIMIT 1"
+            ).fetchone()
+            self.delete(bid)
+            self.dropped_rows += nrows
+            log.error("spool full: dropped the oldest batch (%d readings)", nrows)
+        self.full = True  # the alarm stays on while we drop: only a replay clears it
+        return self._bytes + needed <= self.max_bytes
+
+    def oldest(self) -> tuple[int, list[Row]] | None:
+        row = self._db.execute("SELECT id, payload FROM batches ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else (row[0], decode(row[1]))
+
+    def delete(self, batch_id: int) -> None:
+        got = self._db.execute(
+            "DELETE FROM batches WHERE id = ? RETURNING nrows, nbytes", (batch_id,)
+        ).fetchone()
+        if got is not None:
+            self._rows -= got[0]
+            self._bytes -= got[1]
+            self._batches -= 1
+            self._oldest = self._db.execute("SELECT min(created) FROM batches").fetchone()[0]
+        if self._bytes <= self.max_bytes * 0.9:
+            self.full = False
+
+    def stats(self) -> SpoolStats:
+        """From counters kept in memory: safe to call from the event loop while a worker
+        thread appends."""
+        return SpoolStats(
+            self._batches, self._rows, self._bytes, self._oldest, self.dropped_rows, self.full
+        )

@@ -1,0 +1,244 @@
+"""The KPI engine over the database: what the API asks for, computed by the pure core.
+
+    engine = KpiEngine(cfg)
+    await engine.machine(conn, "filler", start, end)         -> Kpis
+    await engine.line(conn, "line1", start, end)             -> LineResult
+    await engine.series(conn, "line", "line1", s, e, "1h")   -> [(Bucket, Kpis)]
+    await engine.timeline(conn, "filler", start, end)        -> [Interval] clipped to the window
+    await engine.downtime(conn, "line", "line1", s, e)       -> [DowntimeRow] (Pareto)
+    await engine.current_states(conn)                        -> {machine_id: CurrentState}
+
+Windows are half-open [start, end) with aware datetimes; the part after `now` is left out (the
+window's end is capped at now). Whole minutes come from rollups where they are exact, the rest
+from raw samples (storage.engine.sums); decisions in docs/engine.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+
+from config import ShopfloorConfig
+from config.plant import Line
+from storage import samples
+from storage.engine.current import CurrentState, current_states
+from storage.engine.downtime import DowntimeRow, downtime_rows
+from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
+from storage.engine.plant import Plant
+from storage.engine.sums import bucket_sums, raw_timelines
+from storage.engine.windows import check_window, resolve_now
+from storage.kpi import (
+    Bucket,
+    Interval,
+    Kpis,
+    Sums,
+    TimeClass,
+    bucket_spans,
+    calendar_time,
+    clip_timeline,
+    line_kpis,
+    machine_kpis,
+    parse_bucket,
+)
+
+Kind = Literal["line", "machine"]
+
+__all__ = [
+    "BadBucket",
+    "BadKind",
+    "BadRequest",
+    "BadWindow",
+    "CurrentState",
+    "DowntimeRow",
+    "KpiEngine",
+    "LineResult",
+    "UnknownEntity",
+]
+
+
+@dataclass(frozen=True)
+class LineResult:
+    kpis: Kpis  # the line rule (KPI.md §4, storage.kpi.line_kpis)
+    machines: dict[str, Kpis]  # each machine's own KPIs, in line order
+
+
+class KpiEngine:
+    """Stateless apart from the configuration; safe to share between requests."""
+
+    def __init__(self, cfg: ShopfloorConfig, *, use_rollups: bool = True) -> None:
+        self.cfg = cfg
+        self.plant = Plant(cfg)
+        self.use_rollups = use_rollups
+
+    # -- helpers -------------------------------------------------------------------------
+    def _window(
+        self, start: dt.datetime, end: dt.datetime, now: dt.datetime | None
+    ) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+        """(start, end capped at now, now), checked; end may then be <= start (empty)."""
+        s, e = check_window(start, end)
+        n = resolve_now(now)
+        return s, min(e, n), n
+
+    def _members(self, kind: str, ident: str) -> tuple[Line, list[str]]:
+        if kind == "line":
+            line = self.plant.line(ident)
+            return line, [m.id for m in line.machines]
+        if kind == "machine":
+            line, _ = self.plant.machine(ident)
+            return line, [ident]
+        raise BadKind(f"bad kind {kind!r}: use 'line' or 'machine'")
+
+    async def _sums(
+        self,
+        conn: psycopg.AsyncConnection,
+        line: Line,
+        machine_ids: list[str],
+        buckets: list[Bucket],
+        now: dt.datetime,
+    ) -> dict[str, list[Sums]]:
+        return await bucket_sums(
+            conn,
+            self.plant,
+            machine_ids,
+            buckets,
+            self.plant.calendar(line),
+            now,
+            use_rollups=self.use_rollups,
+        )
+
+    async def _window_sums(
+        self,
+        conn: psycopg.AsyncConnection,
+        line: Line,
+        machine_ids: list[str],
+        s: dt.datetime,
+        e: dt.datetime,
+        now: dt.datetime,
+    ) -> dict[str, Sums]:
+        if s >= e:
+            from storage.engine.sums import counter_names, empty_sums
+
+            tags = await samples.machine_tags(conn)
+            missing = self.plant.calendar(line) is None
+            return {m: empty_sums(counter_names(tags.get(m)), missing) for m in machine_ids}
+        found = await self._sums(conn, line, machine_ids, [Bucket(s, e)], now)
+        return {m: v[0] for m, v in found.items()}
+
+    # -- API -----------------------------------------------------------------------------
+    async def machine(
+        self,
+        conn: psycopg.AsyncConnection,
+        machine_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        now: dt.datetime | None = None,
+    ) -> Kpis:
+        line, ids = self._members("machine", machine_id)
+        s, e, n = self._window(start, end, now)
+        return machine_kpis((await self._window_sums(conn, line, ids, s, e, n))[machine_id])
+
+    async def line(
+        self,
+        conn: psycopg.AsyncConnection,
+        line_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        now: dt.datetime | None = None,
+    ) -> LineResult:
+        line, ids = self._members("line", line_id)
+        s, e, n = self._window(start, end, now)
+        sums = await self._window_sums(conn, line, ids, s, e, n)
+        return LineResult(line_kpis(line, sums), {m: machine_kpis(sums[m]) for m in ids})
+
+    async def series(
+        self,
+        conn: psycopg.AsyncConnection,
+        kind: Kind,
+        ident: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        bucket: str,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[tuple[Bucket, Kpis]]:
+        """KPIs per bucket; buckets tile [start, min(end, now)), the first/last may be partial."""
+        try:
+            parse_bucket(bucket)
+        except ValueError as exc:
+            raise BadBucket(str(exc)) from exc
+        line, ids = self._members(kind, ident)
+        s, e, n = self._window(start, end, now)
+        if s >= e:
+            return []
+        buckets = bucket_spans(s, e, bucket, self.plant.calendar(line))
+        sums = await self._sums(conn, line, ids, buckets, n)
+        if kind == "machine":
+            return [(b, machine_kpis(sums[ident][i])) for i, b in enumerate(buckets)]
+        return [(b, line_kpis(line, {m: sums[m][i] for m in ids})) for i, b in enumerate(buckets)]
+
+    async def timeline(
+        self,
+        conn: psycopg.AsyncConnection,
+        machine_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[Interval]:
+        """The classified intervals inside [start, min(end, now)), cut at the window's edges;
+        `short_stop` was decided on the whole interval."""
+        self._members("machine", machine_id)
+        s, e, n = self._window(start, end, now)
+        if s >= e:
+            return []
+        return clip_timeline((await self._raw_intervals(conn, [machine_id], s, e, n))[0], s, e)
+
+    async def _raw_intervals(
+        self,
+        conn: psycopg.AsyncConnection,
+        machine_ids: list[str],
+        s: dt.datetime,
+        e: dt.datetime,
+        n: dt.datetime,
+    ) -> list[list[Interval]]:
+        """Each machine's raw timeline around [s, e), all read in one query."""
+        tags = await samples.machine_tags(conn)
+        known = [m for m in machine_ids if m in tags]
+        found = await raw_timelines(
+            conn, self.plant, [(tags[m], s, e) for m in known], n, with_counts=False
+        )
+        by_machine = {m: intervals for m, (intervals, _) in zip(known, found, strict=True)}
+        return [by_machine.get(m, [Interval(s, e, TimeClass.UNKNOWN)]) for m in machine_ids]
+
+    async def downtime(
+        self,
+        conn: psycopg.AsyncConnection,
+        kind: Kind,
+        ident: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[DowntimeRow]:
+        """Stop time by reason over the machine (or every machine of the line), productive
+        calendar time only, longest first (storage.engine.downtime)."""
+        line, ids = self._members(kind, ident)
+        s, e, n = self._window(start, end, now)
+        if s >= e:
+            return []
+        calendar = self.plant.calendar(line)
+        productive = calendar_time(calendar, s, e).planned if calendar else [(s, e)]
+        timelines = [clip_timeline(t, s, e) for t in await self._raw_intervals(conn, ids, s, e, n)]
+        return downtime_rows(timelines, productive, self.plant.reason_table)
+
+    async def current_states(
+        self, conn: psycopg.AsyncConnection, *, now: dt.datetime | None = None
+    ) -> dict[str, CurrentState]:
+        n = resolve_now(now)
+        tags = await samples.machine_tags(conn)
+        return await current_states(conn, self.plant, tags, self.plant.machine_ids(), n)

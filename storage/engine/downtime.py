@@ -1,0 +1,76 @@
+"""Downtime by stop reason (a Pareto), from the raw timeline.
+
+Only productive calendar time counts (shifts minus breaks; the whole window without a
+calendar), the same time the KPIs' down/idle/setup/planned-stop figures use: so the `down`
+rows of a machine add up to its `down_time_s`, and its short-stop rows to `short_stop_s`.
+Rows are keyed by (reason, class), where class is the interval's time class or `short_stop`;
+an event is one interval with some productive time in the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from config.plant import StopReason
+from storage.kpi import Interval, TimeClass
+from storage.kpi.spans import Span, clip
+
+STOP_ROW_CLASSES = frozenset(
+    {TimeClass.DOWN, TimeClass.IDLE, TimeClass.SETUP, TimeClass.PLANNED_STOP}
+)
+
+
+@dataclass(frozen=True)
+class DowntimeRow:
+    reason: int | None  # stop reason code; None: the PLC gave no (known) reason
+    text: str | None  # the reason's text from the reason table
+    category: str | None  # the reason's category (failure, idle, setup, planned)
+    time_class: str  # down, idle, setup, planned_stop or short_stop
+    duration_s: float
+    events: int
+    share: float  # of all rows' duration; 0 when there is no stop time at all
+
+
+def _row_class(iv: Interval) -> str:
+    return "short_stop" if iv.short_stop else iv.time_class.value
+
+
+def downtime_rows(
+    timelines: Iterable[Sequence[Interval]],
+    productive: Sequence[Span],
+    reasons: Mapping[int, StopReason],
+) -> list[DowntimeRow]:
+    """Pareto rows over the machines' timelines, sorted by duration (then events) descending."""
+    acc: dict[tuple[int | None, str], list[float]] = {}
+    for intervals in timelines:
+        for iv in intervals:
+            if iv.time_class not in STOP_ROW_CLASSES:
+                continue
+            inside = 0.0
+            for span in productive:
+                part = clip((iv.start, iv.end), *span)
+                if part:
+                    inside += (part[1] - part[0]).total_seconds()
+            if inside <= 0:
+                continue
+            row = acc.setdefault((iv.reason, _row_class(iv)), [0.0, 0])
+            row[0] += inside
+            row[1] += 1
+    total = sum(v[0] for v in acc.values())
+    rows = [
+        DowntimeRow(
+            reason=code,
+            text=reasons[code].text if code in reasons else None,
+            category=reasons[code].category.value if code in reasons else None,
+            time_class=cls,
+            duration_s=dur,
+            events=int(n),
+            share=dur / total if total > 0 else 0.0,
+        )
+        for (code, cls), (dur, n) in acc.items()
+    ]
+    rows.sort(
+        key=lambda r: (-r.duration_s, -r.events, r.reason is None, r.reason or 0, r.time_class)
+    )
+    return rows

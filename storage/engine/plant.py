@@ -1,0 +1,46 @@
+"""The plant as the engine sees it: machines with their line, calendar and reason table.
+
+Built once from the configuration (the database's plant tables are synced from it), so a
+request never reads the plant model from the database; only tag ids and cycle histories come
+from there (through storage.samples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from config import ShopfloorConfig
+from config.plant import Calendar, Line, Machine, ReasonCategory, StopReason
+from storage.engine.errors import UnknownEntity
+
+
+@dataclass(frozen=True)
+class Plant:
+    cfg: ShopfloorConfig
+
+    @property
+    def reasons(self) -> Mapping[int, ReasonCategory]:
+        return {r.code: r.category for r in self.cfg.stop_reasons}
+
+    @property
+    def reason_table(self) -> Mapping[int, StopReason]:
+        return {r.code: r for r in self.cfg.stop_reasons}
+
+    def line(self, line_id: str) -> Line:
+        for line in self.cfg.lines:
+            if line.id == line_id:
+                return line
+        raise UnknownEntity("line", line_id)
+
+    def machine(self, machine_id: str) -> tuple[Line, Machine]:
+        found = self.cfg.machines().get(machine_id)
+        if found is None:
+            raise UnknownEntity("machine", machine_id)
+        return found
+
+    def calendar(self, line: Line) -> Calendar | None:
+        return self.cfg.calendars.get(line.calendar) if line.calendar else None
+
+    def machine_ids(self) -> list[str]:
+        return [m.id for line in self.cfg.lines for m in line.machines]

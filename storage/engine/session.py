@@ -1,0 +1,22 @@
+"""Session settings for connections that run the KPI engine's reads (API pool, bench).
+
+JIT is turned off per session, on our own connections only: the engine's LATERAL queries are
+costed over every hypertable chunk (the ranges come from the join, so the planner cannot
+exclude chunks), the estimate passes `jit_above_cost`, and JIT compilation then adds 100-200 ms
+to 5 ms queries. A database-wide `ALTER DATABASE .. SET jit = off` would also change other
+applications' sessions on a shared server and needs ownership of the database.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+SESSION_SETTINGS = "SET jit = off"
+
+
+async def configure(conn: psycopg.AsyncConnection) -> None:
+    """Apply the engine's session settings; leaves the connection idle (as psycopg_pool's
+    `configure=` callback must)."""
+    await conn.execute(SESSION_SETTINGS)
+    if not conn.autocommit:
+        await conn.commit()

@@ -1,0 +1,97 @@
+"""Deadband store-on-change, state heartbeat re-recording, and reading-to-tag routing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from adapters.base import Quality, Reading
+from collector.filters import Deadband
+from collector.heartbeat import LAG_S, StateHeartbeat
+from collector.routing import TagRouter
+from config import parse_config
+
+T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+
+
+def reading(
+    s: float, value: float | None, quality: int = Quality.GOOD, address: str = "a"
+) -> Reading:
+    return Reading("plc", address, T0 + dt.timedelta(seconds=s), value, quality)
+
+
+def test_deadband_keeps_moves_beyond_it_quality_changes_and_heartbeats() -> None:
+    band = Deadband(0.5, heartbeat_s=60)
+    kept = [
+        band.keep(r)
+        for r in [
+            reading(0, 20.0),  # first value
+            reading(1, 20.4),  # within the band (of the last KEPT value, 20.0)
+            reading(2, 20.5),  # exactly the band: not beyond it
+            reading(3, 20.51),  # beyond
+            reading(4, 20.2),  # 0.31 from 20.51: within
+            reading(5, 20.2, Quality.BAD),  # quality changed
+            reading(6, 20.2),  # quality back
+            reading(66, 20.2),  # 60 s since the last kept one: heartbeat
+            reading(67, None, Quality.BAD),  # value lost
+        ]
+    ]
+    assert kept == [True, False, False, True, False, True, True, True, True]
+
+
+def test_heartbeat_re_records_in_the_source_time_base_after_the_lag() -> None:
+    now = [1000.0]
+    hb = StateHeartbeat(30, clock=lambda: now[0])
+    # The PLC clock is 10 minutes behind ours: rows keep its time base.
+    plc_t = T0 - dt.timedelta(minutes=10)
+    hb.seen("plc", (plc_t, "m.state", 1.0, 0, None))
+    now[0] += 30 + LAG_S - 0.01
+    assert hb.due("plc") == []
+    now[0] += 0.02
+    assert hb.due("plc") == [(plc_t + dt.timedelta(seconds=30), "m.state", 1.0, 0, None)]
+    now[0] += 65  # the tick was late: both missed heartbeats, in order
+    assert [r[0] for r in hb.due("plc")] == [
+        plc_t + dt.timedelta(seconds=60),
+        plc_t + dt.timedelta(seconds=90),
+    ]
+    # A change stamped before the last re-recorded row came too late: counted, not held.
+    hb.seen("plc", (plc_t + dt.timedelta(seconds=80), "m.state", 3.0, 0, None))
+    assert hb.late == 1
+    hb.forget("plc")  # disconnected: nothing is vouched for any more
+    now[0] += 1000
+    assert hb.due("plc") == []
+
+
+CONFIG = """
+lines:
+  - id: l1
+    machines:
+      - {id: m, ideal_cycle_s: 1, state_map: {1: running}}
+sources:
+  - name: plc
+    protocol: modbus
+    host: 127.0.0.1
+    tags:
+      - {machine: m, name: state, signal: state, address: 0}
+      - {machine: m, name: temp, address: 1, deadband: 1.0}
+"""
+
+
+def test_router_maps_filters_and_counts_unmapped_readings() -> None:
+    cfg = parse_config(CONFIG)
+    router = TagRouter(cfg, StateHeartbeat(30))
+    addr = {t.name: t.reading_address for _, t in cfg.tags()}
+    rows = router.rows(
+        [
+            reading(0, 1, address=addr["state"]),
+            reading(0, 20.0, address=addr["temp"]),
+            reading(1, 20.5, address=addr["temp"]),  # within the deadband
+            reading(1, 7, address="holding:99"),  # no such tag
+            reading(2, 7, address="holding:99"),
+        ]
+    )
+    assert rows == [
+        (T0, "m.state", 1, 0, None),
+        (T0, "m.temp", 20.0, 0, None),
+    ]
+    assert router.unmapped["plc"] == 2
+    assert router.filtered["plc"] == 1

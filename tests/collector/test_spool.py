@@ -1,0 +1,71 @@
+"""The spool: durable across reopen, replay order, the size budget and its two policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from collector.rows import Row
+from collector.spool import Spool, decode, encode
+
+T0 = dt.datetime(2026, 3, 2, 6, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def rows(n: int, start: int = 0) -> list[Row]:
+    return [
+        (T0 + dt.timedelta(seconds=start + i), f"m{i % 3}.state", float(i), i % 2, None)
+        for i in range(n)
+    ]
+
+
+def test_encoding_round_trips_exactly() -> None:
+    batch: list[Row] = [
+        (T0, "filler.state", 1.0, 0, None),
+        (T0 + dt.timedelta(microseconds=1), "filler.text", None, 2, 'quote " and ü'),
+        (T0 - dt.timedelta(days=400), "filler.state", -1.5e300, -32768, None),
+    ]
+    assert decode(encode(batch)) == batch
+
+
+def test_batches_survive_reopen_and_replay_oldest_first(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    assert spool.append(rows(5)) and spool.append(rows(3, start=100))
+    spool.close()
+
+    again = Spool(tmp_path, max_bytes=10_000_000)
+    assert (again.stats().batches, again.stats().rows) == (2, 8)
+    first = again.oldest()
+    assert first is not None and first[1] == rows(5)
+    again.delete(first[0])
+    second = again.oldest()
+    assert second is not None and second[1] == rows(3, start=100)
+    again.delete(second[0])
+    stats = again.stats()
+    assert (stats.batches, stats.rows, stats.bytes, stats.oldest_created) == (0, 0, 0, None)
+    assert again.oldest() is None
+
+
+def test_block_policy_refuses_at_the_budget_and_raises_the_alarm(tmp_path: Path) -> None:
+    size = len(encode(rows(50)))
+    spool = Spool(tmp_path, max_bytes=2 * size, on_full="block")
+    assert spool.append(rows(50)) and spool.append(rows(50, start=50))
+    assert not spool.full
+    assert spool.append(rows(50, start=100)) is False  # refused: the caller keeps it
+    stats = spool.stats()
+    assert (stats.batches, stats.rows, stats.full, stats.dropped_rows) == (2, 100, True, 0)
+    oldest = spool.oldest()
+    assert oldest is not None
+    spool.delete(oldest[0])  # replayed: room again, alarm off
+    assert not spool.stats().full
+    assert spool.append(rows(50, start=100))
+
+
+def test_drop_oldest_policy_makes_room_and_counts_the_loss(tmp_path: Path) -> None:
+    size = len(encode(rows(50)))
+    spool = Spool(tmp_path, max_bytes=2 * size, on_full="drop_oldest")
+    for k in range(3):
+        assert spool.append(rows(50, start=50 * k))
+    stats = spool.stats()
+    assert (stats.batches, stats.rows, stats.dropped_rows, stats.full) == (2, 100, 50, True)
+    oldest = spool.oldest()
+    assert oldest is not None and oldest[1] == rows(50, start=50)  # the first batch went

@@ -1,0 +1,159 @@
+"""KPI.md §5 examples A, B and D: PLC readings in the database, KPIs through the engine."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from storage.engine import KpiEngine
+from tests.engine.plant import M, plant_config, refresh, setup_db, shift, write
+from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, counter
+from tests.kpi.test_examples import rejects, shift_samples, t, totals
+
+NOW = t("23:00")
+
+
+async def kpis_both_ways(url, cfg, machine=None):
+    """(raw-only, rollups + raw edges) results, rollups refreshed first."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await refresh(conn, cfg, NOW)
+        out = []
+        for use in (False, True):
+            engine = KpiEngine(cfg, use_rollups=use)
+            if machine:
+                out.append(await engine.machine(conn, machine, t("06:00"), t("14:00"), now=NOW))
+            else:
+                out.append(await engine.line(conn, "l1", t("06:00"), t("14:00"), now=NOW))
+    return out
+
+
+def assert_same(a, b) -> None:
+    for k, v in a.as_dict().items():
+        w = b.as_dict()[k]
+        if isinstance(v, float):
+            assert w == pytest.approx(v, abs=1e-6), k
+        else:
+            assert w == v, k
+
+
+async def test_example_a(database_url: str) -> None:
+    cfg = plant_config(
+        [M("m1")],
+        shifts=[
+            shift(
+                "early",
+                "06:00",
+                "14:00",
+                [("08:00", "08:15"), ("10:00", "10:30"), ("12:00", "12:15")],
+            )
+        ],
+    )
+    ids = setup_db(database_url, cfg)
+    states = shift_samples(
+        [("05:00", IDLE), ("06:00", RUN), ("08:00", PLANNED), ("08:15", RUN), ("09:00", DOWN),
+         ("09:47", RUN), ("10:00", IDLE), ("10:30", RUN), ("12:00", PLANNED), ("12:15", RUN),
+         ("14:00", IDLE)]
+    )  # fmt: skip
+    await write(
+        database_url,
+        ids,
+        {
+            ("m1", "state"): states,
+            ("m1", "total_count"): counter(t("05:59:30"), totals(19_271), start_value=1000),
+            ("m1", "reject_count"): counter(t("05:59:30"), rejects(423), start_value=50),
+        },
+    )
+    raw, rolled = await kpis_both_ways(database_url, cfg, "m1")
+    for k in (raw, rolled):
+        assert (k.planned_time_s, k.planned_stop_s, k.planned_busy_time_s) == (
+            28_800,
+            3_600,
+            25_200,
+        )
+        assert (k.run_time_s, k.down_time_s, k.failure_events) == (22_380, 2_820, 1)
+        assert (k.total_count, k.reject_count, k.good_count) == (19_271, 423, 18_848)
+        assert k.availability == pytest.approx(0.888095, abs=1e-6)
+        assert k.performance == pytest.approx(0.861081, abs=1e-6)
+        assert k.quality == pytest.approx(0.978050, abs=1e-6)
+        assert k.oee == pytest.approx(0.747937, abs=1e-6)
+        assert k.flags == []
+    assert_same(raw, rolled)
+
+
+async def test_example_b(database_url: str) -> None:
+    cfg = plant_config(
+        [M("m1", counters={"total": ("cumulative", None), "good": ("cumulative", None)})],
+        shifts=[shift("early", "06:00", "14:00", [("10:00", "10:30")])],
+    )
+    ids = setup_db(database_url, cfg)
+    states = shift_samples(
+        [("05:00", IDLE), ("06:00", RUN), ("07:00", DOWN), ("07:20", RUN), ("09:00", DOWN),
+         ("09:15", RUN), ("10:00", PLANNED), ("10:30", RUN), ("12:00", DOWN), ("12:10", RUN),
+         ("14:00", IDLE)]
+    )  # fmt: skip
+    good = [a - b for a, b in zip(totals(19_271), rejects(423), strict=True)]
+    await write(
+        database_url,
+        ids,
+        {
+            ("m1", "state"): states,
+            ("m1", "total_count"): counter(t("05:59:30"), totals(19_271)),
+            ("m1", "good_count"): counter(t("05:59:30"), good),
+        },
+    )
+    raw, rolled = await kpis_both_ways(database_url, cfg, "m1")
+    for k in (raw, rolled):
+        assert (k.planned_busy_time_s, k.run_time_s, k.down_time_s) == (27_000, 24_300, 2_700)
+        assert k.failure_events == 3
+        assert k.availability == pytest.approx(0.900000, abs=1e-6)
+        assert k.performance == pytest.approx(0.793045, abs=1e-6)
+        assert k.quality == pytest.approx(0.978050, abs=1e-6)
+        assert k.oee == pytest.approx(0.698074, abs=1e-6)
+        assert k.throughput_per_hour == pytest.approx(2_569.466667, abs=1e-6)
+        assert k.scrap_ratio == pytest.approx(0.021950, abs=1e-6)
+        assert (k.mtbf_s, k.mttr_s, k.reject_count) == (8_100, 900, 423)
+    assert_same(raw, rolled)
+
+
+async def test_example_d_line(database_url: str) -> None:
+    cfg = plant_config(
+        [
+            M("m1", 60, {"good": ("cumulative", None), "reject": ("cumulative", None)}),
+            M("m2", 30, {"total": ("cumulative", None), "reject": ("cumulative", None)}),
+        ],
+        shifts=[shift("early", "06:00", "14:00")],
+        constraint="m1",
+        outputs=["m2"],
+    )
+    ids = setup_db(database_url, cfg)
+    m1_total, m1_reject = [1] * 400 + [0] * 80, [1] * 10 + [0] * 470
+    await write(
+        database_url,
+        ids,
+        {
+            ("m1", "state"): shift_samples(
+                [("05:00", IDLE), ("06:00", RUN), ("08:00", DOWN), ("09:00", RUN), ("14:00", IDLE)]
+            ),
+            ("m1", "good_count"): counter(
+                t("05:59:30"), [a - b for a, b in zip(m1_total, m1_reject, strict=True)]
+            ),
+            ("m1", "reject_count"): counter(t("05:59:30"), m1_reject),
+            ("m2", "state"): shift_samples(
+                [("05:00", IDLE), ("06:00", RUN), ("10:00", DOWN), ("10:30", RUN), ("14:00", IDLE)]
+            ),
+            ("m2", "total_count"): counter(t("05:59:30"), [1] * 390 + [0] * 90),
+            ("m2", "reject_count"): counter(t("05:59:30"), [1] * 5 + [0] * 475),
+        },
+    )
+    raw, rolled = await kpis_both_ways(database_url, cfg)
+    for res in (raw, rolled):
+        assert res.machines["m1"].oee == pytest.approx(0.812500, abs=1e-6)
+        assert res.machines["m2"].oee == pytest.approx(0.401042, abs=1e-6)
+        k = res.kpis
+        assert (k.good_count, k.reject_count, k.total_count) == (385, 15, 400)
+        assert k.availability == pytest.approx(0.875, abs=1e-6)
+        assert k.performance == pytest.approx(0.952381, abs=1e-6)
+        assert k.quality == pytest.approx(0.9625, abs=1e-6)
+        assert k.oee == pytest.approx(0.802083, abs=1e-6)
+        assert k.planned_busy_time_s == 28_800
+    assert_same(raw.kpis, rolled.kpis)

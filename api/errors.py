@@ -5,10 +5,12 @@
 Errors raised by handlers:
 
     ApiError(status, code, message, detail)
-    ├── NotFound            404 not_found          unknown line / machine / tag
+    ├── NotFound            404 not_found          unknown tag
     ├── BadParameter        422 invalid_parameter  a parameter is well-formed but unusable
     └── Unauthorized        401 unauthorized       missing or wrong bearer token
 
+The engine's own errors are answered in the same shape: UnknownEntity (the routes look lines
+and machines up through `engine.plant`) is a 404 naming the path parameter, BadRequest a 422.
 FastAPI's request validation errors become 422 `invalid_parameter` with one detail entry per
 problem (`loc`, `msg`, `type`); unknown routes 404 `not_found`; an unreachable database 503
 `database_unavailable`; anything unexpected a 500 `internal` that is logged with its traceback
@@ -67,6 +69,16 @@ class ApiError(Exception):
         self.detail = list(detail)
         self.headers = headers
 
+    def response(self) -> JSONResponse:
+        body = ErrorBody(
+            status=self.status, code=self.code, message=self.message, detail=self.detail
+        )
+        return JSONResponse(
+            ErrorResponse(error=body).model_dump(mode="json"),
+            status_code=self.status,
+            headers=self.headers,
+        )
+
 
 class NotFound(ApiError):
     def __init__(self, message: str, loc: Sequence[str | int] = ()) -> None:
@@ -93,19 +105,6 @@ class Unauthorized(ApiError):
         super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    detail: Sequence[ProblemDetail] = (),
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = ErrorResponse(
-        error=ErrorBody(status=status, code=code, message=message, detail=list(detail))
-    )
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
-
-
 def _validation_detail(errors: Sequence[Any]) -> list[ProblemDetail]:
     return [
         ProblemDetail(
@@ -119,7 +118,7 @@ def _validation_detail(errors: Sequence[Any]) -> list[ProblemDetail]:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.detail, exc.headers)
+    return exc.response()
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -130,7 +129,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     message = f"{where}: {first.msg}" if first else "invalid request"
     if len(detail) > 1:
         message += f" (and {len(detail) - 1} more)"
-    return error_response(422, "invalid_parameter", message, detail)
+    return ApiError(422, "invalid_parameter", message, detail).response()
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -142,19 +141,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"method {request.method} is not allowed on {request.url.path!r}"
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    return ApiError(
+        exc.status_code, code, message, headers=getattr(exc, "headers", None)
+    ).response()
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
-    return error_response(
+    return ApiError(
         503, "database_unavailable", "the database is not reachable; try again shortly"
-    )
+    ).response()
 
 
 async def _engine_unknown(_: Request, exc: Exception) -> JSONResponse:
+    """An unknown line or machine: the path parameter of that name."""
     assert isinstance(exc, UnknownEntity)
-    return error_response(404, "not_found", f"no {exc.kind} {exc.ident!r}")
+    return NotFound(f"no {exc.kind} {exc.ident!r}", ["path", exc.kind]).response()
 
 
 async def _engine_bad_request(_: Request, exc: Exception) -> JSONResponse:
@@ -163,12 +165,12 @@ async def _engine_bad_request(_: Request, exc: Exception) -> JSONResponse:
     )
     loc: list[str | int] = ["query", where] if where else ["query"]
     detail = [ProblemDetail(loc=loc, msg=str(exc), type="value_error")]
-    return error_response(422, "invalid_parameter", str(exc), detail)
+    return ApiError(422, "invalid_parameter", str(exc), detail).response()
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", "internal error; the server log has the details")
+    return ApiError(500, "internal", "internal error; the server log has the details").response()
 
 
 def install(app: FastAPI) -> None:

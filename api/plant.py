@@ -1,41 +1,25 @@
-"""The plant model as the API shows it: lookups that 404 with the name, and response objects.
+"""The plant model as the API shows it: response objects, and a line's or machine's calendar.
 
-Lines and machines come from the configuration object (the same one the collector and the KPI
-engine use); only the current state of each machine is read from the database.
+Lines and machines are looked up in the KPI engine's `Plant` (built from the same configuration
+the collector uses); only the current state of each machine is read from the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from api.errors import NotFound
 from api.models import CalendarRef, LineOut, MachineOut, MachineState
 from config import ShopfloorConfig
 from config.plant import Calendar, Line, Machine
-from storage.engine import CurrentState
+from storage.engine import CurrentState, Kind
+from storage.engine.plant import Plant
 
 
-def find_line(cfg: ShopfloorConfig, line_id: str) -> Line:
-    for line in cfg.lines:
-        if line.id == line_id:
-            return line
-    raise NotFound(f"no line {line_id!r}", ["path", "line"])
-
-
-def find_machine(cfg: ShopfloorConfig, machine_id: str) -> tuple[Line, Machine]:
-    found = cfg.machines().get(machine_id)
-    if found is None:
-        raise NotFound(f"no machine {machine_id!r}", ["path", "machine"])
-    return found
-
-
-def line_calendar(cfg: ShopfloorConfig, line: Line) -> Calendar | None:
-    return cfg.calendars.get(line.calendar) if line.calendar else None
-
-
-def machine_calendar(cfg: ShopfloorConfig, machine_id: str) -> Calendar | None:
-    line, _ = find_machine(cfg, machine_id)
-    return line_calendar(cfg, line)
+def calendar_of(plant: Plant, kind: Kind, ident: str) -> Calendar | None:
+    """The calendar of a line, or of a machine's line; an unknown id raises the engine's
+    UnknownEntity, which api.errors answers with a 404 naming the path parameter."""
+    line = plant.line(ident) if kind == "line" else plant.machine(ident)[0]
+    return plant.calendar(line)
 
 
 def reason_texts(cfg: ShopfloorConfig) -> dict[int, str]:
@@ -68,9 +52,9 @@ def machine_out(
     )
 
 
-def line_out(cfg: ShopfloorConfig, line: Line, states: Mapping[str, CurrentState]) -> LineOut:
-    texts = reason_texts(cfg)
-    cal = line_calendar(cfg, line)
+def line_out(plant: Plant, line: Line, states: Mapping[str, CurrentState]) -> LineOut:
+    texts = reason_texts(plant.cfg)
+    cal = plant.calendar(line)
     return LineOut(
         id=line.id,
         name=line.name,

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from api.deps import WindowQuery
 from api.errors import BadParameter
 from config.plant import Calendar
 from storage.kpi import shift_at, shift_instances
@@ -67,14 +68,14 @@ def default_window(calendar: Calendar | None, now: dt.datetime) -> ResolvedWindo
 
 
 def resolve_window(
-    start: str | None,
-    end: str | None,
+    query: WindowQuery,
     calendar: Calendar | None,
     now: dt.datetime,
     *,
     max_length: dt.timedelta | None = None,
 ) -> ResolvedWindow:
     """The window a request asks for, checked: start < end, and not longer than max_length."""
+    start, end = query.start, query.end
     if start is None and end is None:
         window = default_window(calendar, now)
     elif start is None:

@@ -34,12 +34,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import yaml
 
-from bench.e2e_load import MQTT_TOPIC, machine_name
+from bench.e2e_load import (
+    MODBUS_PER_REQUEST,
+    MQTT_TOPIC,
+    OPCUA_QUEUE_SIZE,
+    OPCUA_SAMPLING_MS,
+    machine_name,
+)
 from collector.mosquitto import Mosquitto, free_port, wait_port
 from storage.cluster import LocalCluster, world_traversable_tempdir
 
@@ -48,6 +54,8 @@ SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MQTT_VALUES = 20  # tags per topic: a gateway's JSON object of 20 values
 STATE_MAP = {0: "planned_stop", 1: "running", 2: "idle", 3: "down", 4: "setup"}
+
+T = TypeVar("T")
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -83,16 +91,27 @@ class Proc:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_for(self, key: str, timeout: float = 60) -> dict[str, Any]:
+    def until(
+        self, check: Callable[[], T | None], what: str, timeout: float, interval: float = 0.05
+    ) -> T:
+        """check() until it gives a value; fails at once when this process has exited."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.lines:
-                if key in line:
-                    return line
+            found = check()
+            if found is not None:
+                return found
             if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not report {key!r}; see {self.log}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode} before {what}; see {self.log}"
+                )
+            time.sleep(interval)
+        raise RuntimeError(f"{self.name}: no {what} in {timeout}s; see {self.log}")
+
+    def wait_for(self, key: str, timeout: float = 120) -> dict[str, Any]:
+        """The first JSON line holding `key` (servers report {"ready": true})."""
+        return self.until(
+            lambda: next((line for line in self.lines if key in line), None), f"{key!r}", timeout
+        )
 
     def count_at(self, t: float) -> float:
         """The running count at wall time t, interpolated between the per-second samples."""
@@ -150,18 +169,13 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def wait_for_tags(url: str, expected: int, proc: Proc, timeout: float = 120) -> None:
-    """The collector migrates and syncs the plant at start: wait until its tags are there."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"collector exited with {proc.proc.returncode}; see {proc.log}")
-        with contextlib.suppress(psycopg.Error), psycopg.connect(url) as conn:
-            n = conn.execute("SELECT count(*) FROM tags").fetchone()
-            if n and n[0] >= expected:
-                return
-        time.sleep(0.25)
-    raise RuntimeError(f"collector did not sync {expected} tags in {timeout}s; see {proc.log}")
+def tags_synced(url: str, expected: int) -> bool | None:
+    """True once the collector (it migrates and syncs the plant at start) has its tags stored."""
+    with contextlib.suppress(psycopg.Error), psycopg.connect(url) as conn:
+        n = conn.execute("SELECT count(*) FROM tags").fetchone()
+        if n and n[0] >= expected:
+            return True
+    return None
 
 
 def count_rows(conn: psycopg.Connection) -> int:
@@ -249,8 +263,8 @@ def opcua_config(
             "protocol": "opcua",
             "endpoint": f"opc.tcp://127.0.0.1:{port}/bench",
             "publishing_interval_ms": publishing_ms,
-            "sampling_interval_ms": 0,
-            "queue_size": 10,
+            "sampling_interval_ms": OPCUA_SAMPLING_MS,  # as the bare subscription
+            "queue_size": OPCUA_QUEUE_SIZE,
             "tags": [
                 {
                     "machine": machine_name(i // per_machine),
@@ -302,7 +316,42 @@ class Bench:
     def windows(self) -> tuple[float, float]:
         return self.args.warmup, self.args.window
 
-    def measure_bare(self, proc: Proc, load: Proc | None = None) -> tuple[float, float, float]:
+    @property
+    def duration(self) -> float:
+        """How long load generators and bare clients run: past the window, then SIGTERM."""
+        return self.args.warmup + self.args.window + 30
+
+    def role(self, name: str, role: str, **options: object) -> Proc:
+        """A bench.e2e_load role in its own process; options become `--key value` arguments."""
+        argv = [PYTHON, "-m", "bench.e2e_load", role]
+        for key, value in options.items():
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+        return Proc(name, argv, self.work)
+
+    @contextlib.contextmanager
+    def server(self, phase: str, **options: object) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The `PHASE-server` role on a free port, once it listens: (port, its ready line)."""
+        port = free_port()
+        server = self.role(f"{phase}-server", f"{phase}-server", port=port, **options)
+        try:
+            ready = server.wait_for("ready")
+            wait_port(port)
+            yield port, ready
+        finally:
+            server.stop()
+
+    def bare(self, phase: str, **options: object) -> tuple[float, float]:
+        """The `PHASE-bare` client over the steady window: (rate, CPU s per 10k)."""
+        proc = self.role(f"{phase}-bare", f"{phase}-bare", duration=self.duration, **options)
+        try:
+            rate, cpu, _ = self.measure_bare(proc)
+        finally:
+            proc.stop()
+        return rate, cpu
+
+    def measure_bare(
+        self, proc: Proc, load: Proc | _Group | None = None
+    ) -> tuple[float, float, float]:
         """(bare rate, bare cpu per 10k, offered rate) over the steady window."""
         warmup, window = self.windows()
         time.sleep(warmup)
@@ -319,7 +368,7 @@ class Bench:
         phase: str,
         cfg: dict[str, Any],
         tags: int,
-        start_load: Callable[[], Proc | None],
+        start_load: Callable[[], Proc | _Group | None],
         result: Result,
     ) -> None:
         """Start `shopfloor collect` on cfg, then the load; measure rows into the database."""
@@ -334,9 +383,9 @@ class Bench:
                 argv = [PYTHON, "-m", "cProfile", "-o", str(prof), "-m", "collector.cli"]
             argv += ["collect", "--config", str(path), "--database-url", url]
             collector = Proc(f"collector-{phase}", argv, self.work)
-            load: Proc | None = None
+            load: Proc | _Group | None = None
             try:
-                wait_for_tags(url, tags, collector)
+                collector.until(lambda: tags_synced(url, tags), f"{tags} tags synced", 120, 0.25)
                 time.sleep(1.0)  # subscriptions made, first polls done
                 load = start_load()
                 with psycopg.connect(url, autocommit=True) as conn:
@@ -360,6 +409,7 @@ class Bench:
                 code = collector.stop(timeout=60)
                 if code not in (0, None):
                     result.notes.append(f"collector exited with {code}")
+        self.log(f"  collector: {result.readings_per_s:,.0f} readings/s into the database")
         if self.args.profile:
             self.print_profile(phase)
 
@@ -378,36 +428,33 @@ class Bench:
         tags = topics * MQTT_VALUES
         result = Result(phase, tags, unit="messages", per_unit=MQTT_VALUES)
         publishers = a.mqtt_publishers
-        duration = a.warmup + a.window + 30
 
-        def start_publishers(port: int) -> Proc:
-            """One process per share of the topics; the first one's samples stand for all."""
-            procs = []
+        def start_publishers(port: int) -> _Group:
+            """One process per share of the topics; their counts add up."""
             share = topics // publishers
-            for p in range(publishers):
-                procs.append(
-                    Proc(
+            return _Group(
+                [
+                    self.role(
                         f"{phase}-pub{p}",
-                        [
-                            PYTHON, "-m", "bench.e2e_load", "mqtt-pub", "--port", str(port),
-                            "--first", str(p * share), "--topics", str(share),
-                            "--values", str(MQTT_VALUES), "--rate", str(a.mqtt_rate / publishers),
-                            "--duration", str(duration), "--seed", str(p + 1),
-                        ],
-                        self.work,
+                        "mqtt-pub",
+                        port=port,
+                        first=p * share,
+                        topics=share,
+                        values=MQTT_VALUES,
+                        rate=a.mqtt_rate / publishers,
+                        duration=self.duration,
+                        seed=p + 1,
                     )
-                )  # fmt: skip
-            return _Group(procs)  # type: ignore[return-value]
+                    for p in range(publishers)
+                ]
+            )
 
         if bare:
             with self.broker(phase) as broker:
                 self.log(f"{phase}: bare paho subscriber ...")
-                sub = Proc(
-                    f"{phase}-bare",
-                    [PYTHON, "-m", "bench.e2e_load", "mqtt-bare", "--port", str(broker.port),
-                     "--duration", str(duration)],
-                    self.work,
-                )  # fmt: skip
+                sub = self.role(
+                    f"{phase}-bare", "mqtt-bare", port=broker.port, duration=self.duration
+                )
                 time.sleep(1.5)
                 pubs = start_publishers(broker.port)
                 try:
@@ -425,7 +472,6 @@ class Bench:
             self.log(f"{phase}: collector, {tags} tags ...")
             cfg = mqtt_config(broker.port, topics, self.work / f"spool-{phase}")
             self.run_collector(phase, cfg, tags, lambda: start_publishers(broker.port), result)
-        self.log(f"  collector: {result.readings_per_s:,.0f} readings/s into the database")
         return result
 
     @contextlib.contextmanager
@@ -440,75 +486,34 @@ class Bench:
         a = self.args
         n = a.modbus_registers
         result = Result("modbus", n, unit="registers")
-        port = free_port()
-        duration = a.warmup + a.window + 30
-        server = Proc(
-            "modbus-server",
-            [PYTHON, "-m", "bench.e2e_load", "modbus-server", "--port", str(port),
-             "--registers", str(n)],
-            self.work,
-        )  # fmt: skip
-        try:
-            server.wait_for("ready")
-            wait_port(port)
+        with self.server("modbus", registers=n) as (port, _):
             self.log("modbus: bare pymodbus client ...")
-            bare = Proc(
-                "modbus-bare",
-                [PYTHON, "-m", "bench.e2e_load", "modbus-bare", "--port", str(port),
-                 "--registers", str(n), "--duration", str(duration)],
-                self.work,
-            )  # fmt: skip
-            try:
-                result.bare_per_s, result.bare_cpu_per_10k, _ = self.measure_bare(bare)
-            finally:
-                bare.stop()
+            result.bare_per_s, result.bare_cpu_per_10k = self.bare("modbus", port=port, registers=n)
             self.log(
                 f"  bare: {result.bare_per_s:,.0f} registers/s "
-                f"({result.bare_per_s / 125:,.0f} requests/s of 125)"
+                f"({result.bare_per_s / MODBUS_PER_REQUEST:,.0f} requests/s "
+                f"of {MODBUS_PER_REQUEST})"
             )
             self.log(f"modbus: collector, {n} tags, poll {a.modbus_poll_s}s ...")
             cfg = modbus_config(port, n, a.modbus_poll_s, self.work / "spool-modbus")
             self.run_collector("modbus", cfg, n, lambda: None, result)
-            self.log(f"  collector: {result.readings_per_s:,.0f} readings/s into the database")
-        finally:
-            server.stop()
         return result
 
     def opcua(self) -> Result:
         a = self.args
         n = a.opcua_variables
         result = Result("opcua", n, unit="notifications")
-        port = free_port()
-        duration = a.warmup + a.window + 30
-        server = Proc(
-            "opcua-server",
-            [PYTHON, "-m", "bench.e2e_load", "opcua-server", "--port", str(port),
-             "--variables", str(n), "--period", str(a.opcua_period_s)],
-            self.work,
-        )  # fmt: skip
-        try:
-            ns = int(server.wait_for("ready", timeout=120)["namespace"])
-            wait_port(port)
+        with self.server("opcua", variables=n, period=a.opcua_period_s) as (port, ready):
+            ns = int(ready["namespace"])
             result.offered_per_s = n / a.opcua_period_s
             self.log("opcua: bare asyncua subscription ...")
-            bare = Proc(
-                "opcua-bare",
-                [PYTHON, "-m", "bench.e2e_load", "opcua-bare", "--port", str(port),
-                 "--namespace", str(ns), "--variables", str(n),
-                 "--publishing-ms", str(a.opcua_publishing_ms), "--duration", str(duration)],
-                self.work,
-            )  # fmt: skip
-            try:
-                result.bare_per_s, result.bare_cpu_per_10k, _ = self.measure_bare(bare)
-            finally:
-                bare.stop()
+            result.bare_per_s, result.bare_cpu_per_10k = self.bare(
+                "opcua", port=port, namespace=ns, variables=n, publishing_ms=a.opcua_publishing_ms
+            )
             self.log(f"  bare: {result.bare_per_s:,.0f} notifications/s")
             self.log(f"opcua: collector, {n} tags ...")
             cfg = opcua_config(port, n, ns, a.opcua_publishing_ms, self.work / "spool-opcua")
             self.run_collector("opcua", cfg, n, lambda: None, result)
-            self.log(f"  collector: {result.readings_per_s:,.0f} readings/s into the database")
-        finally:
-            server.stop()
         return result
 
     def memory(self) -> Result:

@@ -25,6 +25,10 @@ from collections.abc import Callable
 
 MQTT_TOPIC = "bench/{machine}/data"
 OPCUA_NS_URI = "urn:shopfloor:bench"
+# What the bare clients do by default, and bench.e2e configures the collector to do alike:
+MODBUS_PER_REQUEST = 125  # registers per read request (the Modbus maximum)
+OPCUA_SAMPLING_MS = 0  # monitored items sample as fast as the server can
+OPCUA_QUEUE_SIZE = 10
 
 
 def emit(**fields: object) -> None:
@@ -330,47 +334,44 @@ def opcua_bare(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     roles = parser.add_subparsers(dest="role", required=True)
-    p = roles.add_parser("mqtt-pub")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+
+    def options(*parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """A group of options that several roles take."""
+        return argparse.ArgumentParser(add_help=False, parents=list(parents))
+
+    server = options()
+    server.add_argument("--port", type=int, required=True)
+    client = options(server)  # clients end by themselves
+    client.add_argument("--duration", type=float, default=60)
+    mqtt = options(client)
+    mqtt.add_argument("--host", default="127.0.0.1")
+    mqtt.add_argument("--qos", type=int, default=1)
+    registers = options()
+    registers.add_argument("--registers", type=int, default=1000)
+    variables = options()
+    variables.add_argument("--variables", type=int, default=1000)
+
+    p = roles.add_parser("mqtt-pub", parents=[mqtt])
     p.add_argument("--first", type=int, default=0, help="first machine (topic) index")
     p.add_argument("--topics", type=int, default=50)
     p.add_argument("--values", type=int, default=20)
     p.add_argument("--rate", type=float, default=0, help="messages/s; 0: as fast as possible")
-    p.add_argument("--qos", type=int, default=1)
     p.add_argument("--inflight", type=int, default=1000)
-    p.add_argument("--duration", type=float, default=30)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=mqtt_pub)
-    p = roles.add_parser("mqtt-bare")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--qos", type=int, default=1)
-    p.add_argument("--duration", type=float, default=60)
-    p.set_defaults(func=mqtt_bare)
-    p = roles.add_parser("modbus-server")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--registers", type=int, default=1000)
-    p.set_defaults(func=modbus_server)
-    p = roles.add_parser("modbus-bare")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--registers", type=int, default=1000)
-    p.add_argument("--per-request", type=int, default=125)
-    p.add_argument("--duration", type=float, default=60)
+    roles.add_parser("mqtt-bare", parents=[mqtt]).set_defaults(func=mqtt_bare)
+    roles.add_parser("modbus-server", parents=[server, registers]).set_defaults(func=modbus_server)
+    p = roles.add_parser("modbus-bare", parents=[client, registers])
+    p.add_argument("--per-request", type=int, default=MODBUS_PER_REQUEST)
     p.set_defaults(func=modbus_bare)
-    p = roles.add_parser("opcua-server")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--variables", type=int, default=1000)
+    p = roles.add_parser("opcua-server", parents=[server, variables])
     p.add_argument("--period", type=float, default=0.1)
     p.set_defaults(func=opcua_server)
-    p = roles.add_parser("opcua-bare")
-    p.add_argument("--port", type=int, required=True)
+    p = roles.add_parser("opcua-bare", parents=[client, variables])
     p.add_argument("--namespace", type=int, default=2)
-    p.add_argument("--variables", type=int, default=1000)
     p.add_argument("--publishing-ms", type=float, default=100)
-    p.add_argument("--sampling-ms", type=float, default=0)
-    p.add_argument("--queue-size", type=int, default=10)
-    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--sampling-ms", type=float, default=OPCUA_SAMPLING_MS)
+    p.add_argument("--queue-size", type=int, default=OPCUA_QUEUE_SIZE)
     p.set_defaults(func=opcua_bare)
     args = parser.parse_args(argv)
     args.func(args)

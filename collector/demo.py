@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import signal
+import socket
 import tempfile
 from pathlib import Path
 
 from collector.mosquitto import Mosquitto, free_port
-from collector.runner import run_services
+from collector.runner import run_services, stop_on_signals, until
 from config import ShopfloorConfig, load_config
 from config.sources import MqttSource
 
@@ -35,71 +35,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from simulators.runner import run_simulators, with_ports
     from storage.cluster import LocalCluster
-    from storage.database import connect
-    from storage.migrate import migrate
-    from storage.plant_sync import sync_plant
 
     cfg = load_config(args.config)
     cluster = LocalCluster.at(args.db_dir)
     started_db = not cluster.running()
-    cluster.start()
-    with connect(cluster.url) as conn:
-        migrate(conn)
-        sync_plant(conn, cfg)
+    cluster.start()  # the collector migrates it and syncs the plant on first contact
     workdir = Path(tempfile.mkdtemp(prefix="shopfloor-demo-"))
     truth = args.truth or workdir / "truth.jsonl"  # kept only when the user names a path
     broker = Mosquitto(workdir / "mosquitto").start()
     ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        async with run_simulators(
-            cfg,
-            speed=args.speed,
-            seed=args.seed,
-            ports=ports,
-            truth_path=truth,
-            workdir=workdir,
-        ) as sims:
-            print(f"database     {cluster.url}")
-            print(f"mqtt broker  mqtt://127.0.0.1:{broker.port}")
-            for line in sims.describe():
-                print(f"simulator    {line}")
-            print(f"truth file   {truth}")
-            live = _api_on_free_port(with_ports(cfg, ports))
-            api = f"http://127.0.0.1:{live.settings.api.port}"
-            services_ready = asyncio.Event()
-            services = asyncio.create_task(
-                run_services(
-                    live,
-                    cluster.url,
-                    collect=True,
-                    serve=True,
-                    spool_dir=workdir / "spool",
-                    stop=stop,
-                    ready=services_ready,
-                )
-            )
-            await asyncio.wait(
-                {services, asyncio.ensure_future(services_ready.wait())},
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if services.done():
-                await services  # failed at start: its error ends the demo
-            print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs)")
-            print(f"health       {api}/healthz  {api}/metrics")
-            print("collecting. Ctrl-C stops.", flush=True)
-            waiter = asyncio.ensure_future(sims.wait())
-            await asyncio.wait({waiter, services}, return_when=asyncio.FIRST_COMPLETED)
-            stop.set()
-            await services
+        with stop_on_signals(stop):
+            await _run(args, cfg, cluster.url, broker, ports, workdir, truth, stop)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         broker.stop()
         if started_db:
             cluster.stop()
@@ -108,10 +58,59 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run(
+    args: argparse.Namespace,
+    cfg: ShopfloorConfig,
+    url: str,
+    broker: Mosquitto,
+    ports: dict[str, int],
+    workdir: Path,
+    truth: Path,
+    stop: asyncio.Event,
+) -> None:
+    """Simulators, then the collector and API for them; until `stop` or a part ends."""
+    from simulators.runner import run_simulators, with_ports
+
+    async with run_simulators(
+        cfg,
+        speed=args.speed,
+        seed=args.seed,
+        ports=ports,
+        truth_path=truth,
+        workdir=workdir,
+    ) as sims:
+        print(f"database     {url}")
+        print(f"mqtt broker  mqtt://127.0.0.1:{broker.port}")
+        for line in sims.describe():
+            print(f"simulator    {line}")
+        print(f"truth file   {truth}")
+        live = _api_on_free_port(with_ports(cfg, ports))
+        api = f"http://127.0.0.1:{live.settings.api.port}"
+        services_ready = asyncio.Event()
+        services = asyncio.create_task(
+            run_services(
+                live,
+                url,
+                collect=True,
+                serve=True,
+                spool_dir=workdir / "spool",
+                stop=stop,
+                ready=services_ready,
+            )
+        )
+        await until(services_ready, [services])  # a failed start raises here
+        print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs)")
+        print(f"health       {api}/healthz  {api}/metrics")
+        print("collecting. Ctrl-C stops.", flush=True)
+        waiter = asyncio.ensure_future(sims.wait())
+        await asyncio.wait({waiter, services}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stop.set()
+        await services
+
+
 def _api_on_free_port(cfg: ShopfloorConfig) -> ShopfloorConfig:
     """The configured API port if it is free (8080 by default), otherwise any free one."""
-    import socket
-
     port = cfg.settings.api.port
     with socket.socket() as s:
         try:

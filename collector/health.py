@@ -124,70 +124,99 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+# (metric, snapshot section, key, type, help): one line each, rendered in this order.
+_METRICS = [
+    ("database_up", "database", "connected", "gauge", "the collector can write"),
+    ("rows_written_total", "database", "rows_written", "counter", "readings stored"),
+    (
+        "rows_duplicate_total",
+        "database",
+        "duplicates",
+        "counter",
+        "replayed readings already stored",
+    ),
+    (
+        "rows_rejected_total",
+        "database",
+        "rejected",
+        "counter",
+        "readings kept in rejected_readings",
+    ),
+    ("database_outages_total", "database", "outages", "counter", "times the database went away"),
+    ("spool_batches", "spool", "batches", "gauge", "batches waiting in the spool"),
+    ("spool_rows", "spool", "rows", "gauge", "readings waiting in the spool"),
+    ("spool_bytes", "spool", "bytes", "gauge", "spool payload bytes"),
+    ("spool_budget_bytes", "spool", "budget_bytes", "gauge", "spool size budget"),
+    ("spool_full", "spool", "full", "gauge", "1 while the spool is at its budget (alarm)"),
+    (
+        "spool_dropped_rows_total",
+        "spool",
+        "dropped_rows",
+        "counter",
+        "readings dropped at the budget",
+    ),
+    (
+        "spool_oldest_age_seconds",
+        "spool",
+        "oldest_age_s",
+        "gauge",
+        "age of the oldest spooled batch",
+    ),
+    ("queue_rows", "pipeline", "queued_rows", "gauge", "readings queued in memory"),
+    ("queue_capacity_rows", "pipeline", "capacity_rows", "gauge", "queue bound (backpressure)"),
+    ("spooled_rows_total", "pipeline", "spooled_rows", "counter", "readings written to the spool"),
+    (
+        "replayed_rows_total",
+        "pipeline",
+        "replayed_rows",
+        "counter",
+        "readings replayed from the spool",
+    ),
+    ("lost_rows_total", "pipeline", "lost_rows", "counter", "readings lost at shutdown"),
+    (
+        "heartbeat_late_total",
+        "pipeline",
+        "heartbeat_late",
+        "counter",
+        "state changes later than LAG_S",
+    ),
+]
+_SOURCE_METRICS = [
+    ("source_connected", "connected", "gauge", "1 while connected"),
+    ("source_readings_total", "readings", "counter", "readings delivered"),
+    ("source_readings_per_second", "readings_per_s", "gauge", "recent reading rate"),
+    ("source_errors_total", "errors", "counter", "errors"),
+    ("source_reconnects_total", "reconnects", "counter", "reconnects"),
+    ("source_malformed_total", "malformed", "counter", "malformed messages skipped"),
+    ("source_unmapped_total", "unmapped", "counter", "readings of no configured tag"),
+    ("source_filtered_total", "filtered", "counter", "readings dropped by a deadband"),
+    ("source_last_reading_timestamp_seconds", "last_reading", "gauge", "last reading (unix time)"),
+]
+
+
+def _number(value: object) -> float:
+    """Snapshot values as sample values: None 0, bools 0/1, ISO times as unix seconds."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).timestamp()
+    return float(value or 0)  # type: ignore[arg-type]
+
+
 def prometheus(snap: dict[str, Any]) -> str:
     """The snapshot in Prometheus text exposition format 0.0.4."""
     out: list[str] = []
 
-    def metric(name: str, kind: str, text: str, samples: list[tuple[str, float]]) -> None:
+    def metric(name: str, kind: str, text: str, samples: list[tuple[str, object]]) -> None:
         out.append(f"# HELP shopfloor_{name} {text}")
         out.append(f"# TYPE shopfloor_{name} {kind}")
-        out.extend(f"shopfloor_{name}{labels} {value:g}" for labels, value in samples)
+        out.extend(f"shopfloor_{name}{labels} {_number(value):g}" for labels, value in samples)
 
-    db, spool, pipe = snap["database"], snap["spool"], snap["pipeline"]
     metric("up", "gauge", "1 unless status is failing", [("", snap["status"] != "failing")])
-    metric("database_up", "gauge", "the collector can write", [("", db["connected"])])
-    for name, key, text in [
-        ("rows_written_total", "rows_written", "readings stored"),
-        ("rows_duplicate_total", "duplicates", "replayed readings already stored"),
-        ("rows_rejected_total", "rejected", "readings kept in rejected_readings"),
-        ("database_outages_total", "outages", "times the database became unavailable"),
-    ]:
-        metric(name, "counter", text, [("", db[key])])
-    for name, key, kind, text in [
-        ("spool_batches", "batches", "gauge", "batches waiting in the spool"),
-        ("spool_rows", "rows", "gauge", "readings waiting in the spool"),
-        ("spool_bytes", "bytes", "gauge", "spool payload bytes"),
-        ("spool_budget_bytes", "budget_bytes", "gauge", "spool size budget"),
-        ("spool_full", "full", "gauge", "1 while the spool is at its budget (alarm)"),
-        ("spool_dropped_rows_total", "dropped_rows", "counter", "readings dropped at the budget"),
-    ]:
-        metric(name, kind, text, [("", spool[key])])
-    metric(
-        "spool_oldest_age_seconds",
-        "gauge",
-        "age of the oldest spooled batch",
-        [("", spool["oldest_age_s"] or 0)],
-    )
-    for name, key, kind, text in [
-        ("queue_rows", "queued_rows", "gauge", "readings queued in memory"),
-        ("queue_capacity_rows", "capacity_rows", "gauge", "queue bound (backpressure)"),
-        ("spooled_rows_total", "spooled_rows", "counter", "readings written to the spool"),
-        ("replayed_rows_total", "replayed_rows", "counter", "readings replayed from the spool"),
-        ("lost_rows_total", "lost_rows", "counter", "readings lost at shutdown"),
-        ("heartbeat_late_total", "heartbeat_late", "counter", "state changes later than LAG_S"),
-    ]:
-        metric(name, kind, text, [("", pipe[key])])
-    sources = snap["sources"]
-
-    def per_source(name: str, kind: str, text: str, key: str) -> None:
-        samples = []
-        for s in sources:
-            labels = f'{{source="{_label(s["name"])}",protocol="{s["protocol"]}"}}'
-            samples.append((labels, float(s[key] or 0)))
+    for name, section, key, kind, text in _METRICS:
+        metric(name, kind, text, [("", snap[section][key])])
+    for name, key, kind, text in _SOURCE_METRICS:
+        samples = [
+            (f'{{source="{_label(s["name"])}",protocol="{s["protocol"]}"}}', s[key])
+            for s in snap["sources"]
+        ]
         metric(name, kind, text, samples)
-
-    per_source("source_connected", "gauge", "1 while connected", "connected")
-    per_source("source_readings_total", "counter", "readings delivered", "readings")
-    per_source("source_readings_per_second", "gauge", "recent reading rate", "readings_per_s")
-    per_source("source_errors_total", "counter", "errors", "errors")
-    per_source("source_reconnects_total", "counter", "reconnects", "reconnects")
-    per_source("source_malformed_total", "counter", "malformed messages skipped", "malformed")
-    per_source("source_unmapped_total", "counter", "readings of no configured tag", "unmapped")
-    per_source("source_filtered_total", "counter", "readings dropped by a deadband", "filtered")
-    for s in sources:
-        last = s["last_reading"]
-        s["_last_ts"] = dt.datetime.fromisoformat(last).timestamp() if last else 0
-    per_source(
-        "source_last_reading_timestamp_seconds", "gauge", "last reading (unix time)", "_last_ts"
-    )
     return "\n".join(out) + "\n"

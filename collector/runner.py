@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from config import ConfigError, ShopfloorConfig, load_config
@@ -59,10 +60,10 @@ async def run_services(
         app = create_app(cfg, database_url=url, health=collector)
         api_ready = asyncio.Event()
         tasks.append(asyncio.create_task(serve_api(app, cfg.settings.api, ready=api_ready)))
-        await _until(api_ready, tasks)
+        await until(api_ready, tasks)
     if ready is not None:
         ready.set()
-    await _until(stop, tasks)
+    await until(stop, tasks)
     if serve:
         tasks[-1].cancel()  # the API first: no requests while the collector winds down
     if collector is not None:
@@ -73,7 +74,7 @@ async def run_services(
             raise result
 
 
-async def _until(event: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+async def until(event: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     """Wait for `event`, or for a service to end first (its exception is raised)."""
     waiter = asyncio.ensure_future(event.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -81,6 +82,19 @@ async def _until(event: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     for task in done:
         if task is not waiter and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set `stop` (a graceful shutdown) while the block runs."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
@@ -93,12 +107,10 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_services(
-            cfg, url, collect=collect, serve=serve, spool_dir=args.spool_dir, stop=stop
-        )
+        with stop_on_signals(stop):
+            await run_services(
+                cfg, url, collect=collect, serve=serve, spool_dir=args.spool_dir, stop=stop
+            )
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

@@ -142,24 +142,33 @@ class Collector:
 
     async def _rollups(self) -> None:
         if not self.db.up:
-            return
-        try:
-            async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                await rollups.refresh(conn, self.cfg, now=dt.datetime.now(dt.UTC))
-        except (psycopg.Error, OSError) as exc:
-            self.rollups_error = f"{type(exc).__name__}: {exc}"
-            log.warning("rollup refresh failed: %s", self.rollups_error)
-            return
-        self.rollups_at = dt.datetime.now(dt.UTC)
-        self.rollups_error = None
+            return  # the last outcome stays in /healthz
+        now = dt.datetime.now(dt.UTC)
+        self.rollups_error = await self._with_database(
+            "rollup refresh", lambda conn: rollups.refresh(conn, self.cfg, now=now)
+        )
+        if self.rollups_error is None:
+            self.rollups_at = now
 
     async def _retention(self) -> None:
+        settings = self.cfg.settings.retention
+        await self._with_database(
+            "retention run",
+            lambda conn: retention.enforce(conn, settings, now=dt.datetime.now(dt.UTC)),
+        )
+
+    async def _with_database(
+        self, what: str, job: Callable[[psycopg.AsyncConnection], Awaitable[object]]
+    ) -> str | None:
+        """Run a periodic database job on its own connection while the database is up; a
+        failure is logged and returned, and the job runs again at its next interval."""
         if not self.db.up:
-            return
+            return None
         try:
             async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                await retention.enforce(
-                    conn, self.cfg.settings.retention, now=dt.datetime.now(dt.UTC)
-                )
+                await job(conn)
         except (psycopg.Error, OSError) as exc:
-            log.warning("retention run failed (retried next interval): %s", exc)
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("%s failed (retried next interval): %s", what, error)
+            return error
+        return None

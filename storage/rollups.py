@@ -38,7 +38,13 @@ import psycopg
 from config.model import ShopfloorConfig
 from config.settings import KpiSettings
 from storage.kpi import CountStreams, Interval, context_margin, state_seconds
-from storage.samples import MachineTags, fetch_raw, machine_tags, reason_categories
+from storage.samples import (
+    MachineTags,
+    cycle_histories,
+    fetch_raw_many,
+    machine_tags,
+    reason_categories,
+)
 from storage.samples import timeline_and_counts as build
 
 log = logging.getLogger(__name__)
@@ -253,12 +259,13 @@ async def refresh(
         if start is None or start >= end:
             continue
         reasons = reason_categories(cfg, machine)
+        cycles = await cycle_histories(conn, [machine_id])  # once, not per chunk
         chunks = -(-(end - start) // CHUNK)
         c0 = start
         while c0 < end:
             c1 = min(c0 + CHUNK, end)
             until = min(c1 + ctx, now)
-            raw = await fetch_raw(conn, tags, c0 - ctx, until)
+            (raw,) = await fetch_raw_many(conn, [(tags, c0 - ctx, until)], cycles)
             intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
             rows = minute_rows(intervals, streams, c0, c1)
             await _store(conn, machine_id, rows, c0, c1)

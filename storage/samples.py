@@ -196,10 +196,6 @@ async def cycle_histories(
     return {m: CycleHistory(tuple(e)) for m, e in found.items()}
 
 
-async def cycle_history(conn: psycopg.AsyncConnection, machine_id: str) -> CycleHistory:
-    return (await cycle_histories(conn, [machine_id]))[machine_id]
-
-
 def _time(sample: Sample) -> dt.datetime:
     return sample[0]
 
@@ -209,9 +205,9 @@ RawRequest = tuple[MachineTags, dt.datetime, dt.datetime]  # (tags, since, until
 
 def _check(tags: MachineTags, since: dt.datetime, until: dt.datetime) -> None:
     if since.utcoffset() is None or until.utcoffset() is None:
-        raise ValueError(f"fetch_raw({tags.machine_id}): since/until must be timezone-aware")
+        raise ValueError(f"raw samples of {tags.machine_id}: since/until must be timezone-aware")
     if until < since:
-        raise ValueError(f"fetch_raw({tags.machine_id}): until {until} is before since {since}")
+        raise ValueError(f"raw samples of {tags.machine_id}: until {until} is before since {since}")
 
 
 async def fetch_raw_many(
@@ -219,8 +215,9 @@ async def fetch_raw_many(
     requests: list[RawRequest],
     cycles: dict[str, CycleHistory] | None = None,
 ) -> list[RawInputs]:
-    """`fetch_raw` for several (machine, span) requests at once: one query for all samples, one
-    for the cycle histories (unless given), whatever the number of requests."""
+    """Each machine's samples in [since, until), each signal with its last sample before, for
+    several (machine, span) requests at once: one query for all samples, one for the cycle
+    histories (unless given), whatever the number of requests."""
     for tags, since, until in requests:
         _check(tags, since, until)
     if not requests:
@@ -264,13 +261,6 @@ async def fetch_raw_many(
             )
         )
     return out
-
-
-async def fetch_raw(
-    conn: psycopg.AsyncConnection, tags: MachineTags, since: dt.datetime, until: dt.datetime
-) -> RawInputs:
-    """The machine's samples in [since, until), each signal with its last sample before."""
-    return (await fetch_raw_many(conn, [(tags, since, until)]))[0]
 
 
 def reason_categories(cfg: ShopfloorConfig, machine: Machine) -> dict[int, ReasonCategory]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,19 +10,13 @@ import psycopg
 import pytest
 
 from storage.cluster import LocalCluster
-from tests.services import Mosquitto, free_port, world_traversable_tempdir
+from tests.services import Mosquitto, temporary_cluster
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[LocalCluster]:
-    base = world_traversable_tempdir("shopfloor-test-pg-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    cluster.start()
-    try:
+    with temporary_cluster("shopfloor-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,24 +6,39 @@ Nothing is mocked and nothing is written outside temp dirs; every process starte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from collector.mosquitto import Mosquitto, free_port, wait_port
-from storage.cluster import world_traversable_tempdir
+from storage.cluster import LocalCluster, world_traversable_tempdir
 
 __all__ = [
     "Mosquitto",
     "eventually",
     "free_port",
     "run_shopfloor",
+    "temporary_cluster",
     "wait_port",
     "world_traversable_tempdir",
 ]
+
+
+@contextlib.contextmanager
+def temporary_cluster(prefix: str) -> Iterator[LocalCluster]:
+    """A started private TimescaleDB on a free loopback port in a temp dir; removed after."""
+    base = world_traversable_tempdir(prefix)
+    cluster = LocalCluster(base=base / "db", port=free_port())
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def run_shopfloor(

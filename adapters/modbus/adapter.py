@@ -1,8 +1,9 @@
 """The Modbus adapter: one connection, one poller per cadence, readings to the sink.
 
-Each poll reads its planned requests in turn and stamps every reading with the poll's start time
-(one timestamp per poll, so a poll's values line up and replays stay idempotent). What goes wrong
-is reported, never raised out of `run()`:
+Each poll reads its planned requests in turn. Every answered request's readings carry the time
+that request was sent (the device sampled its values after that; not the poll's start, which a
+poll that had to connect first would date back to before the connection), so the tags of one
+request line up. What goes wrong is reported, never raised out of `run()`:
 
 - a Modbus exception response: the request's tags get BAD readings (value None);
 - no connection or no response: the device's tags get no reading this poll; the connection
@@ -121,7 +122,6 @@ class ModbusAdapter:
                 await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
 
     async def _poll_once(self, requests: list[ReadRequest]) -> None:
-        ts = dt.datetime.now(dt.UTC)  # replaced by each answer's arrival time below
         self.status.extra["polls"] += 1
         readings: list[Reading] = []
         failed_units: set[int] = set()
@@ -138,17 +138,15 @@ class ModbusAdapter:
                     request.table, request.address, request.count, request.unit_id
                 )
             except IllegalRequestError as exc:
-                ts = dt.datetime.now(dt.UTC)
                 if exc.exception_code == ILLEGAL_DATA_ADDRESS and len(request.tags) > 1:
                     singles = self._split(request)
                     requests[i - 1 : i] = singles  # from now on, and for this poll too
                     i -= 1
                     continue
-                self._exception_response(request, exc, ts, readings)
+                self._exception_response(request, exc, readings)
                 continue
             except DeviceBusyError as exc:
-                ts = dt.datetime.now(dt.UTC)
-                self._exception_response(request, exc, ts, readings)
+                self._exception_response(request, exc, readings)
                 continue
             except TransportError as exc:
                 self._transport_failure(request, exc)
@@ -156,19 +154,15 @@ class ModbusAdapter:
                     break  # no connection: the other units cannot be read either
                 failed_units.add(request.unit_id)
                 continue
-            # Stamped when the answered request was sent: the device sampled the values after
-            # that. (Not at the poll's start: a poll that had to connect first would date the
-            # values back to before the connection was made.)
-            ts = self._conn.sent_at
             self._ok("connection", f"unit {request.unit_id}", _request_key(request))
-            readings.extend(self._decode(request, data, ts))
+            readings.extend(self._decode(request, data, self._conn.sent_at))
         self.status.connected = self._conn.connected
         self.status.reconnects = max(self._conn.connects - 1, 0)
         self.status.extra["timeouts"] = self._conn.timeouts
         if not readings:
             return
         self.status.readings += len(readings)
-        self.status.last_reading = ts
+        self.status.last_reading = readings[-1].ts
         try:
             await self._sink(readings)
         except Exception as exc:  # the collector's trouble: these readings are lost; go on
@@ -220,12 +214,13 @@ class ModbusAdapter:
         self,
         request: ReadRequest,
         exc: ModbusExceptionError,
-        ts: dt.datetime,
         readings: list[Reading],
     ) -> None:
+        """An answer after all: stamped like a value, when the request was sent."""
         self.status.extra["exception_responses"] += 1
         self._count_error(exc)
         self._trouble_log(_request_key(request), exc)
+        ts = self._conn.sent_at
         readings.extend(self._bad(tag, ts) for tag in request.tags)
 
     def _transport_failure(self, request: ReadRequest, exc: TransportError) -> None:

@@ -39,14 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.base import Quality, Reading, ReadingSink, SourceStatus
 from adapters.errors import ConfigurationError, DecodeError
-from adapters.mqtt.payload import (
-    TimestampFormat,
-    get_path,
-    parse_json,
-    parse_timestamp,
-    scalar,
-    to_value,
-)
+from adapters.mqtt.payload import FieldSpec, decode
 from adapters.mqtt.topics import matches, subscription_filters, template_filter
 from config.sources.mqtt import MqttSource, MqttTag
 
@@ -66,27 +59,21 @@ class _Message:
     arrived: dt.datetime
 
 
-@dataclass(frozen=True, slots=True)
-class _TagPlan:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TagPlan(FieldSpec):
     """How to read one tag from a message, computed once from its config."""
 
     index: int  # position in the source's tags: readings keep configuration order
     address: str  # the tag's reading_address
-    field: str | None
-    key: str | None  # `field` when it names a top-level key (no dots): looked up directly
-    timestamp_field: str | None
-    timestamp_format: TimestampFormat
 
     @classmethod
     def of(cls, index: int, tag: MqttTag) -> _TagPlan:
-        key = tag.field if tag.field is not None and "." not in tag.field else None
         return cls(
-            index,
-            tag.reading_address,
             tag.field,
-            key,
             tag.timestamp_field,
             tag.timestamp_format,
+            index=index,
+            address=tag.reading_address,
         )
 
 
@@ -448,42 +435,12 @@ class MqttAdapter:
         return readings
 
     def _decode_message(self, m: _Message, plans: list[_TagPlan]) -> list[Reading]:
-        """Every tag's reading from one message, or DecodeError: a message is used whole.
-
-        The payload is parsed once, and each distinct payload timestamp once, however many
-        tags read the message (a gateway's JSON object of 20 values is one message).
-        """
-        doc: Any = None
-        plain: tuple[float | None, str | None] | None = None
-        stamps: dict[tuple[str, str], dt.datetime] = {}
+        """Every tag's reading from one message, or DecodeError: a message is used whole."""
         source = self.source.name
-        out = []
-        for p in plans:
-            if p.field is None:
-                if plain is None:
-                    plain = scalar(m.payload)
-                value, text = plain
-            else:
-                if doc is None:
-                    doc = parse_json(m.payload)
-                if p.key is not None and type(doc) is dict and p.key in doc:
-                    raw = doc[p.key]  # a top-level field: the common case, no path walk
-                else:
-                    raw = get_path(doc, p.field)
-                if type(raw) is float and raw - raw == 0.0:  # finite: NaN and inf fail this
-                    value, text = raw, None
-                else:
-                    value, text = to_value(raw)
-            ts = m.arrived
-            if p.timestamp_field is not None:
-                stamp_key = (p.timestamp_field, p.timestamp_format)
-                found = stamps.get(stamp_key)
-                if found is None:
-                    found = parse_timestamp(get_path(doc, p.timestamp_field), p.timestamp_format)
-                    stamps[stamp_key] = found
-                ts = found
-            out.append(Reading(source, p.address, ts, value, Quality.GOOD, text))
-        return out
+        return [
+            Reading(source, p.address, m.arrived if ts is None else ts, value, Quality.GOOD, text)
+            for p, (value, text, ts) in zip(plans, decode(m.payload, plans), strict=True)
+        ]
 
     def _delivered(self, readings: Sequence[Reading]) -> None:
         if readings:

@@ -7,9 +7,11 @@ the adapter counts it as malformed and skips it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from adapters.errors import DecodeError
@@ -116,26 +118,58 @@ def parse_timestamp(raw: Any, fmt: TimestampFormat) -> dt.datetime:
         raise DecodeError(f"timestamp {raw!r} is out of range") from exc
 
 
-def extract(
-    payload: bytes,
-    *,
-    field: str | None,
-    timestamp_field: str | None = None,
-    timestamp_format: TimestampFormat = "iso8601",
-    doc: Any = None,
-) -> tuple[float | None, str | None, dt.datetime | None]:
-    """(value, text, payload timestamp or None) of one tag from one payload.
+@dataclasses.dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """Where one tag's value (and its optional timestamp) sits in a payload, worked out once.
 
-    `doc` is the payload already parsed as JSON, so a message feeding several tags is parsed once.
+    `field` None: the whole payload is one plain scalar. Otherwise a dot path into JSON; `key` is
+    `field` when it names a top-level key (no dots), looked up without a path walk.
     """
-    needs_json = field is not None or timestamp_field is not None
-    if needs_json and doc is None:
-        doc = parse_json(payload)
-    if field is None:
-        value, text = scalar(payload) if not needs_json else to_value(doc)
-    else:
-        value, text = to_value(get_path(doc, field))
-    ts = None
-    if timestamp_field is not None:
-        ts = parse_timestamp(get_path(doc, timestamp_field), timestamp_format)
-    return value, text, ts
+
+    field: str | None = None
+    timestamp_field: str | None = None
+    timestamp_format: TimestampFormat = "iso8601"
+    key: str | None = dataclasses.field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.field is not None and "." not in self.field:
+            object.__setattr__(self, "key", self.field)
+
+
+def decode(
+    payload: bytes, specs: Sequence[FieldSpec]
+) -> list[tuple[float | None, str | None, dt.datetime | None]]:
+    """(value, text, payload timestamp or None) per spec, or DecodeError: a message is used whole.
+
+    The payload is parsed once, and each distinct payload timestamp once, however many specs
+    read it (a gateway's JSON object of 20 values is one message feeding 20 tags).
+    """
+    doc: Any = None
+    plain: tuple[float | None, str | None] | None = None
+    stamps: dict[tuple[str, str], dt.datetime] = {}
+    out = []
+    for s in specs:
+        if s.field is None:
+            if plain is None:
+                plain = scalar(payload)
+            value, text = plain
+        else:
+            if doc is None:
+                doc = parse_json(payload)
+            if s.key is not None and type(doc) is dict and s.key in doc:
+                raw = doc[s.key]  # a top-level field: the common case, no path walk
+            else:
+                raw = get_path(doc, s.field)
+            if type(raw) is float and raw - raw == 0.0:  # finite: NaN and inf fail this
+                value, text = raw, None
+            else:
+                value, text = to_value(raw)
+        ts = None
+        if s.timestamp_field is not None:  # config: only beside a field, so doc is parsed
+            stamp_key = (s.timestamp_field, s.timestamp_format)
+            ts = stamps.get(stamp_key)
+            if ts is None:
+                ts = parse_timestamp(get_path(doc, s.timestamp_field), s.timestamp_format)
+                stamps[stamp_key] = ts
+        out.append((value, text, ts))
+    return out

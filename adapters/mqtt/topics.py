@@ -31,20 +31,10 @@ __all__ = [
 def matches(topic_filter: str, topic: str) -> bool:
     """Whether a message's topic name matches a subscription filter.
 
-    Topics starting with `$` (broker internals like `$SYS`) are not matched by a leading wildcard.
+    A topic name is a filter without wildcards, so this is the covering test on it. Topics
+    starting with `$` (broker internals like `$SYS`) are not matched by a leading wildcard.
     """
-    fsegs = topic_filter.split("/")
-    tsegs = topic.split("/")
-    if topic.startswith("$") and fsegs[0] in ("+", "#"):
-        return False
-    for i, fseg in enumerate(fsegs):
-        if fseg == "#":
-            return True  # also matches the parent level: `a/#` matches `a`
-        if i >= len(tsegs):
-            return False
-        if fseg != "+" and fseg != tsegs[i]:
-            return False
-    return len(fsegs) == len(tsegs)
+    return _covers(topic_filter, topic)
 
 
 def template_filter(template: str) -> str:
@@ -91,7 +81,10 @@ def subscription_filters(filters: list[str]) -> list[str]:
 
 
 def _covers(general: str, specific: str) -> bool:
-    """Whether every topic matched by `specific` is matched by `general`."""
+    """Whether every topic matched by `specific` is matched by `general`.
+
+    `$` topics are not covered by a leading wildcard; `#` also covers the parent level.
+    """
     gsegs = general.split("/")
     ssegs = specific.split("/")
     if specific.startswith("$") and gsegs[0] in ("+", "#"):

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Cfg, Conn, Engine, Now, WindowParams
+from api.deps import Conn, Engine, Now, WindowParams
 from api.errors import BadParameter
 from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint, Window
-from api.plant import find_line, find_machine, line_calendar
+from api.plant import calendar_of
 from api.windows import ResolvedWindow, resolve_window
 from config.plant import Calendar
+from storage.engine import Kind
 from storage.kpi import Kpis, bucket_spans, parse_bucket
 
 MAX_KPI_WINDOW = dt.timedelta(days=366)
@@ -63,15 +64,13 @@ def check_buckets(bucket: str, w: ResolvedWindow, cal: Calendar | None) -> None:
 
 @router.get("/lines/{line}/kpis", response_model=LineKpis, summary="Line KPIs over a window")
 async def line_kpis(
-    line: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+    line: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
 ) -> LineKpis:
-    found = find_line(cfg, line)
-    w = resolve_window(
-        window.start, window.end, line_calendar(cfg, found), now, max_length=MAX_KPI_WINDOW
-    )
-    result = await engine.line(conn, found.id, w.start, w.end, now=now)
+    cal = calendar_of(engine.plant, "line", line)
+    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    result = await engine.line(conn, line, w.start, w.end, now=now)
     return LineKpis(
-        line=found.id,
+        line=line,
         window=window_model(w),
         kpis=kpis_out(result.kpis),
         machines={m: kpis_out(k) for m, k in result.machines.items()},
@@ -82,31 +81,29 @@ async def line_kpis(
     "/machines/{machine}/kpis", response_model=MachineKpis, summary="Machine KPIs over a window"
 )
 async def machine_kpis(
-    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+    machine: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
 ) -> MachineKpis:
-    line, found = find_machine(cfg, machine)
-    w = resolve_window(
-        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_KPI_WINDOW
-    )
-    k = await engine.machine(conn, found.id, w.start, w.end, now=now)
-    return MachineKpis(machine=found.id, window=window_model(w), kpis=kpis_out(k))
+    cal = calendar_of(engine.plant, "machine", machine)
+    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    k = await engine.machine(conn, machine, w.start, w.end, now=now)
+    return MachineKpis(machine=machine, window=window_model(w), kpis=kpis_out(k))
 
 
 async def _series(
-    kind: str,
+    kind: Kind,
     ident: str,
-    cal: Calendar | None,
     window: WindowParams,
     bucket: str,
     conn: Conn,
     engine: Engine,
     now: dt.datetime,
 ) -> KpiSeries:
-    w = resolve_window(window.start, window.end, cal, now, max_length=MAX_KPI_WINDOW)
+    cal = calendar_of(engine.plant, kind, ident)
+    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
     check_buckets(bucket, w, cal)
     rows = await engine.series(conn, kind, ident, w.start, w.end, bucket, now=now)
     return KpiSeries(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         id=ident,
         bucket=bucket,
         window=window_model(w),
@@ -120,16 +117,12 @@ async def _series(
 async def line_series(
     line: str,
     window: WindowParams,
-    cfg: Cfg,
     conn: Conn,
     engine: Engine,
     now: Now,
     bucket: BucketParam = "1h",
 ) -> KpiSeries:
-    found = find_line(cfg, line)
-    return await _series(
-        "line", found.id, line_calendar(cfg, found), window, bucket, conn, engine, now
-    )
+    return await _series("line", line, window, bucket, conn, engine, now)
 
 
 @router.get(
@@ -138,13 +131,9 @@ async def line_series(
 async def machine_series(
     machine: str,
     window: WindowParams,
-    cfg: Cfg,
     conn: Conn,
     engine: Engine,
     now: Now,
     bucket: BucketParam = "1h",
 ) -> KpiSeries:
-    line, found = find_machine(cfg, machine)
-    return await _series(
-        "machine", found.id, line_calendar(cfg, line), window, bucket, conn, engine, now
-    )
+    return await _series("machine", machine, window, bucket, conn, engine, now)

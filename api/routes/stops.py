@@ -8,10 +8,10 @@ from fastapi import APIRouter
 
 from api.deps import Cfg, Conn, Engine, Now, WindowParams
 from api.models import Downtime, DowntimeRow, Timeline, TimelineInterval
-from api.plant import find_line, find_machine, line_calendar, reason_texts
+from api.plant import calendar_of, reason_texts
 from api.routes.kpis import MAX_KPI_WINDOW, window_model
 from api.windows import resolve_window
-from storage.engine import DowntimeRow as EngineRow
+from storage.engine import Kind
 
 MAX_TIMELINE_WINDOW = dt.timedelta(days=31)
 
@@ -26,14 +26,12 @@ router = APIRouter(tags=["stops"])
 async def machine_timeline(
     machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
 ) -> Timeline:
-    line, found = find_machine(cfg, machine)
-    w = resolve_window(
-        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_TIMELINE_WINDOW
-    )
+    cal = calendar_of(engine.plant, "machine", machine)
+    w = resolve_window(window, cal, now, max_length=MAX_TIMELINE_WINDOW)
     texts = reason_texts(cfg)
-    intervals = await engine.timeline(conn, found.id, w.start, w.end, now=now)
+    intervals = await engine.timeline(conn, machine, w.start, w.end, now=now)
     return Timeline(
-        machine=found.id,
+        machine=machine,
         window=window_model(w),
         intervals=[
             TimelineInterval(
@@ -49,19 +47,29 @@ async def machine_timeline(
     )
 
 
-def _rows(rows: list[EngineRow]) -> list[DowntimeRow]:
-    return [
-        DowntimeRow(
-            reason_code=r.reason,
-            reason_text=r.text,
-            category=r.category,
-            time_class=r.time_class,  # type: ignore[arg-type]
-            duration_s=r.duration_s,
-            events=r.events,
-            share=r.share,
-        )
-        for r in rows
-    ]
+async def _downtime(
+    kind: Kind, ident: str, window: WindowParams, conn: Conn, engine: Engine, now: dt.datetime
+) -> Downtime:
+    cal = calendar_of(engine.plant, kind, ident)
+    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    rows = await engine.downtime(conn, kind, ident, w.start, w.end, now=now)
+    return Downtime(
+        kind=kind,
+        id=ident,
+        window=window_model(w),
+        rows=[
+            DowntimeRow(
+                reason_code=r.reason,
+                reason_text=r.text,
+                category=r.category,
+                time_class=r.time_class,  # type: ignore[arg-type]
+                duration_s=r.duration_s,
+                events=r.events,
+                share=r.share,
+            )
+            for r in rows
+        ],
+    )
 
 
 @router.get(
@@ -70,14 +78,9 @@ def _rows(rows: list[EngineRow]) -> list[DowntimeRow]:
     summary="Stop time of a line's machines by reason, longest first",
 )
 async def line_downtime(
-    line: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+    line: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
 ) -> Downtime:
-    found = find_line(cfg, line)
-    w = resolve_window(
-        window.start, window.end, line_calendar(cfg, found), now, max_length=MAX_KPI_WINDOW
-    )
-    rows = await engine.downtime(conn, "line", found.id, w.start, w.end, now=now)
-    return Downtime(kind="line", id=found.id, window=window_model(w), rows=_rows(rows))
+    return await _downtime("line", line, window, conn, engine, now)
 
 
 @router.get(
@@ -86,11 +89,6 @@ async def line_downtime(
     summary="Stop time of a machine by reason, longest first",
 )
 async def machine_downtime(
-    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
+    machine: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
 ) -> Downtime:
-    line, found = find_machine(cfg, machine)
-    w = resolve_window(
-        window.start, window.end, line_calendar(cfg, line), now, max_length=MAX_KPI_WINDOW
-    )
-    rows = await engine.downtime(conn, "machine", found.id, w.start, w.end, now=now)
-    return Downtime(kind="machine", id=found.id, window=window_model(w), rows=_rows(rows))
+    return await _downtime("machine", machine, window, conn, engine, now)

@@ -11,15 +11,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import Cfg, Conn, Now, WindowParams
+from api.deps import Conn, Engine, Now, WindowParams
 from api.errors import BadParameter, NotFound
 from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
-from api.plant import line_calendar
 from api.routes.kpis import MAX_KPI_WINDOW, window_model
 from api.windows import resolve_window
-from config import ShopfloorConfig
 from config.plant import Calendar
 from storage import tag_series
+from storage.engine.plant import Plant
 from storage.tag_series import TagRow
 
 MAX_RAW_WINDOW = dt.timedelta(days=7)
@@ -86,9 +85,10 @@ def decode_cursor(token: str, tag_id: int) -> dt.datetime:
     return after.astimezone(dt.UTC)
 
 
-def _calendar(cfg: ShopfloorConfig, machine: str) -> Calendar | None:
-    found = cfg.machines().get(machine)
-    return line_calendar(cfg, found[0]) if found else None
+def _calendar(plant: Plant, machine: str) -> Calendar | None:
+    """A tag may belong to a machine no longer configured: then buckets are aligned in UTC."""
+    found = plant.cfg.machines().get(machine)
+    return plant.calendar(found[0]) if found else None
 
 
 @router.get(
@@ -103,7 +103,7 @@ async def tag_series_route(
     machine: str,
     tag: str,
     window: WindowParams,
-    cfg: Cfg,
+    engine: Engine,
     conn: Conn,
     now: Now,
     bucket: Annotated[
@@ -123,9 +123,9 @@ async def tag_series_route(
     row = await tag_series.find_tag(conn, machine=machine, name=tag)
     if row is None:
         raise NotFound(f"no tag {tag!r} on machine {machine!r}", ["path", "tag"])
-    cal = _calendar(cfg, machine)
+    cal = _calendar(engine.plant, machine)
     if raw:
-        w = resolve_window(window.start, window.end, cal, now, max_length=MAX_RAW_WINDOW)
+        w = resolve_window(window, cal, now, max_length=MAX_RAW_WINDOW)
         after = decode_cursor(cursor, row.id) if cursor is not None else None
         rows = await tag_series.raw_page(
             conn, tag_id=row.id, start=w.start, end=w.end, after=after, limit=limit + 1
@@ -144,7 +144,7 @@ async def tag_series_route(
             next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
         )
     width = bucket_width(bucket)
-    w = resolve_window(window.start, window.end, cal, now, max_length=MAX_KPI_WINDOW)
+    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
     n = (w.end - w.start) / width
     if n > MAX_TAG_BUCKETS:
         raise BadParameter(

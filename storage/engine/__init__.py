@@ -28,7 +28,7 @@ from storage.engine.current import CurrentState, current_states
 from storage.engine.downtime import DowntimeRow, downtime_rows
 from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
 from storage.engine.plant import Plant
-from storage.engine.sums import bucket_sums, raw_timelines
+from storage.engine.sums import bucket_sums, counter_names, empty_sums, raw_timelines
 from storage.engine.windows import check_window, resolve_now
 from storage.kpi import (
     Bucket,
@@ -119,8 +119,6 @@ class KpiEngine:
         now: dt.datetime,
     ) -> dict[str, Sums]:
         if s >= e:
-            from storage.engine.sums import counter_names, empty_sums
-
             tags = await samples.machine_tags(conn)
             missing = self.plant.calendar(line) is None
             return {m: empty_sums(counter_names(tags.get(m)), missing) for m in machine_ids}

@@ -11,17 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from config import ShopfloorConfig
-from config.plant import Calendar, Line, Machine, ReasonCategory, StopReason
+from config.plant import Calendar, Line, Machine, StopReason
 from storage.engine.errors import UnknownEntity
 
 
 @dataclass(frozen=True)
 class Plant:
     cfg: ShopfloorConfig
-
-    @property
-    def reasons(self) -> Mapping[int, ReasonCategory]:
-        return {r.code: r.category for r in self.cfg.stop_reasons}
 
     @property
     def reason_table(self) -> Mapping[int, StopReason]:

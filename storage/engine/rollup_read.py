@@ -59,8 +59,6 @@ _INNER = ", ".join(f"sum(r.{c}) AS {c}" for c in (*STATE_COLUMNS, *COUNT_COLUMNS
 _MINUTES = _MINUTE_PIECES.format(sums=_SUMS, inner=_INNER)
 _HOURS = _HOUR_PIECES.format(sums=_SUMS)
 
-_COUNTER_FLAGS = ("counter_resets", "counter_wraps", "counter_glitches")
-
 
 @dataclass
 class BucketRollup:
@@ -68,9 +66,6 @@ class BucketRollup:
 
     regions: dict[Region, StateSeconds] = field(default_factory=dict)
     counts: Counts = field(default_factory=Counts)
-
-    def state(self, region: Region) -> StateSeconds:
-        return self.regions.get(region, StateSeconds())
 
 
 def _arrays(prefix: str, pieces: Sequence[Piece]) -> dict[str, list[object]]:
@@ -153,7 +148,7 @@ def _bucket_counts(rows: Sequence[Any], names: frozenset[str]) -> Counts:
             x = row[12 + k]
             if x is not None:
                 sums[k] = x if sums[k] is None else sums[k] + x
-        for name, n in zip(_COUNTER_FLAGS, row[18:21], strict=True):
+        for name, n in zip(FLAG_COLUMNS, row[18:21], strict=True):
             if n:
                 flags[name] = flags.get(name, 0) + int(n)
     return _configured(Counts(*sums, flags), names)

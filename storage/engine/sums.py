@@ -56,14 +56,7 @@ COUNTER_NAMES = ("good", "reject", "total")
 
 def counter_names(tags: samples.MachineTags | None) -> frozenset[str]:
     """Which of good / reject / total a machine's tags measure."""
-    if tags is None:
-        return frozenset()
-    return frozenset(_counter_name(k) for k in tags.counters)
-
-
-def _counter_name(kind: object) -> str:
-    name = str(getattr(kind, "value", kind))
-    return name.removesuffix("_count")
+    return frozenset(tags.counters) if tags is not None else frozenset()
 
 
 def empty_sums(names: frozenset[str], calendar_missing: bool) -> Sums:
@@ -84,20 +77,6 @@ def _one_calendar_flag(s: Sums) -> Sums:
     return s
 
 
-async def raw_timeline(
-    conn: psycopg.AsyncConnection,
-    plant: Plant,
-    tags: samples.MachineTags,
-    lo: dt.datetime,
-    hi: dt.datetime,
-    now: dt.datetime,
-    *,
-    with_counts: bool = True,
-) -> tuple[list[Interval], CountStreams]:
-    """Whole classified intervals (and count events) around [lo, hi), from raw samples."""
-    return (await raw_timelines(conn, plant, [(tags, lo, hi)], now, with_counts=with_counts))[0]
-
-
 async def raw_timelines(
     conn: psycopg.AsyncConnection,
     plant: Plant,
@@ -106,7 +85,8 @@ async def raw_timelines(
     *,
     with_counts: bool = True,
 ) -> list[tuple[list[Interval], CountStreams]]:
-    """`raw_timeline` of several (machine, lo, hi): the samples of all of them in one query."""
+    """Whole classified intervals (and count events) around each (machine, lo, hi), from raw
+    samples: the samples of all of them in one query."""
     settings: KpiSettings = plant.cfg.settings.kpi
     margin = context_margin(settings)
     requests: list[samples.RawRequest] = []
@@ -128,17 +108,16 @@ def timeline_and_streams(
     until: dt.datetime,
     now: dt.datetime,
 ) -> tuple[list[Interval], CountStreams]:
-    """The pure core on raw inputs; the timeline without the counters (not needed for it)."""
+    """The pure core on raw inputs, with the machine's plant settings."""
     _, machine = plant.machine(tags.machine_id)
-    intervals, _ = samples.timeline_and_counts(
-        replace(raw, counters={}),
+    return samples.timeline_and_counts(
+        raw,
         machine,
         samples.reason_categories(plant.cfg, machine),
         plant.cfg.settings.kpi,
         until=until,
         now=now,
     )
-    return intervals, samples.count_streams(raw)
 
 
 async def bucket_sums(

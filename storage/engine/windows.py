@@ -17,7 +17,7 @@ from enum import IntEnum
 
 from storage.engine.errors import BadWindow
 from storage.kpi import CalendarTime
-from storage.kpi.spans import Span, intersect, subtract, total_seconds, union
+from storage.kpi.spans import Span, total_seconds, union
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
@@ -74,22 +74,6 @@ class RegionSpans:
         ]
 
 
-def regions(cal: CalendarTime | None, lo: dt.datetime, hi: dt.datetime) -> RegionSpans:
-    """[lo, hi) cut by the calendar; without a calendar all of it is productive."""
-    window = [(lo, hi)]
-    if cal is None:
-        return RegionSpans(window, [], [], total_seconds(window), 0.0)
-    shifts = intersect(cal.shifts, window)
-    breaks = intersect(cal.breaks, window)
-    return RegionSpans(
-        productive=intersect(cal.planned, window),
-        breaks=breaks,
-        outside=subtract(window, shifts),
-        planned_s=total_seconds(shifts),
-        break_s=total_seconds(breaks),
-    )
-
-
 class _SortedSpans:
     """Sorted disjoint spans, clipped to a window by bisection (not by a scan of all)."""
 
@@ -108,7 +92,7 @@ class _SortedSpans:
 
 
 class RegionCutter:
-    """`regions` for many spans of one calendar (series buckets): the calendar's spans are
+    """Spans of one calendar (series buckets) cut into its regions: the calendar's spans are
     united and sorted once, each span then costs a bisection instead of intersecting the
     whole window's calendar again (720 times for a 30-day hourly series)."""
 
@@ -120,9 +104,9 @@ class RegionCutter:
             self.planned = _SortedSpans(cal.planned)
 
     def __call__(self, lo: dt.datetime, hi: dt.datetime) -> RegionSpans:
-        """= regions(cal, lo, hi)."""
+        """[lo, hi) cut by the calendar; without a calendar all of it is productive."""
         if self.cal is None:
-            return regions(None, lo, hi)
+            return RegionSpans([(lo, hi)], [], [], (hi - lo).total_seconds(), 0.0)
         shifts = self.shifts.inside(lo, hi)
         breaks = self.breaks.inside(lo, hi)
         outside: list[Span] = []
@@ -162,15 +146,13 @@ def split_hours(span: Span) -> tuple[list[Span], list[Span]]:
     return [(h0, h1)], minutes
 
 
-def pieces(
-    cut: RegionSpans, bucket: int, *, use_hours: bool = True
-) -> tuple[list[Piece], list[Piece]]:
+def pieces(cut: RegionSpans, bucket: int) -> tuple[list[Piece], list[Piece]]:
     """(hour pieces, minute pieces) of minute-aligned region spans."""
     hours: list[Piece] = []
     minutes: list[Piece] = []
     for region, spans in cut.by_region():
         for span in spans:
-            h, m = split_hours(span) if use_hours else ([], [span])
+            h, m = split_hours(span)
             hours += [Piece(a, b, region, bucket) for a, b in h]
             minutes += [Piece(a, b, region, bucket) for a, b in m]
     return hours, minutes

@@ -302,7 +302,7 @@ async def test_values_types_orders_scale_and_quality(framer: str) -> None:
     assert sink.last(named["edge"]).value == 198.0  # type: ignore[union-attr]
     assert adapter.status.extra["exception_responses"] >= 2
     assert adapter.status.errors >= 2 and adapter.status.readings == len(sink.readings)
-    # one timestamp per poll, timezone-aware, the same for every tag of the poll
+    # one timestamp per request (when it was sent), timezone-aware, the same for its tags
     first_poll = [r for r in sink.readings if r.ts == sink.readings[0].ts]
     assert len(first_poll) > 1 and sink.readings[0].ts.tzinfo is not None
 

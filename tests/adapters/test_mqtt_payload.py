@@ -1,4 +1,4 @@
-"""Payload extraction, table-driven: (payload, field, expected value, expected text)."""
+"""Payload decoding, table-driven: (payload, field, expected value, expected text)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import extract, get_path, parse_timestamp
+from adapters.mqtt.payload import FieldSpec, decode, get_path, parse_timestamp
 
 UTC = dt.UTC
 
@@ -29,10 +29,10 @@ VALUE_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "field", "value", "text"), VALUE_CASES)
-def test_extract_value(
+def test_decode_value(
     payload: bytes, field: str | None, value: float | None, text: str | None
 ) -> None:
-    got_value, got_text, ts = extract(payload, field=field)
+    [(got_value, got_text, ts)] = decode(payload, [FieldSpec(field)])
     assert (got_value, got_text, ts) == (value, text, None)
     assert got_value is None or type(got_value) is float
 
@@ -56,9 +56,9 @@ MALFORMED_CASES = [
 
 
 @pytest.mark.parametrize(("payload", "field"), MALFORMED_CASES)
-def test_extract_malformed(payload: bytes, field: str | None) -> None:
+def test_decode_malformed(payload: bytes, field: str | None) -> None:
     with pytest.raises(DecodeError):
-        extract(payload, field=field)
+        decode(payload, [FieldSpec(field)])
 
 
 TS_CASES = [
@@ -99,12 +99,10 @@ def test_parse_timestamp_malformed(raw: object, fmt: str) -> None:
         parse_timestamp(raw, fmt)  # type: ignore[arg-type]
 
 
-def test_extract_with_timestamp() -> None:
-    value, text, ts = extract(
+def test_decode_with_timestamp() -> None:
+    [(value, text, ts)] = decode(
         b'{"d": {"v": 3}, "ts": 1772352000000}',
-        field="d.v",
-        timestamp_field="ts",
-        timestamp_format="epoch_ms",
+        [FieldSpec("d.v", timestamp_field="ts", timestamp_format="epoch_ms")],
     )
     assert (value, text, ts) == (3.0, None, dt.datetime(2026, 3, 1, 8, tzinfo=UTC))
 

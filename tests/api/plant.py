@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Sequence
 
 from config import ShopfloorConfig, parse_config
-from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, at, counter, heartbeat, spread
+from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, counter
+from tests.kpi.test_examples import rejects, shift_samples, t, totals
 
-DAY = "2026-03-02"  # a Monday
 KEY = "test-key-0123456789abcdef"
 
 PLANT = """
@@ -94,29 +94,14 @@ def plant(*, keys: Sequence[str] = ()) -> ShopfloorConfig:
     return parse_config(text)
 
 
-def t(clock: str) -> dt.datetime:
-    return at(DAY, clock)
-
-
 def _states(changes: list[tuple[str, int]]) -> list[tuple[dt.datetime, float]]:
     """State changes of the day, re-recorded every 30 s from 05:00 to 15:00."""
-    return [(a, float(v)) for a, v in heartbeat([(t(c), v) for c, v in changes], until=t("15:00"))]
-
-
-# Counters: baseline 05:59:30, then one sample per minute; 480 inside the shift, 30 after it.
-SLOTS, AFTER = 480, 30
-
-
-def _totals(n: int) -> list[int]:
-    return spread(n, SLOTS) + [40] * AFTER
-
-
-def _rejects(n: int) -> list[int]:
-    return spread(n, SLOTS) + [1] * AFTER
+    return _floats(shift_samples(changes))
 
 
 def readings() -> dict[tuple[str, str], list[tuple[dt.datetime, float]]]:
-    """(machine, tag) -> samples of examples A, B and D (tests/kpi/test_examples.py)."""
+    """(machine, tag) -> samples of examples A, B and D (tests/kpi/test_examples.py); counters
+    have a baseline at 05:59:30, then one sample a minute: 480 inside the shift, 30 after it."""
     c0 = t("05:59:30")
     a_states = _states(
         [
@@ -148,17 +133,17 @@ def readings() -> dict[tuple[str, str], list[tuple[dt.datetime, float]]]:
             ("14:00", IDLE),
         ]
     )
-    b_good = [a - b for a, b in zip(_totals(19_271), _rejects(423), strict=True)]
+    b_good = [a - b for a, b in zip(totals(19_271), rejects(423), strict=True)]
     m1_total = [1] * 400 + [0] * 110
     m1_reject = [1] * 10 + [0] * 500
     return {
         ("ma", "state"): a_states,
         # the 09:00 failure is explained by reason 10 (jam), written a second after the stop
         ("ma", "reason"): [(t("05:00"), 0.0), (t("09:00:01"), 10.0), (t("09:47"), 0.0)],
-        ("ma", "total"): _floats(counter(c0, _totals(19_271), start_value=1000)),
-        ("ma", "reject"): _floats(counter(c0, _rejects(423), start_value=50)),
+        ("ma", "total"): _floats(counter(c0, totals(19_271), start_value=1000)),
+        ("ma", "reject"): _floats(counter(c0, rejects(423), start_value=50)),
         ("mb", "state"): b_states,
-        ("mb", "total"): _floats(counter(c0, _totals(19_271))),
+        ("mb", "total"): _floats(counter(c0, totals(19_271))),
         ("mb", "good"): _floats(counter(c0, b_good)),
         ("m1", "state"): _states(
             [("05:00", IDLE), ("06:00", RUN), ("08:00", DOWN), ("09:00", RUN), ("14:00", IDLE)]

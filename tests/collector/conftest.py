@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from storage.cluster import LocalCluster
-from tests.services import free_port, world_traversable_tempdir
+from tests.services import temporary_cluster
 
 
 @pytest.fixture(scope="module")
 def own_cluster() -> Iterator[LocalCluster]:
-    base = world_traversable_tempdir("shopfloor-test-outage-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    cluster.start()
-    try:
+    with temporary_cluster("shopfloor-test-outage-") as cluster:
         yield cluster
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(base, ignore_errors=True)

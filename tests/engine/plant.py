@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
+import pytest
 import yaml
 
 from config import ShopfloorConfig
 from config.loader import parse_config
 from storage import rollups
+from storage.kpi import Kpis
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter, ReadingRow
@@ -124,3 +126,13 @@ async def write(
 async def refresh(conn: psycopg.AsyncConnection, cfg: ShopfloorConfig, now: dt.datetime) -> None:
     """Bring the rollups up to `now` (storage.rollups, helper K1's)."""
     await rollups.refresh(conn, cfg, now=now)
+
+
+def assert_same(a: Kpis, b: Kpis) -> None:
+    """Every KPI field equal (floats to 1e-6): raw-only and rollup results must agree."""
+    for k, v in a.as_dict().items():
+        w = b.as_dict()[k]
+        if isinstance(v, float):
+            assert w == pytest.approx(v, abs=1e-6), k
+        else:
+            assert w == v, k

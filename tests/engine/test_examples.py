@@ -6,9 +6,20 @@ import psycopg
 import pytest
 
 from storage.engine import KpiEngine
-from tests.engine.plant import M, plant_config, refresh, setup_db, shift, write
-from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, counter
-from tests.kpi.test_examples import rejects, shift_samples, t, totals
+from tests.engine.plant import M, assert_same, plant_config, refresh, setup_db, shift, write
+from tests.kpi.test_examples import (
+    A_BREAKS,
+    A_STATES,
+    B_BREAKS,
+    B_STATES,
+    D_M1_STATES,
+    D_M2_STATES,
+    a_counters,
+    b_counters,
+    d_counters,
+    shift_samples,
+    t,
+)
 
 NOW = t("23:00")
 
@@ -27,42 +38,19 @@ async def kpis_both_ways(url, cfg, machine=None):
     return out
 
 
-def assert_same(a, b) -> None:
-    for k, v in a.as_dict().items():
-        w = b.as_dict()[k]
-        if isinstance(v, float):
-            assert w == pytest.approx(v, abs=1e-6), k
-        else:
-            assert w == v, k
+def readings(machine: str, states: list, counters: dict[str, list]) -> dict[tuple[str, str], list]:
+    """One machine's inputs of a KPI.md example as (machine, tag name) -> samples."""
+    out = {(machine, "state"): shift_samples(states)}
+    return out | {(machine, f"{name}_count"): samples for name, samples in counters.items()}
 
 
 async def test_example_a(database_url: str) -> None:
     cfg = plant_config(
         [M("m1")],
-        shifts=[
-            shift(
-                "early",
-                "06:00",
-                "14:00",
-                [("08:00", "08:15"), ("10:00", "10:30"), ("12:00", "12:15")],
-            )
-        ],
+        shifts=[shift("early", "06:00", "14:00", A_BREAKS)],
     )
     ids = setup_db(database_url, cfg)
-    states = shift_samples(
-        [("05:00", IDLE), ("06:00", RUN), ("08:00", PLANNED), ("08:15", RUN), ("09:00", DOWN),
-         ("09:47", RUN), ("10:00", IDLE), ("10:30", RUN), ("12:00", PLANNED), ("12:15", RUN),
-         ("14:00", IDLE)]
-    )  # fmt: skip
-    await write(
-        database_url,
-        ids,
-        {
-            ("m1", "state"): states,
-            ("m1", "total_count"): counter(t("05:59:30"), totals(19_271), start_value=1000),
-            ("m1", "reject_count"): counter(t("05:59:30"), rejects(423), start_value=50),
-        },
-    )
+    await write(database_url, ids, readings("m1", A_STATES, a_counters()))
     raw, rolled = await kpis_both_ways(database_url, cfg, "m1")
     for k in (raw, rolled):
         assert (k.planned_time_s, k.planned_stop_s, k.planned_busy_time_s) == (
@@ -83,24 +71,10 @@ async def test_example_a(database_url: str) -> None:
 async def test_example_b(database_url: str) -> None:
     cfg = plant_config(
         [M("m1", counters={"total": ("cumulative", None), "good": ("cumulative", None)})],
-        shifts=[shift("early", "06:00", "14:00", [("10:00", "10:30")])],
+        shifts=[shift("early", "06:00", "14:00", B_BREAKS)],
     )
     ids = setup_db(database_url, cfg)
-    states = shift_samples(
-        [("05:00", IDLE), ("06:00", RUN), ("07:00", DOWN), ("07:20", RUN), ("09:00", DOWN),
-         ("09:15", RUN), ("10:00", PLANNED), ("10:30", RUN), ("12:00", DOWN), ("12:10", RUN),
-         ("14:00", IDLE)]
-    )  # fmt: skip
-    good = [a - b for a, b in zip(totals(19_271), rejects(423), strict=True)]
-    await write(
-        database_url,
-        ids,
-        {
-            ("m1", "state"): states,
-            ("m1", "total_count"): counter(t("05:59:30"), totals(19_271)),
-            ("m1", "good_count"): counter(t("05:59:30"), good),
-        },
-    )
+    await write(database_url, ids, readings("m1", B_STATES, b_counters()))
     raw, rolled = await kpis_both_ways(database_url, cfg, "m1")
     for k in (raw, rolled):
         assert (k.planned_busy_time_s, k.run_time_s, k.down_time_s) == (27_000, 24_300, 2_700)
@@ -126,24 +100,11 @@ async def test_example_d_line(database_url: str) -> None:
         outputs=["m2"],
     )
     ids = setup_db(database_url, cfg)
-    m1_total, m1_reject = [1] * 400 + [0] * 80, [1] * 10 + [0] * 470
+    counters = d_counters()
     await write(
         database_url,
         ids,
-        {
-            ("m1", "state"): shift_samples(
-                [("05:00", IDLE), ("06:00", RUN), ("08:00", DOWN), ("09:00", RUN), ("14:00", IDLE)]
-            ),
-            ("m1", "good_count"): counter(
-                t("05:59:30"), [a - b for a, b in zip(m1_total, m1_reject, strict=True)]
-            ),
-            ("m1", "reject_count"): counter(t("05:59:30"), m1_reject),
-            ("m2", "state"): shift_samples(
-                [("05:00", IDLE), ("06:00", RUN), ("10:00", DOWN), ("10:30", RUN), ("14:00", IDLE)]
-            ),
-            ("m2", "total_count"): counter(t("05:59:30"), [1] * 390 + [0] * 90),
-            ("m2", "reject_count"): counter(t("05:59:30"), [1] * 5 + [0] * 475),
-        },
+        readings("m1", D_M1_STATES, counters["m1"]) | readings("m2", D_M2_STATES, counters["m2"]),
     )
     raw, rolled = await kpis_both_ways(database_url, cfg)
     for res in (raw, rolled):

@@ -11,7 +11,15 @@ import pytest
 from storage import rollups
 from storage.engine import BadBucket, BadWindow, KpiEngine, UnknownEntity
 from storage.kpi import TimeClass
-from tests.engine.plant import M, plant_config, refresh, setup_db, shift, write
+from tests.engine.plant import (
+    M,
+    assert_same,
+    plant_config,
+    refresh,
+    setup_db,
+    shift,
+    write,
+)
 from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, at, heartbeat
 
 DAY = "2026-03-02"  # a Monday
@@ -19,15 +27,6 @@ DAY = "2026-03-02"  # a Monday
 
 def t(clock: str) -> dt.datetime:
     return at(DAY, clock)
-
-
-def assert_same(a, b) -> None:
-    for k, v in a.as_dict().items():
-        w = b.as_dict()[k]
-        if isinstance(v, float):
-            assert w == pytest.approx(v, abs=1e-6), k
-        else:
-            assert w == v, k
 
 
 async def both(conn, cfg, method: str, *args, now):

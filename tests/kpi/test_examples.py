@@ -45,29 +45,83 @@ def rejects(n: int) -> list[int]:
     return spread(n, SLOTS) + [1] * AFTER
 
 
-def test_example_a_oee_com() -> None:
-    # Shift 06:00-14:00 (480 min) with breaks 15 + 30 + 15 min; one 47-min failure at 09:00.
-    cal = calendar("06:00", "14:00", [("08:00", "08:15"), ("10:00", "10:30"), ("12:00", "12:15")])
-    states = shift_samples(
-        [
-            ("05:00", IDLE),
-            ("06:00", RUN),
-            ("08:00", PLANNED),
-            ("08:15", RUN),
-            ("09:00", DOWN),
-            ("09:47", RUN),
-            ("10:00", IDLE),  # idle during a calendar break: still a planned stop
-            ("10:30", RUN),
-            ("12:00", PLANNED),
-            ("12:15", RUN),
-            ("14:00", IDLE),
-        ]
-    )
-    counters = {
+# The examples' inputs, shared with tests/engine/test_examples.py (the same examples through the
+# database): breaks and state changes of the 06:00-14:00 shift, counters by name.
+
+# A: breaks 15 + 30 + 15 min; one 47-min failure at 09:00.
+A_BREAKS = [("08:00", "08:15"), ("10:00", "10:30"), ("12:00", "12:15")]
+A_STATES = [
+    ("05:00", IDLE),
+    ("06:00", RUN),
+    ("08:00", PLANNED),
+    ("08:15", RUN),
+    ("09:00", DOWN),
+    ("09:47", RUN),
+    ("10:00", IDLE),  # idle during a calendar break: still a planned stop
+    ("10:30", RUN),
+    ("12:00", PLANNED),
+    ("12:15", RUN),
+    ("14:00", IDLE),
+]
+
+
+def a_counters() -> dict[str, list]:
+    return {
         "total": counter(t("05:59:30"), totals(19_271), start_value=1000),
         "reject": counter(t("05:59:30"), rejects(423), start_value=50),
     }
-    sums = machine_sums(states=states, start=t("06:00"), end=t("14:00"), cal=cal, counters=counters)
+
+
+# B: one 30-min break, failures of 20, 15 and 10 min; good and total counters.
+B_BREAKS = [("10:00", "10:30")]
+B_STATES = [
+    ("05:00", IDLE),
+    ("06:00", RUN),
+    ("07:00", DOWN),
+    ("07:20", RUN),
+    ("09:00", DOWN),
+    ("09:15", RUN),
+    ("10:00", PLANNED),
+    ("10:30", RUN),
+    ("12:00", DOWN),
+    ("12:10", RUN),
+    ("14:00", IDLE),
+]
+
+
+def b_counters() -> dict[str, list]:
+    good = [a - b for a, b in zip(totals(19_271), rejects(423), strict=True)]
+    return {"total": counter(t("05:59:30"), totals(19_271)), "good": counter(t("05:59:30"), good)}
+
+
+# D: no breaks. M1 (constraint, ideal 60 s): one 60-min failure, total 400, rejects 10, counted
+# by good + reject counters. M2 (output, ideal 30 s): one 30-min failure, total 390, rejects 5.
+D_M1_STATES = [("05:00", IDLE), ("06:00", RUN), ("08:00", DOWN), ("09:00", RUN), ("14:00", IDLE)]
+D_M2_STATES = [("05:00", IDLE), ("06:00", RUN), ("10:00", DOWN), ("10:30", RUN), ("14:00", IDLE)]
+
+
+def d_counters() -> dict[str, dict[str, list]]:
+    m1_total, m1_reject = [1] * 400 + [0] * 80, [1] * 10 + [0] * 470
+    m1_good = [a - b for a, b in zip(m1_total, m1_reject, strict=True)]
+    return {
+        "m1": {
+            "good": counter(t("05:59:30"), m1_good),
+            "reject": counter(t("05:59:30"), m1_reject),
+        },
+        "m2": {
+            "total": counter(t("05:59:30"), [1] * 390 + [0] * 90),
+            "reject": counter(t("05:59:30"), [1] * 5 + [0] * 475),
+        },
+    }
+
+
+def test_example_a_oee_com() -> None:
+    # Shift 06:00-14:00 (480 min) with breaks 15 + 30 + 15 min; one 47-min failure at 09:00.
+    cal = calendar("06:00", "14:00", A_BREAKS)
+    states = shift_samples(A_STATES)
+    sums = machine_sums(
+        states=states, start=t("06:00"), end=t("14:00"), cal=cal, counters=a_counters()
+    )
     k = machine_kpis(sums)
     # PBT = 28,800 - 3,600 = 25,200; APT = 25,200 - 47 x 60 = 22,380; good = 19,271 - 423
     assert k.planned_time_s == 28_800
@@ -88,29 +142,12 @@ def test_example_a_oee_com() -> None:
 
 def test_example_b() -> None:
     # 8-hour shift, one 30-min break, failures of 20, 15 and 10 min; good and total counters.
-    cal = calendar("06:00", "14:00", [("10:00", "10:30")])
-    states = shift_samples(
-        [
-            ("05:00", IDLE),
-            ("06:00", RUN),
-            ("07:00", DOWN),
-            ("07:20", RUN),
-            ("09:00", DOWN),
-            ("09:15", RUN),
-            ("10:00", PLANNED),
-            ("10:30", RUN),
-            ("12:00", DOWN),
-            ("12:10", RUN),
-            ("14:00", IDLE),
-        ]
-    )
-    good = [a - b for a, b in zip(totals(19_271), rejects(423), strict=True)]
-    counters = {
-        "total": counter(t("05:59:30"), totals(19_271)),
-        "good": counter(t("05:59:30"), good),
-    }
+    cal = calendar("06:00", "14:00", B_BREAKS)
+    states = shift_samples(B_STATES)
     k = machine_kpis(
-        machine_sums(states=states, start=t("06:00"), end=t("14:00"), cal=cal, counters=counters)
+        machine_sums(
+            states=states, start=t("06:00"), end=t("14:00"), cal=cal, counters=b_counters()
+        )
     )
     # PBT = 28,800 - 1,800 = 27,000; down = 1,200 + 900 + 600 = 2,700; APT = 24,300
     assert (k.planned_busy_time_s, k.run_time_s, k.down_time_s) == (27_000, 24_300, 2_700)
@@ -130,38 +167,23 @@ def test_example_d_serial_line() -> None:
     cal = calendar("06:00", "14:00")  # PBT 28,800 s, no breaks
     # M1 (constraint): ideal 60 s, one 60-min failure -> APT 25,200; total 400, rejects 10,
     # counted by good + reject counters.
-    m1_states = shift_samples(
-        [("05:00", IDLE), ("06:00", RUN), ("08:00", DOWN), ("09:00", RUN), ("14:00", IDLE)]
-    )
-    m1_total = [1] * 400 + [0] * 80
-    m1_reject = [1] * 10 + [0] * 470
+    counters = d_counters()
     m1 = machine_sums(
-        states=m1_states,
+        states=shift_samples(D_M1_STATES),
         start=t("06:00"),
         end=t("14:00"),
         cal=cal,
         cycles=60.0,
-        counters={
-            "good": counter(
-                t("05:59:30"), [a - b for a, b in zip(m1_total, m1_reject, strict=True)]
-            ),
-            "reject": counter(t("05:59:30"), m1_reject),
-        },
+        counters=counters["m1"],
     )
     # M2 (output): ideal 30 s, one 30-min failure -> APT 27,000; total 390, rejects 5.
-    m2_states = shift_samples(
-        [("05:00", IDLE), ("06:00", RUN), ("10:00", DOWN), ("10:30", RUN), ("14:00", IDLE)]
-    )
     m2 = machine_sums(
-        states=m2_states,
+        states=shift_samples(D_M2_STATES),
         start=t("06:00"),
         end=t("14:00"),
         cal=cal,
         cycles=30.0,
-        counters={
-            "total": counter(t("05:59:30"), [1] * 390 + [0] * 90),
-            "reject": counter(t("05:59:30"), [1] * 5 + [0] * 475),
-        },
+        counters=counters["m2"],
     )
     k1, k2 = machine_kpis(m1), machine_kpis(m2)
     assert k1.oee == pytest.approx(0.812500, abs=1e-6)  # 390 x 60 / 28,800

@@ -8,7 +8,7 @@ import psycopg
 
 from config.settings import RetentionSettings
 from storage.retention import enforce
-from tests.storage.test_samples import conn, plant_url, tag_id  # noqa: F401
+from tests.storage.conftest import tag_id
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -23,7 +23,7 @@ async def times(db: psycopg.AsyncConnection, sql: str) -> list[dt.datetime]:
 
 
 async def test_old_chunks_are_dropped_recent_ones_kept(
-    conn: psycopg.AsyncConnection,  # noqa: F811
+    conn: psycopg.AsyncConnection,
 ) -> None:
     state = await tag_id(conn, "m1", "state")
     raw_times = [ago(200), ago(91.5), ago(89), ago(1)]
@@ -71,7 +71,7 @@ async def test_old_chunks_are_dropped_recent_ones_kept(
     assert again.rejected_deleted == 0
 
 
-async def test_none_keeps_forever(conn: psycopg.AsyncConnection) -> None:  # noqa: F811
+async def test_none_keeps_forever(conn: psycopg.AsyncConnection) -> None:
     state = await tag_id(conn, "m1", "state")
     await conn.execute(
         "INSERT INTO readings (time, tag_id, value) VALUES (%s, %s, 1)", (ago(5000), state)

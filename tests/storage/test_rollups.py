@@ -11,10 +11,10 @@ import pytest
 from storage import rollups
 from storage.kpi import CountStreams, Interval, context_margin, state_seconds
 from storage.rollups import VALUE_COLUMNS, covered_until, refresh
-from storage.samples import fetch_raw, machine_tags, reason_categories, timeline_and_counts
+from storage.samples import fetch_raw_many, machine_tags, reason_categories, timeline_and_counts
 from storage.writer import BatchWriter, ReadingRow
 from tests.kpi.builders import heartbeat
-from tests.storage.test_samples import at, conn, plant, plant_url, tag_id  # noqa: F401
+from tests.storage.conftest import at, plant, tag_id
 
 RUN, IDLE, DOWN = 1, 2, 3
 NOW0 = at(59 + 10 / 60)  # 06:59:10, the down from 06:58 is 70 s old: short so far
@@ -72,7 +72,7 @@ async def raw_timeline(
     _, machine = cfg.machines()["m1"]
     kpi = cfg.settings.kpi
     tags = (await machine_tags(db))["m1"]
-    raw = await fetch_raw(db, tags, at(-60) - context_margin(kpi), now)
+    (raw,) = await fetch_raw_many(db, [(tags, at(-60) - context_margin(kpi), now)])
     return timeline_and_counts(
         raw, machine, reason_categories(cfg, machine), kpi, until=now, now=now
     )
@@ -115,7 +115,7 @@ async def covered(db: psycopg.AsyncConnection) -> dt.datetime | None:
 
 @pytest.mark.parametrize("chunk_minutes", [24 * 60, 7])  # a catch-up in chunks: same rows
 async def test_rollups_equal_raw_timeline_under_late_data(
-    conn: psycopg.AsyncConnection,  # noqa: F811
+    conn: psycopg.AsyncConnection,
     chunk_minutes: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -194,7 +194,7 @@ async def test_rollups_equal_raw_timeline_under_late_data(
     assert new_hours[at(-60)] == hours[at(-60)]
 
 
-async def test_refresh_needs_autocommit(plant_url: str) -> None:  # noqa: F811
+async def test_refresh_needs_autocommit(plant_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(plant_url) as c:
         with pytest.raises(ValueError, match="autocommit"):
             await refresh(c, plant(), now=NOW1)

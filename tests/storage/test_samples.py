@@ -2,77 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import AsyncIterator
-
 import psycopg
 import pytest
 
-from config import ShopfloorConfig, parse_config
-from storage.migrate import migrate
-from storage.plant_sync import sync_plant
-from storage.samples import MachineTags, fetch_raw, machine_tags
+from storage.samples import MachineTags, fetch_raw_many, machine_tags
 from storage.writer import BatchWriter, ReadingRow
-
-PLANT = """\
-stop_reasons:
-  - {code: 101, text: jam, category: failure}
-  - {code: 201, text: starved, category: idle}
-lines:
-  - id: line1
-    machines:
-      - id: m1
-        ideal_cycle_s: 1.0
-        state_map: {0: planned_stop, 1: running, 2: idle, 3: down}
-      - id: m2
-        ideal_cycle_s: 2.0
-        state_map: {1: running}
-sources:
-  - name: plc
-    protocol: modbus
-    host: 127.0.0.1
-    tags:
-      - {machine: m1, name: state, signal: state, address: 0}
-      - {machine: m1, name: reason, signal: stop_reason, address: 1}
-      - {machine: m1, name: good, signal: good_count, wrap: 1000, address: 2}
-      - {machine: m1, name: reject, signal: reject_count, counter: delta, address: 3}
-      - {machine: m1, name: temp, address: 4}
-      - {machine: m2, name: state, signal: state, address: 10}
-"""
-
-T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
-
-
-def at(minutes: float) -> dt.datetime:
-    return T0 + dt.timedelta(minutes=minutes)
-
-
-def plant() -> ShopfloorConfig:
-    return parse_config(PLANT, env={})
-
-
-@pytest.fixture
-def plant_url(database_url: str) -> str:
-    with psycopg.connect(database_url) as conn:
-        migrate(conn)
-        sync_plant(conn, plant())
-    return database_url
-
-
-@pytest.fixture
-async def conn(plant_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
-    c = await psycopg.AsyncConnection.connect(plant_url, autocommit=True)
-    yield c
-    await c.close()
-
-
-async def tag_id(conn: psycopg.AsyncConnection, machine: str, name: str) -> int:
-    cur = await conn.execute(
-        "SELECT id FROM tags WHERE machine_id = %s AND name = %s", (machine, name)
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+from tests.storage.conftest import at, tag_id
 
 
 async def test_machine_tags_by_signal(conn: psycopg.AsyncConnection) -> None:
@@ -107,7 +42,7 @@ async def test_fetch_raw_has_sample_before_since_and_nulls_bad_quality(
     ]
     assert (await writer.write(rows)).inserted == len(rows)
     tags = (await machine_tags(conn))["m1"]
-    raw = await fetch_raw(conn, tags, at(2), at(7))
+    (raw,) = await fetch_raw_many(conn, [(tags, at(2), at(7))])
     assert raw.states == [
         (at(1), 3.0),
         (at(2), None),
@@ -121,12 +56,12 @@ async def test_fetch_raw_has_sample_before_since_and_nulls_bad_quality(
     assert raw.counter_modes == {"good": ("cumulative", 1000), "reject": ("delta", None)}
     assert raw.cycles.at(at(0)) == 1.0
     # nothing before since: no baseline
-    assert (await fetch_raw(conn, tags, at(0), at(1))).states == [(at(0), 1.0)]
+    assert (await fetch_raw_many(conn, [(tags, at(0), at(1))]))[0].states == [(at(0), 1.0)]
 
 
 async def test_fetch_raw_refuses_naive_or_reversed_times(conn: psycopg.AsyncConnection) -> None:
     tags = (await machine_tags(conn))["m1"]
     with pytest.raises(ValueError, match=r"m1.*timezone-aware"):
-        await fetch_raw(conn, tags, at(0).replace(tzinfo=None), at(1))
+        await fetch_raw_many(conn, [(tags, at(0).replace(tzinfo=None), at(1))])
     with pytest.raises(ValueError, match=r"m1.*before since"):
-        await fetch_raw(conn, tags, at(1), at(0))
+        await fetch_raw_many(conn, [(tags, at(1), at(0))])

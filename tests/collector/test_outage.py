@@ -19,8 +19,8 @@ from pathlib import Path
 import psycopg
 
 from collector.mosquitto import Mosquitto
-from config import load_config
-from config.sources import MqttSource
+from config import ShopfloorConfig, load_config
+from config.sources import ModbusSource, MqttSource
 from simulators import truth as truth_file
 from simulators.runner import SimulatorThread, with_simulation
 from storage.cluster import LocalCluster
@@ -29,6 +29,18 @@ from tests.services import eventually, free_port
 DEMO = Path(__file__).parents[2] / "config" / "demo.yaml"
 SPEED = 20.0
 LATENCY = dt.timedelta(seconds=1.5)  # OPC UA publishing 0.5 s, Modbus poll 0.5 s, with margin
+
+
+def answered_within(cfg: ShopfloorConfig) -> dict[str, dt.timedelta]:
+    """How long after its stamp a reading's value may have been taken, per machine: a Modbus
+    reading carries its request's send time and the device answers within the timeout; OPC UA
+    stamps at the source."""
+    ahead = dict.fromkeys(cfg.machines(), dt.timedelta(0))
+    for source in cfg.sources:
+        if isinstance(source, ModbusSource):
+            for tag in source.tags:
+                ahead[tag.machine] = dt.timedelta(seconds=source.timeout_s)
+    return ahead
 
 
 def _config_with_ports(text: str, ports: dict[str, int], mqtt_port: int) -> str:
@@ -60,8 +72,8 @@ def _start_collector(config: Path, url: str, spool: Path, log: Path) -> subproce
 def in_force(
     truth: truth_file.Truth, machine: str, key: str, start: dt.datetime, end: dt.datetime
 ) -> set[int]:
-    """Values `key` had at some instant of [start, end]: a poll at `end` reads one of them (the
-    simulator's registers trail its model by up to one tick; OPC UA stamps exactly)."""
+    """Values `key` had at some instant of [start, end]: a reading stamped in that span holds one
+    of them (the simulator's registers trail its model by up to one tick; see answered_within)."""
     values = {truth_file.value_at(truth, machine, key, start)}
     for ts, snap in truth_file.snapshots(truth, machine):
         if start < ts <= end:
@@ -157,7 +169,9 @@ async def test_database_outage_and_collector_kill_lose_nothing(
     # the last stored counter is the simulators' final value, give or take LATENCY: cumulative
     # counters lose no count through the outage.
     wraps = {"filler": 65536, "capper": 2**32, "labeler": 2**32}
+    ahead = answered_within(cfg)
     for machine, wrap in wraps.items():
+        late = ahead[machine]
         for name, key in [("good_count", "good_counter"), ("reject_count", "reject_counter")]:
             series = [(t, v) for m, n, t, v in stored if (m, n) == (machine, name)]
             assert len(series) >= 2, (machine, name)
@@ -165,7 +179,7 @@ async def test_database_outage_and_collector_kill_lose_nothing(
             for t, v in series:
                 if t < serving:
                     continue
-                allowed = {x % wrap for x in in_force(truth, machine, key, t - LATENCY, t)}
+                allowed = {x % wrap for x in in_force(truth, machine, key, t - LATENCY, t + late)}
                 if v not in allowed:
                     wrong.append((t.isoformat(), v, min(allowed), max(allowed)))
             assert not wrong, (machine, name, len(series), wrong[:5])
@@ -174,7 +188,7 @@ async def test_database_outage_and_collector_kill_lose_nothing(
             assert series[-1][1] in {v % wrap for v in range(lo, hi + 1)}, (machine, name)
         states = [(t, v) for m, n, t, v in stored if (m, n) == (machine, "state")]
         assert all(
-            v in in_force(truth, machine, "state", t - LATENCY, t)
+            v in in_force(truth, machine, "state", t - LATENCY, t + late)
             for t, v in states
             if t >= serving
         )

@@ -20,6 +20,9 @@ from storage.writer import BatchWriter, WriteError, WriteResult
 
 log = logging.getLogger(__name__)
 
+# (time, tag id, value, quality, text): a Row with its key resolved, as BatchWriter takes it.
+DbRow = tuple[dt.datetime, int, float | None, int, str | None]
+
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 10.0
 
@@ -108,15 +111,7 @@ class DatabaseSink:
         if not await self.connect():
             raise DatabaseDown(self.last_error)
         assert self._writer is not None
-        ids = self._ids
-        db_rows = []
-        unknown: list[Row] = []
-        for t, key, value, quality, text in rows:
-            tag_id = ids.get(key)
-            if tag_id is None:
-                unknown.append((t, key, value, quality, text))
-            else:
-                db_rows.append((t, tag_id, value, quality, text))
+        db_rows, unknown = self._with_ids(rows)
         try:
             result = await self._writer.write(db_rows)
             if unknown:
@@ -129,6 +124,25 @@ class DatabaseSink:
         self.rejected += len(result.rejected)
         self.last_write = dt.datetime.now(dt.UTC)
         return result
+
+    def _with_ids(self, rows: Sequence[Row]) -> tuple[list[DbRow], list[Row]]:
+        """Rows with tag ids instead of keys, and the rows of keys the database does not know
+        (spooled before a config change). One dict lookup per row; the common batch, where every
+        key is known, never leaves the comprehension."""
+        ids = self._ids
+        try:
+            return [(t, ids[key], value, q, text) for t, key, value, q, text in rows], []
+        except KeyError:
+            pass
+        db_rows: list[DbRow] = []
+        unknown: list[Row] = []
+        for row in rows:
+            tag_id = ids.get(row[1])
+            if tag_id is None:
+                unknown.append(row)
+            else:
+                db_rows.append((row[0], tag_id, row[2], row[3], row[4]))
+        return db_rows, unknown
 
     async def _store_unknown(self, rows: list[Row]) -> None:
         """Spooled rows of tags no longer configured: kept in rejected_readings, reported."""

@@ -1,6 +1,7 @@
 """Bounded queue -> batcher -> database, or the spool while the database is away.
 
-- `submit` waits while `queue_rows` readings are held (backpressure, never unbounded memory).
+- `submit` waits while `queue_rows` readings are held (backpressure, never unbounded memory);
+  concurrent submits enter the queue in the order they were called.
 - A batch is written when it reaches `batch_rows` or its oldest reading is `batch_age_ms` old,
   or at once when a caller waits for durability (MQTT acknowledges only after `submit(...,
   durable=True)` returns): that caller's rows then ride with whatever else is queued, so a busy
@@ -45,6 +46,10 @@ class Pipeline:
         self._stored = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._cond = asyncio.Condition()
+        # Admission in call order: without it a later, smaller submit could take the room an
+        # earlier waiter was woken for, and concurrent sink calls (MQTT keeps several in flight)
+        # would enter the queue out of order. asyncio.Lock hands over to its waiters in FIFO.
+        self._admission = asyncio.Lock()
         self._wake = asyncio.Event()
         self._closing = False
         self._spool_thread = concurrent.futures.ThreadPoolExecutor(1, "spool")
@@ -65,7 +70,7 @@ class Pipeline:
         if self._closing:
             raise RuntimeError("pipeline is closed")
         cap = self.settings.queue_rows
-        async with self._cond:
+        async with self._admission, self._cond:
             await self._cond.wait_for(lambda: self._queued == 0 or self._queued + len(rows) <= cap)
             self._pending.extend(rows)
             self._queued += len(rows)
@@ -119,7 +124,10 @@ class Pipeline:
 
     async def _store_batch(self) -> None:
         n = min(len(self._pending), self.settings.batch_rows)
-        batch, self._pending = self._pending[:n], self._pending[n:]
+        if n == len(self._pending):  # the usual case: take the list, copy nothing
+            batch, self._pending = self._pending, []
+        else:
+            batch, self._pending = self._pending[:n], self._pending[n:]
         self._oldest = time.monotonic() if self._pending else None
         attempts = 0
         while not await self._store(batch):

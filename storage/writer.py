@@ -11,7 +11,8 @@ bisecting the batch. Either way the GOOD rows of the batch are written and each 
 in `rejected_readings` with its reason, in the same transaction: nothing is dropped silently.
 
 Rollups: in the same transaction the batch lowers `rollup_state.dirty_since` of each machine it
-has KPI readings for (storage.rollups recomputes from there), one small statement per batch.
+has KPI readings for (storage.rollups recomputes from there), one small statement per batch with
+KPI readings; a batch of measurements only marks nothing and sends nothing.
 
 Errors the caller must tell apart (they carry `retriable`):
     WriteError
@@ -136,6 +137,7 @@ class BatchWriter:
             )
         self._conn = conn
         self._known: set[int] = set()
+        self._kpi: set[int] = set()  # tags that feed rollups (signal other than measurement)
         self._staging_ready = False
 
     @classmethod
@@ -152,9 +154,14 @@ class BatchWriter:
         await self._conn.close()
 
     async def refresh_tags(self) -> None:
+        """Tag ids and which of them feed KPIs: loaded on connect and when a batch names an id
+        not seen yet. (A plant sync that turns an existing measurement into a KPI tag while this
+        writer runs takes effect from the next refresh; the collector syncs before connecting.)"""
         async with self._conn.cursor() as cur:
-            await cur.execute("SELECT id FROM tags")
-            self._known = {r[0] for r in await cur.fetchall()}
+            await cur.execute("SELECT id, signal <> 'measurement' FROM tags")
+            tags = await cur.fetchall()
+        self._known = {tag_id for tag_id, _ in tags}
+        self._kpi = {tag_id for tag_id, kpi in tags if kpi}
 
     async def write(self, rows: Sequence[Sequence[object]]) -> WriteResult:
         """Write one batch in one transaction. Raises TransientWriteError/PermanentWriteError."""
@@ -162,12 +169,12 @@ class BatchWriter:
         if not rows:
             return result
         try:
-            good = await self._screen(rows, result)
+            good, index = await self._screen(rows, result)
             async with self._conn.transaction():
-                await self._write_good(good, result)
+                await self._write_good(good, index, result)
                 if result.rejected:
                     await self._store_rejected(result.rejected)
-                await self._mark_dirty(good, result)
+                await self._mark_dirty(good, index, result)
         except WriteError:
             raise
         except (psycopg.Error, OSError) as exc:
@@ -184,39 +191,65 @@ class BatchWriter:
 
     async def _screen(
         self, rows: Sequence[Sequence[object]], result: WriteResult
-    ) -> list[tuple[int, Sequence[object]]]:
-        good: list[tuple[int, Sequence[object]]] = []
-        bad: list[tuple[int, Sequence[object], str]] = []
-        known = self._known
-        for i, row in enumerate(rows):
-            problem = _row_problem(row, known)
-            if problem is None:
-                good.append((i, row))
-            else:
-                bad.append((i, row, problem))
-        if any(p.startswith("unknown tag_id") for _, _, p in bad):
-            await self.refresh_tags()  # tags added since we last looked
-            retry, bad = bad, []
-            for i, row, _ in retry:
-                problem = _row_problem(row, self._known)
-                if problem is None:
-                    good.append((i, row))
-                else:
-                    bad.append((i, row, problem))
-            good.sort(key=lambda item: item[0])
-        result.rejected.extend(RejectedRow(i, tuple(row), p) for i, row, p in bad)
-        return good
+    ) -> tuple[Sequence[Sequence[object]], Sequence[int]]:
+        """The rows fit to COPY and their positions in the batch (bad ones go to `result`).
 
-    async def _copy(self, table: str, rows: list[tuple[int, Sequence[object]]]) -> None:
+        A row of the usual shape (UTC datetime, known id, float or None, int quality, no text or
+        text without NUL) passes on a few type checks; anything else gets the full
+        `_row_problem`, which alone decides what is wrong. When every row passes, the batch
+        itself is returned with `range` positions: nothing is copied."""
+        known = self._known
+        utc = dt.UTC
+        slow: list[int] = []
+        for i, row in enumerate(rows):
+            try:
+                time, tag_id, value, quality, text = row
+            except (TypeError, ValueError):
+                slow.append(i)
+                continue
+            if not (
+                time.__class__ is dt.datetime
+                and time.tzinfo is utc
+                and tag_id in known
+                and (value is None or value.__class__ is float)
+                and quality.__class__ is int
+                and SMALLINT_MIN <= quality <= SMALLINT_MAX  # type: ignore[operator]
+                and (text is None or (text.__class__ is str and "\x00" not in text))  # type: ignore[operator]
+            ):
+                slow.append(i)
+        if not slow:
+            return rows, range(len(rows))
+        bad: dict[int, str] = {}
+        for i in slow:
+            problem = _row_problem(rows[i], known)
+            if problem is not None:
+                bad[i] = problem
+        if any(p.startswith("unknown tag_id") for p in bad.values()):
+            await self.refresh_tags()  # tags added since we last looked
+            for i, p in list(bad.items()):
+                problem = _row_problem(rows[i], self._known) if p.startswith("unknown") else p
+                if problem is None:
+                    del bad[i]
+                else:
+                    bad[i] = problem
+        if not bad:
+            return rows, range(len(rows))
+        result.rejected.extend(RejectedRow(i, tuple(rows[i]), p) for i, p in sorted(bad.items()))
+        index = [i for i in range(len(rows)) if i not in bad]
+        return [rows[i] for i in index], index
+
+    async def _copy(self, table: str, rows: Sequence[Sequence[object]]) -> None:
         sql = f"COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         async with self._conn.cursor() as cur, cur.copy(sql) as cp:
             cp.set_types(COPY_TYPES)
-            for _, row in rows:
+            for row in rows:
                 await cp.write_row(row)
 
     async def _write_good(
-        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
+        self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
     ) -> None:
+        """COPY `rows` (at batch positions `index`) in a savepoint; on a duplicate key take the
+        staging path; rows the server refuses are found by bisection and rejected."""
         if not rows:
             return
         try:
@@ -230,19 +263,16 @@ class BatchWriter:
             if classify(exc) is not None:
                 raise
             if len(rows) == 1:
-                i, row = rows[0]
-                result.rejected.append(RejectedRow(i, tuple(row), _server_reason(exc)))
+                result.rejected.append(RejectedRow(index[0], tuple(rows[0]), _server_reason(exc)))
                 return
             # Bisect to isolate the rows the server refuses; keep the rest.
             mid = len(rows) // 2
-            await self._write_good(rows[:mid], result)
-            await self._write_good(rows[mid:], result)
+            await self._write_good(rows[:mid], index[:mid], result)
+            await self._write_good(rows[mid:], index[mid:], result)
             return
         await self._write_staged(rows, result)
 
-    async def _write_staged(
-        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
-    ) -> None:
+    async def _write_staged(self, rows: Sequence[Sequence[object]], result: WriteResult) -> None:
         result.used_staging = True
         async with self._conn.cursor() as cur:
             if not self._staging_ready:
@@ -265,20 +295,26 @@ class BatchWriter:
         result.duplicates += len(rows) - inserted
 
     async def _mark_dirty(
-        self, rows: list[tuple[int, Sequence[object]]], result: WriteResult
+        self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
     ) -> None:
         """Lower rollup_state.dirty_since to each machine's earliest reading of the batch, in the
         batch's transaction, so the rollups never miss readings that arrive late (see
-        storage.rollups). Measurement tags do not feed rollups: the SQL skips them."""
+        storage.rollups). Measurement tags do not feed rollups: only rows of KPI tags are looked
+        at and sent, and a batch without any sends no statement."""
+        kpi = self._kpi
+        if not kpi:
+            return
         if result.rejected:  # rows the server refused are not stored: they mark nothing
             refused = {r.index for r in result.rejected}
-            rows = [item for item in rows if item[0] not in refused]
-        first: dict[object, dt.datetime] = {}
-        for _, row in rows:
-            tag, time = row[1], row[0]
-            seen = first.get(tag)
-            if seen is None or time < seen:  # type: ignore[operator]
-                first[tag] = time  # type: ignore[assignment]
+            rows = [row for i, row in zip(index, rows, strict=True) if i not in refused]
+        first: dict[int, dt.datetime] = {}
+        for row in rows:
+            tag = row[1]
+            if tag in kpi:
+                time = row[0]
+                seen = first.get(tag)  # type: ignore[call-overload]
+                if seen is None or time < seen:  # type: ignore[operator]
+                    first[tag] = time  # type: ignore[index,assignment]
         if not first:
             return
         async with self._conn.cursor() as cur:

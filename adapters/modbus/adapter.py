@@ -22,11 +22,12 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import struct
 from collections import defaultdict
 from collections.abc import Sequence
 
 from adapters.base import Quality, Reading, ReadingSink, SourceStatus
-from adapters.errors import AdapterError, TransportError
+from adapters.errors import AdapterError, DecodeError, TransportError
 from adapters.modbus import codec
 from adapters.modbus.connection import (
     ConnectError,
@@ -174,25 +175,46 @@ class ModbusAdapter:
     def _decode(
         self, request: ReadRequest, data: Sequence[int] | Sequence[bool], ts: dt.datetime
     ) -> list[Reading]:
+        """The request's readings, in tag order: all tags at once by the request's plan."""
+        try:
+            values, texts = request.decoder.decode(data)
+        except (struct.error, DecodeError):  # short, or not 0..65535: each tag judges, as ever
+            return self._decode_per_tag(request, data, ts)
+        name, good = self.source.name, Quality.GOOD
+        if texts is None and not request.decoder.checks_finite:
+            pairs = zip(request.addresses, values, strict=True)
+            return [Reading(name, a, ts, v, good, None) for a, v in pairs]
         out: list[Reading] = []
-        for tag in request.tags:
+        isfinite, bad = math.isfinite, Quality.BAD
+        texts = texts if texts is not None else [None] * len(values)
+        for address, value, text in zip(request.addresses, values, texts, strict=True):
+            if value is not None and not isfinite(value):
+                out.append(Reading(name, address, ts, None, bad, None))  # NaN/inf: no valid value
+            else:
+                out.append(Reading(name, address, ts, value, good, text))
+        return out
+
+    def _decode_per_tag(
+        self, request: ReadRequest, data: Sequence[int] | Sequence[bool], ts: dt.datetime
+    ) -> list[Reading]:
+        """Tag by tag with `codec.decode`: what fails to decode is counted and BAD."""
+        out: list[Reading] = []
+        for tag, address in zip(request.tags, request.addresses, strict=True):
             try:
                 value, text = codec.decode(tag, request.slice_for(tag, data))
             except (AdapterError, ValueError, IndexError) as exc:
                 self._count_error(exc)
                 log.debug("%s: %s: cannot decode: %s", self.source.name, tag.key, exc)
-                out.append(self._bad(tag, ts))
+                out.append(self._bad(address, ts))
                 continue
             if value is not None and not math.isfinite(value):
-                out.append(self._bad(tag, ts))  # NaN/inf: the device says "no valid value"
+                out.append(self._bad(address, ts))  # NaN/inf: the device says "no valid value"
                 continue
-            out.append(
-                Reading(self.source.name, tag.reading_address, ts, value, Quality.GOOD, text)
-            )
+            out.append(Reading(self.source.name, address, ts, value, Quality.GOOD, text))
         return out
 
-    def _bad(self, tag: ModbusTag, ts: dt.datetime) -> Reading:
-        return Reading(self.source.name, tag.reading_address, ts, None, Quality.BAD)
+    def _bad(self, address: str, ts: dt.datetime) -> Reading:
+        return Reading(self.source.name, address, ts, None, Quality.BAD, None)
 
     def _split(self, request: ReadRequest) -> list[ReadRequest]:
         log.warning(
@@ -221,7 +243,7 @@ class ModbusAdapter:
         self._count_error(exc)
         self._trouble_log(_request_key(request), exc)
         ts = self._conn.sent_at
-        readings.extend(self._bad(tag, ts) for tag in request.tags)
+        readings.extend(self._bad(address, ts) for address in request.addresses)
 
     def _transport_failure(self, request: ReadRequest, exc: TransportError) -> None:
         self._count_error(exc)

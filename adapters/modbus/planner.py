@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from adapters.modbus.codec import RequestDecoder
 from config.sources.modbus import ModbusTag, RegisterKind
 
 # Modbus Application Protocol v1.1b3, 6.1-6.4: quantity limits of one read request.
@@ -39,13 +40,25 @@ def _group_order(item: tuple[tuple[int, RegisterKind], list[ModbusTag]]) -> tupl
 
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
-    """One read: `count` addresses of `table` from `address` on `unit_id`, serving `tags`."""
+    """One read: `count` addresses of `table` from `address` on `unit_id`, serving `tags`.
+
+    Made once when the schedule is planned (or a request split), it carries what decoding each
+    response needs, so polling does not recompute it per reading: the tags' reading addresses
+    and a `RequestDecoder`. Neither takes part in equality.
+    """
 
     unit_id: int
     table: RegisterKind
     address: int
     count: int
     tags: tuple[ModbusTag, ...]
+    addresses: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    decoder: RequestDecoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        decoder = RequestDecoder(self.table, self.address, self.count, self.tags)
+        object.__setattr__(self, "addresses", tuple(t.reading_address for t in self.tags))
+        object.__setattr__(self, "decoder", decoder)
 
     def slice_for(self, tag: ModbusTag, data: Sequence[int] | Sequence[bool]) -> Sequence:
         """The part of this request's response that holds `tag`."""

@@ -3,15 +3,26 @@
 Delivery (at least once for QoS 1 and 2 with a persistent session):
 
 - paho runs with `manual_ack=True`: a message is acknowledged (PUBACK / PUBCOMP) only after the
-  sink returned for the batch holding it. Acks are sent in arrival order, as MQTT requires.
+  sink returned for the batch holding it and for every earlier batch. Acks are sent in arrival
+  order, as MQTT requires.
+- Up to `max_inflight` sink calls (4) are under way at once, so the next batch is decoded while
+  earlier ones commit (the collector's sink returns only once rows are durable). Calls start in
+  arrival order; they may return in any order, acks still go in arrival order. A batch that
+  returned keeps its slot until it is acknowledged.
 - The paho thread hands messages over through a bounded queue (`queue_size`); when it is full
   the thread waits, which stops reading the socket: TCP and the broker's in-flight window are
   the backpressure. A sink blocked longer than 1.5 keepalives makes the broker drop us; the
   unacknowledged messages then come again on the persistent session.
-- When the sink fails, nothing of that batch is acknowledged. QoS 1 messages are dropped here
-  and the session is reconnected, so the broker redelivers them (it only redelivers on a new
-  connection). QoS 2 messages were already released by the broker (PUBREL) and would not come
-  again, so they, and QoS 0 ones, are kept and offered to the sink again before newer ones.
+- When a sink call fails, no new call starts; the ones under way finish, and nothing from the
+  failed batch on is acknowledged (later batches included, even stored ones: acks go in order).
+  QoS 1 messages are dropped here and the session is reconnected, so the broker redelivers them
+  (it only redelivers on a new connection); later batches that were stored are then stored
+  again (idempotent with a payload timestamp, else a duplicate). QoS 2 messages were already
+  released by the broker (PUBREL) and would not come again, so those of failed batches, and QoS
+  0 ones of failed batches, are kept and offered to the sink again before newer ones; QoS 2
+  messages of stored batches are kept only to send their PUBCOMP in order.
+- So after a failed batch, later batches already handed over may reach the sink before the
+  redelivered one.
 - Messages of an earlier connection are still delivered to the sink, but a QoS 1 ack for them is
   not sent on the new connection (the broker redelivers them: a duplicate, never a loss).
 
@@ -27,6 +38,7 @@ import datetime as dt
 import logging
 import ssl
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +51,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.base import Quality, Reading, ReadingSink, SourceStatus
 from adapters.errors import ConfigurationError, DecodeError
-from adapters.mqtt.payload import FieldSpec, decode
+from adapters.mqtt.payload import Decoder, FieldSpec
 from adapters.mqtt.topics import matches, subscription_filters, template_filter
 from config.sources.mqtt import MqttSource, MqttTag
 
@@ -47,6 +59,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000  # messages between the paho thread and the sink
 MAX_BATCH = 500  # readings' messages per sink call
+MAX_INFLIGHT = 4  # sink calls under way at once: the next batch is decoded while others commit
 
 
 @dataclass(slots=True)
@@ -57,6 +70,35 @@ class _Message:
     mid: int
     generation: int  # which connection delivered it
     arrived: dt.datetime
+    stored: bool = False  # its readings are in the sink already: held only to ack it in order
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One sink call's messages; `call` is None when none of them gave a reading."""
+
+    messages: list[_Message]
+    readings: int
+    call: asyncio.Future[None] | None
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the finished call failed; None while it runs or when it succeeded."""
+        call = self.call
+        if call is None or not call.done():
+            return None
+        if call.cancelled():
+            return asyncio.CancelledError("sink call cancelled")
+        return call.exception()
+
+    @property
+    def succeeded(self) -> bool:
+        call = self.call
+        return call is None or (call.done() and not call.cancelled() and call.exception() is None)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +119,14 @@ class _TagPlan(FieldSpec):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    """One topic name's tags (their addresses, in configuration order) and their decoder."""
+
+    addresses: tuple[str, ...]
+    decode: Decoder
+
+
 class _Stop:
     """Queue sentinel: wakes the consumer for stop()."""
 
@@ -91,12 +141,19 @@ class MqttAdapter:
         *,
         queue_size: int = QUEUE_SIZE,
         max_batch: int = MAX_BATCH,
+        max_inflight: int = MAX_INFLIGHT,
     ) -> None:
+        if max_batch < 1 or max_inflight < 1 or queue_size < 1:
+            raise ValueError(
+                f"MQTT source {source.name!r}: queue_size, max_batch and max_inflight must be "
+                f">= 1, got {queue_size}, {max_batch}, {max_inflight}"
+            )
         self.source = source
         self._sink = sink
         self.status = SourceStatus(source=source.name, protocol="mqtt")
         self.status.extra["unmatched"] = 0
         self._max_batch = max_batch
+        self._max_inflight = max_inflight
         self._queue_size = queue_size
         self._filters = subscription_filters([template_filter(t.topic) for t in source.tags])
         # Each tag's decoding worked out once (its address and paths), not per reading.
@@ -109,7 +166,7 @@ class MqttAdapter:
                 self._wild.append((topic_filter, plan))
             else:
                 self._exact.setdefault(topic_filter, []).append(plan)
-        self._routes: dict[str, list[_TagPlan]] = {}  # topic name -> tags, filled lazily
+        self._routes: dict[str, _Topic] = {}  # topic name -> its tags, filled lazily
         self._retry: list[_Message] = []
         self._sink_failures = 0  # in a row: the resync delay doubles with each
         self._generation = 0
@@ -154,7 +211,7 @@ class MqttAdapter:
             self._done.set()
 
     async def stop(self) -> None:
-        """Finish the batch in hand (sink, then acks), disconnect and return."""
+        """Let the sink calls under way finish (acks as they allow), disconnect and return."""
         self._stop_requested = True
         self._stop_event.set()
         if not self._running or self._queue is None or self._loop is None:
@@ -308,49 +365,139 @@ class MqttAdapter:
     # -- consumer ------------------------------------------------------------------------------
 
     async def _consume(self) -> bool:
-        """Deliver batches until stop (True) or a failed sink call (False)."""
+        """Deliver batches until stop (True) or a failed sink call (False).
+
+        Up to `max_inflight` sink calls run at once, started in arrival order, so decoding the
+        next batch overlaps the commit of the earlier ones. A batch is acknowledged once it and
+        every earlier batch returned. After a failure nothing is started any more; the calls
+        under way finish and `_sort_out_failure` decides what is kept.
+        """
         assert self._queue is not None
-        while True:
-            batch: list[_Message] = []
-            stop = False
-            if self._retry:
-                batch, self._retry = self._retry[: self._max_batch], self._retry[self._max_batch :]
-            else:
-                first = await self._queue.get()
-                if isinstance(first, _Stop):
-                    return True
-                self._slots.release()
-                batch.append(first)
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if isinstance(item, _Stop):
-                    stop = True
+        inflight: deque[_Batch] = deque()
+        getter: asyncio.Future[_Message | _Stop] | None = None
+        first: _Message | None = None  # taken from the queue by `getter`, not yet handed over
+        stopping = False
+        try:
+            while True:
+                self._ack_finished(inflight)
+                if any(b.failed for b in inflight):
                     break
-                self._slots.release()
-                batch.append(item)
-            readings = self._decode(batch)
+                stopping = stopping or self._stop_requested
+                if stopping and not inflight:
+                    return True
+                room = not stopping and len(inflight) < self._max_inflight
+                if room and (self._retry or first is not None or not self._queue.empty()):
+                    messages, stop = self._take(first)
+                    first = None
+                    stopping = stopping or stop
+                    if messages:
+                        inflight.append(self._hand_over(messages))
+                    continue
+                waits: set[asyncio.Future[Any]] = {
+                    b.call for b in inflight if b.call is not None and not b.call.done()
+                }
+                if room:
+                    if getter is None:
+                        getter = asyncio.ensure_future(self._queue.get())
+                    waits.add(getter)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if getter is not None and getter.done():
+                    item, getter = getter.result(), None
+                    if isinstance(item, _Stop):
+                        stopping = True
+                    else:
+                        self._slots.release()
+                        first = item
+            calls = [b.call for b in inflight if b.call is not None and not b.call.done()]
+            if calls:
+                await asyncio.wait(calls)  # they may be storing: wait, then ack what is certain
+            self._ack_finished(inflight)
+            self._sort_out_failure(inflight)
+            return False
+        finally:
+            if first is not None and first.qos != 1:  # stopped or failed before it was used
+                self._retry.append(first)
+            if getter is not None and not getter.cancel() and not getter.cancelled():
+                item = getter.result()  # got an item while we were leaving: keep it
+                if isinstance(item, _Message):
+                    self._slots.release()
+                    if item.qos != 1:
+                        self._retry.append(item)
+            for b in inflight:  # only when cancelled: unacknowledged, so never lost
+                if b.call is not None:
+                    b.call.cancel()
+
+    def _take(self, first: _Message | None) -> tuple[list[_Message], bool]:
+        """The next batch: retries first, else `first` and what the queue holds; True at _Stop."""
+        assert self._queue is not None
+        if self._retry:
+            batch, self._retry = self._retry[: self._max_batch], self._retry[self._max_batch :]
+            if first is not None:
+                self._retry.append(first)  # not reached: retries come only before the queue
+            return batch, False
+        batch = [] if first is None else [first]
+        queue = self._queue
+        while len(batch) < self._max_batch and not queue.empty():
+            item = queue.get_nowait()
+            if isinstance(item, _Stop):
+                return batch, True
+            self._slots.release()
+            batch.append(item)
+        return batch, False
+
+    def _hand_over(self, messages: list[_Message]) -> _Batch:
+        """Decode and start the sink call; messages already `stored` only wait for their ack."""
+        readings = self._decode([m for m in messages if not m.stored])
+        call: asyncio.Future[None] | None = None
+        if readings:
             try:
-                if readings:
-                    await self._sink(readings)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.status.errors += 1
-                self.status.last_error = f"sink failed: {exc!r}"
-                log.error(
-                    "%s: sink failed, %d message(s) not acknowledged: %r",
-                    self.source.name,
-                    len(batch),
-                    exc,
-                )
-                self._retry = [m for m in batch if m.qos != 1] + self._retry
-                self._sink_failures += 1
-                return False
+                call = asyncio.ensure_future(self._sink(readings))
+            except Exception as exc:  # a sink that raises before it awaits: a failed call too
+                call = asyncio.get_running_loop().create_future()
+                call.set_exception(exc)
+        return _Batch(messages, len(readings), call)
+
+    def _ack_finished(self, inflight: deque[_Batch]) -> None:
+        """Acknowledge the oldest batches, as long as they returned successfully."""
+        while inflight and inflight[0].succeeded:
+            batch = inflight.popleft()
             self._sink_failures = 0
-            self._delivered(readings)
-            self._ack(batch)
-            if stop or self._stop_requested:
-                return True
+            self._delivered(batch.readings)
+            self._ack(batch.messages)
+
+    def _sort_out_failure(self, failed: deque[_Batch]) -> None:
+        """From the first failed batch on nothing is acknowledged (acks go in PUBLISH order).
+
+        QoS 1 is dropped: the broker redelivers it on the new connection (also what later
+        batches stored: a duplicate, never a loss). QoS 0 and 2 of failed batches are kept and
+        offered again first, in order; QoS 2 of batches that were stored is kept only to send its
+        PUBCOMP in order after them; QoS 0 of those is done.
+        """
+        kept: list[_Message] = []
+        errors: list[BaseException] = []
+        for batch in failed:
+            error = batch.error
+            if error is None:  # stored: counted now, acknowledged later
+                self._delivered(batch.readings)
+                for m in batch.messages:
+                    if m.qos == 2:
+                        m.stored = True
+                        kept.append(m)
+            else:
+                errors.append(error)
+                kept += [m for m in batch.messages if m.qos != 1]
+        self._retry = kept + self._retry
+        self.status.errors += len(errors)
+        self.status.last_error = f"sink failed: {errors[0]!r}"
+        log.error(
+            "%s: sink failed (%d of %d call(s)), %d message(s) not acknowledged: %r",
+            self.source.name,
+            len(errors),
+            len(failed),
+            sum(len(b.messages) for b in failed),
+            errors[0],
+        )
+        self._sink_failures += 1
 
     def _ack(self, batch: Sequence[_Message]) -> None:
         client = self._client
@@ -375,6 +522,14 @@ class MqttAdapter:
             await asyncio.wait_for(self._stop_event.wait(), min(delay, self.source.reconnect_max_s))
         if not self._stop_requested:
             self._start(client)
+            await self._until_connected()
+
+    async def _until_connected(self) -> None:
+        """Kept QoS 2 messages are acknowledged (PUBCOMP) once their retry succeeded: that must
+        go on the new connection, since paho's reconnect() drops packets queued before it."""
+        while not self.status.connected and not self._stop_requested:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), 0.05)
 
     def _drain(self) -> list[_Message]:
         assert self._queue is not None
@@ -399,25 +554,26 @@ class MqttAdapter:
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _tags_for(self, topic: str) -> list[_TagPlan]:
-        plans = self._routes.get(topic)
-        if plans is None:
+    def _topic(self, topic: str) -> _Topic:
+        route = self._routes.get(topic)
+        if route is None:
             plans = list(self._exact.get(topic, ()))
             plans += [plan for f, plan in self._wild if matches(f, topic)]
             plans.sort(key=lambda p: p.index)  # configuration order, as before
+            route = _Topic(tuple(p.address for p in plans), Decoder(plans))
             if len(self._routes) < 10_000:  # wildcard filters can see unbounded topic names
-                self._routes[topic] = plans
-        return plans
+                self._routes[topic] = route
+        return route
 
     def _decode(self, batch: Sequence[_Message]) -> list[Reading]:
         readings: list[Reading] = []
         for m in batch:
-            tags = self._tags_for(m.topic)
-            if not tags:
+            topic = self._topic(m.topic)
+            if not topic.addresses:
                 self.status.extra["unmatched"] += 1
                 continue
             try:
-                readings.extend(self._decode_message(m, tags))
+                readings.extend(self._decode_message(m, topic))
             except DecodeError as exc:
                 self.status.malformed += 1
                 level = logging.DEBUG if m.topic in self._warned_topics else logging.WARNING
@@ -434,15 +590,16 @@ class MqttAdapter:
                 self._warned_topics.discard(m.topic)
         return readings
 
-    def _decode_message(self, m: _Message, plans: list[_TagPlan]) -> list[Reading]:
+    def _decode_message(self, m: _Message, topic: _Topic) -> list[Reading]:
         """Every tag's reading from one message, or DecodeError: a message is used whole."""
-        source = self.source.name
+        source, arrived, good = self.source.name, m.arrived, Quality.GOOD
+        decoded = topic.decode(m.payload)  # one entry per address
         return [
-            Reading(source, p.address, m.arrived if ts is None else ts, value, Quality.GOOD, text)
-            for p, (value, text, ts) in zip(plans, decode(m.payload, plans), strict=True)
+            Reading(source, address, arrived if ts is None else ts, value, good, text)
+            for address, (value, text, ts) in zip(topic.addresses, decoded, strict=True)
         ]
 
-    def _delivered(self, readings: Sequence[Reading]) -> None:
+    def _delivered(self, readings: int) -> None:
         if readings:
-            self.status.readings += len(readings)
+            self.status.readings += readings
             self.status.last_reading = dt.datetime.now(dt.UTC)

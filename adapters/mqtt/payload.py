@@ -2,7 +2,8 @@
 
 Values follow `Reading`: numbers and booleans become floats; strings that are not numbers
 become text (value None). Anything that cannot give the configured field raises `DecodeError`:
-the adapter counts it as malformed and skips it.
+the adapter counts it as malformed and skips it. `Decoder` is `decode` for one topic's tags,
+worked out once (the adapter keeps one per topic name).
 """
 
 from __future__ import annotations
@@ -173,3 +174,41 @@ def decode(
                 stamps[stamp_key] = ts
         out.append((value, text, ts))
     return out
+
+
+class Decoder:
+    """`decode` for one fixed list of specs (one topic's tags), its choices made once.
+
+    The usual gateway payload, a JSON object whose top-level keys are the fields, all read with
+    one timestamp field, takes a short path: no per-spec branching, the timestamp parsed once.
+    Other specs, and every payload the short path does not take cleanly, go through `decode`,
+    so results and error messages are exactly `decode`'s.
+    """
+
+    __slots__ = ("_keys", "_stamp", "specs")
+
+    def __init__(self, specs: Sequence[FieldSpec]) -> None:
+        self.specs = tuple(specs)
+        keys = [s.key for s in self.specs]
+        stamps = {(s.timestamp_field, s.timestamp_format) for s in self.specs}
+        short = bool(keys) and None not in keys and len(stamps) == 1
+        self._keys = tuple(k for k in keys if k is not None) if short else None
+        self._stamp: tuple[str | None, TimestampFormat] = (
+            stamps.pop() if short else (None, "iso8601")
+        )
+
+    def __call__(self, payload: bytes) -> list[tuple[float | None, str | None, dt.datetime | None]]:
+        keys = self._keys
+        if keys is None:
+            return decode(payload, self.specs)
+        try:
+            doc = parse_json(payload)
+            raws = [doc[k] for k in keys]
+            field, fmt = self._stamp
+            ts = None if field is None else parse_timestamp(get_path(doc, field), fmt)
+            return [
+                (raw, None, ts) if type(raw) is float and raw - raw == 0.0 else (*to_value(raw), ts)
+                for raw in raws
+            ]
+        except (KeyError, TypeError, DecodeError):
+            return decode(payload, self.specs)  # the reference: raises what is wrong, or agrees

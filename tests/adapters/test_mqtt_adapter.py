@@ -280,11 +280,13 @@ async def test_slow_sink_is_backpressure_not_loss(
 ) -> None:
     """A queue of 2 in front of a slow sink: the paho thread waits, nothing is dropped."""
     root = unique("t/slow")
-    got: list[Reading] = []
+    got: list[Reading] = []  # in the order the sink calls started: arrival order
+    finished: list[int] = []
 
     async def slow(batch: Sequence[Reading]) -> None:
-        await asyncio.sleep(0.02)
         got.extend(batch)
+        await asyncio.sleep(0.02)
+        finished.append(len(batch))
 
     run = Running(MqttAdapter(make_source(mosquitto.port, root), slow, queue_size=2, max_batch=2))
     await run.wait_connected()
@@ -292,10 +294,13 @@ async def test_slow_sink_is_backpressure_not_loss(
     for info in infos:
         await asyncio.to_thread(info.wait_for_publish, 5)
     await eventually(
-        lambda: len(got) >= 60, DEADLINE_S, lambda: f"{len(got)} of 60: {run.adapter.status}"
+        lambda: sum(finished) >= 60,
+        DEADLINE_S,
+        lambda: f"{sum(finished)} of 60: {run.adapter.status}",
     )
     assert [r.value for r in got] == [float(i) for i in range(60)]
     await run.close()
+    assert sum(finished) == 60 and run.adapter.status.readings == 60
 
 
 @pytest.mark.parametrize("qos", [1, 2])
@@ -342,6 +347,217 @@ async def test_failed_sink_call_is_not_acknowledged(
     await again.wait_for(lambda: len(again.readings) >= 1, "15")
     await asyncio.sleep(0.3)
     assert [r.value for r in again.readings] == [15.0]
+    await run.close()
+
+
+class Gate:
+    """A sink whose calls wait until the test settles each one (success or failure), in any
+    order; `auto` lets later calls through at once. `calls` holds each call's values, in the
+    order the calls started; `stored` the values of calls that returned, in that order."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[float | None]] = []
+        self.stored: list[float | None] = []
+        self.auto = False
+        self._pending: dict[int, asyncio.Future[None]] = {}
+
+    async def __call__(self, batch: Sequence[Reading]) -> None:
+        values = [r.value for r in batch]
+        self.calls.append(values)
+        if not self.auto:
+            self._pending[len(self.calls)] = fut = asyncio.get_running_loop().create_future()
+            await fut  # raises what `fail` set
+        self.stored.extend(values)
+
+    def succeed(self, call: int) -> None:
+        """Let call number `call` (1-based, in start order) return."""
+        self._pending.pop(call).set_result(None)
+
+    def fail(self, call: int) -> None:
+        self._pending.pop(call).set_exception(RuntimeError("database is away"))
+
+    async def wait_calls(self, n: int) -> None:
+        await eventually(lambda: len(self.calls) == n, DEADLINE_S, lambda: f"calls {self.calls}")
+
+
+class AckRecording(MqttAdapter):
+    """The real adapter; also notes the payloads of each batch it acknowledges, in order."""
+
+    def __init__(self, source: MqttSource, sink: Gate, **options: Any) -> None:
+        super().__init__(source, sink, max_batch=1, **options)
+        self.acked: list[list[str]] = []
+
+    def _ack(self, batch: Sequence[Any]) -> None:
+        self.acked.append([m.payload.decode() for m in batch])
+        super()._ack(batch)
+
+
+async def publish_values(publisher: Publisher, topic: str, values: range, qos: int) -> None:
+    for v in values:
+        await publisher.publish(topic, str(v), qos=qos)
+
+
+async def assert_session_has_nothing_left(
+    source: MqttSource, publisher: Publisher, topic: str, qos: int
+) -> None:
+    """A new connection of the session gets only a new message: everything else was acked."""
+    again = Collector()
+    run = Running(MqttAdapter(source, again))
+    await run.wait_connected()
+    await publisher.publish(topic, "99", qos=qos)
+    await again.wait_for(lambda: len(again.readings) >= 1, "99")
+    await asyncio.sleep(0.3)
+    assert [r.value for r in again.readings] == [99.0]
+    await run.close()
+
+
+async def test_calls_overlap_and_acks_follow_arrival_order(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """Four calls under way at once (the default); they return 4, 3, 2, 1: acks go 1, 2, 3, 4,
+    none before call 1 returned. A fifth call starts only when a slot frees up."""
+    root = unique("t/overlap")
+    topic = f"{root}/packer/temp"
+    source = make_source(mosquitto.port, root, qos=1, clean_start=False)
+    sink = Gate()
+    adapter = AckRecording(source, sink)
+    run = Running(adapter)
+    await run.wait_connected()
+    await publish_values(publisher, topic, range(1, 6), qos=1)
+    await sink.wait_calls(4)
+    await asyncio.sleep(0.3)
+    assert sink.calls == [[1.0], [2.0], [3.0], [4.0]]  # 5 waits for a slot
+
+    for call in (4, 3, 2):
+        sink.succeed(call)
+    await asyncio.sleep(0.3)
+    assert adapter.acked == [] and adapter.status.readings == 0
+    assert len(sink.calls) == 4  # returned but not acknowledged: they still hold their slots
+
+    sink.succeed(1)
+    await sink.wait_calls(5)
+    await eventually(lambda: len(adapter.acked) == 4, DEADLINE_S, lambda: f"{adapter.acked}")
+    assert adapter.acked == [["1"], ["2"], ["3"], ["4"]]
+    sink.succeed(5)
+    await eventually(lambda: len(adapter.acked) == 5, DEADLINE_S, lambda: f"{adapter.acked}")
+    assert adapter.acked[4] == ["5"]
+    assert sink.stored == [4.0, 3.0, 2.0, 1.0, 5.0]
+    assert adapter.status.readings == 5 and adapter.status.errors == 0
+    await run.close()
+    await assert_session_has_nothing_left(source, publisher, topic, qos=1)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+async def test_failure_with_later_calls_under_way(
+    mosquitto: Mosquitto, publisher: Publisher, qos: int
+) -> None:
+    """Calls 1-4 under way, 5 waiting; call 2 fails before the others return.
+
+    The adapter waits for 1, 3 and 4, acks only 1 (acks go in PUBLISH order) and resyncs.
+    QoS 1: the broker redelivers 2-5, so 3 and 4 are stored twice (at least once). QoS 2: the
+    broker cannot redeliver; the adapter offers 2 and 5 again, not 3 and 4 (stored already), and
+    acks (PUBCOMP) 2-5 in order after that.
+    """
+    root = unique("t/midfail")
+    topic = f"{root}/packer/temp"
+    source = make_source(mosquitto.port, root, qos=qos, clean_start=False)
+    sink = Gate()
+    adapter = AckRecording(source, sink)
+    run = Running(adapter)
+    await run.wait_connected()
+    await publish_values(publisher, topic, range(1, 6), qos=qos)
+    await sink.wait_calls(4)
+
+    sink.fail(2)
+    await asyncio.sleep(0.3)
+    assert adapter.acked == [] and adapter.status.reconnects == 0  # waits for 1, 3 and 4
+    sink.succeed(3)
+    sink.succeed(4)
+    await asyncio.sleep(0.3)
+    assert adapter.acked == [] and adapter.status.reconnects == 0
+    sink.auto = True
+    sink.succeed(1)
+
+    await eventually(lambda: len(adapter.acked) == 5, DEADLINE_S, lambda: f"{adapter.acked}")
+    assert adapter.acked == [["1"], ["2"], ["3"], ["4"], ["5"]]
+    first_round = [[1.0], [2.0], [3.0], [4.0]]
+    if qos == 1:
+        assert sink.calls == [*first_round, [2.0], [3.0], [4.0], [5.0]]
+        assert sink.stored == [3.0, 4.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        assert adapter.status.readings == 7  # 3 and 4 twice
+    else:
+        assert sink.calls == [*first_round, [2.0], [5.0]]
+        assert sink.stored == [3.0, 4.0, 1.0, 2.0, 5.0]
+        assert adapter.status.readings == 5
+    status = adapter.status
+    assert (
+        status.errors == 1 and status.last_error == "sink failed: RuntimeError('database is away')"
+    )
+    assert status.reconnects == 1
+    await run.close()
+    await assert_session_has_nothing_left(source, publisher, topic, qos=qos)
+
+
+async def test_stop_with_calls_under_way(mosquitto: Mosquitto, publisher: Publisher) -> None:
+    """stop() waits for every call under way. 1 returns and is acked; 2 fails, so neither 2 nor 3
+    (stored, but after 2) is acked: both come again on the session's next connection."""
+    root = unique("t/stopping")
+    topic = f"{root}/packer/temp"
+    source = make_source(mosquitto.port, root, qos=1, clean_start=False)
+    sink = Gate()
+    adapter = AckRecording(source, sink)
+    run = Running(adapter)
+    await run.wait_connected()
+    await publish_values(publisher, topic, range(1, 4), qos=1)
+    await sink.wait_calls(3)
+
+    stopping = asyncio.create_task(adapter.stop())
+    await asyncio.sleep(0.3)
+    assert not stopping.done() and not run.task.done()
+    sink.succeed(3)
+    sink.succeed(1)
+    await asyncio.sleep(0.3)
+    assert not stopping.done()
+    assert adapter.acked == [["1"]]
+    sink.fail(2)
+    await asyncio.wait_for(stopping, 10)
+    await asyncio.wait_for(run.task, 10)
+    assert adapter.acked == [["1"]]
+    assert sink.calls == [[1.0], [2.0], [3.0]] and sink.stored == [3.0, 1.0]
+    assert adapter.status.readings == 2 and adapter.status.errors == 1
+
+    again = Collector()
+    run = Running(MqttAdapter(source, again))
+    await again.wait_for(lambda: len(again.readings) >= 2, "2 and 3 again")
+    await asyncio.sleep(0.3)
+    assert [r.value for r in again.readings] == [2.0, 3.0]
+    await run.close()
+
+
+async def test_sink_raising_before_it_awaits_is_a_failed_call(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """A sink that is a plain function raising at once counts as a failed call, not a crash."""
+    root = unique("t/syncraise")
+    sink = Collector()
+    raised: list[Sequence[Reading]] = []
+
+    def plain(batch: Sequence[Reading]) -> Any:
+        if not raised:
+            raised.append(batch)
+            raise RuntimeError("refused at once")
+        return sink(batch)
+
+    source = make_source(mosquitto.port, root, qos=1, clean_start=False)
+    run = Running(MqttAdapter(source, plain))
+    await run.wait_connected()
+    await publisher.publish(f"{root}/packer/temp", "8")
+    await sink.wait_for(lambda: len(sink.readings) == 1, "8, redelivered after the failure")
+    assert [r.value for r in raised[0]] == [8.0] and sink.readings[0].value == 8.0
+    status = run.adapter.status
+    assert (
+        status.errors == 1 and status.last_error == "sink failed: RuntimeError('refused at once')"
+    )
     await run.close()
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import FieldSpec, decode, get_path, parse_timestamp
+from adapters.mqtt.payload import Decoder, FieldSpec, decode, get_path, parse_timestamp
 
 UTC = dt.UTC
 
@@ -109,3 +109,51 @@ def test_decode_with_timestamp() -> None:
 
 def test_get_path_top_level_list() -> None:
     assert get_path([{"a": 1}, {"a": 2}], "1.a") == 2
+
+
+GATEWAY = [FieldSpec(f, timestamp_field="ts", timestamp_format="epoch_ms") for f in ("a", "b")]
+T0 = dt.datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+# (specs, payload): the Decoder must give exactly what decode() gives, or the same error.
+DECODER_CASES = [
+    (GATEWAY, b'{"ts": 1772352000000, "a": 1.5, "b": 2.5}'),  # the short path
+    (GATEWAY, b'{"ts": 1772352000000, "a": 3, "b": true}'),  # int, bool
+    (GATEWAY, b'{"ts": 1772352000000, "a": "12.5", "b": "auto"}'),  # strings
+    (GATEWAY, b'{"ts": 1772352000000, "a": 1.5}'),  # b missing
+    (GATEWAY, b'{"a": 1.5, "b": 2.5}'),  # no timestamp
+    (GATEWAY, b'{"ts": "soon", "a": 1.5, "b": 2.5}'),  # bad timestamp
+    (GATEWAY, b'{"ts": 1772352000000, "a": NaN, "b": 2.5}'),
+    (GATEWAY, b'{"ts": 1772352000000, "a": [1], "b": 2.5}'),
+    (GATEWAY, b"[1, 2]"),
+    (GATEWAY, b"42"),
+    (GATEWAY, b"{not json"),
+    (GATEWAY, b'\xef\xbb\xbf{"ts": 1772352000000, "a": 1.5, "b": 2.5}'),  # BOM: not plain UTF-8
+    ([FieldSpec("a"), FieldSpec("b")], b'{"a": 1.5, "b": 2.5}'),  # short path, arrival time
+    ([FieldSpec("0")], b"[7, 8]"),  # a key that is a list index: decode() reads it
+    ([FieldSpec("d.v"), FieldSpec("a")], b'{"d": {"v": 3}, "a": 4}'),  # a path: decode()
+    ([FieldSpec(None)], b"41.5"),  # plain payload: decode()
+    (
+        [FieldSpec("a", "ts"), FieldSpec("b", "t2")],
+        b'{"a": 1, "b": 2, "ts": "2026-03-01", "t2": 5}',
+    ),
+]
+
+
+def _outcome(fn: object, payload: bytes) -> object:
+    try:
+        return fn(payload)  # type: ignore[operator]
+    except DecodeError as exc:
+        return ("DecodeError", str(exc))
+
+
+@pytest.mark.parametrize(("specs", "payload"), DECODER_CASES)
+def test_decoder_is_decode(specs: list[FieldSpec], payload: bytes) -> None:
+    expected = _outcome(lambda p: decode(p, specs), payload)
+    assert _outcome(Decoder(specs), payload) == expected
+
+
+def test_decoder_short_path_values() -> None:
+    got = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5, "b": "x"}')
+    assert got == [(1.5, None, T0), (None, "x", T0)]
+    with pytest.raises(DecodeError, match="no field 'b'"):
+        Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5}')

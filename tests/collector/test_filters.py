@@ -95,3 +95,56 @@ def test_router_maps_filters_and_counts_unmapped_readings() -> None:
     ]
     assert router.unmapped["plc"] == 2
     assert router.filtered["plc"] == 1
+
+
+TWO_SOURCES = """
+lines:
+  - id: l1
+    machines:
+      - {id: m, ideal_cycle_s: 1, state_map: {1: running}}
+sources:
+  - name: plc1
+    protocol: modbus
+    host: 127.0.0.1
+    tags:
+      - {machine: m, name: state, signal: state, address: 0}
+      - {machine: m, name: speed, address: 1}
+  - name: plc2
+    protocol: modbus
+    host: 127.0.0.2
+    tags:
+      - {machine: m, name: temp, address: 0}
+"""
+
+
+def test_router_maps_each_source_s_addresses_to_its_own_tags() -> None:
+    """The same address on two sources is two tags; a batch may mix sources; a source that is
+    not configured has no tags at all. Only held (state) rows reach the heartbeat."""
+    cfg = parse_config(TWO_SOURCES)
+    now = [0.0]
+    hb = StateHeartbeat(30, clock=lambda: now[0])
+    router = TagRouter(cfg, hb)
+    addr = {t.name: t.reading_address for _, t in cfg.tags()}
+    assert addr["state"] == addr["temp"]
+    t1 = T0 + dt.timedelta(seconds=1)
+    rows = router.rows(
+        [
+            Reading("plc1", addr["state"], T0, 1.0),
+            Reading("plc2", addr["temp"], T0, 21.5, Quality.UNCERTAIN),
+            Reading("plc9", addr["temp"], T0, 3.0),
+            Reading("plc1", addr["speed"], t1, None, Quality.BAD, "sensor fault"),
+            Reading("plc2", addr["speed"], t1, 5.0),  # plc2 has no tag at that address
+            Reading("plc2", addr["temp"], t1, 21.0),
+        ]
+    )
+    assert rows == [
+        (T0, "m.state", 1.0, 0, None),
+        (T0, "m.temp", 21.5, 1, None),
+        (t1, "m.speed", None, 2, "sensor fault"),
+        (t1, "m.temp", 21.0, 0, None),
+    ]
+    assert all(type(r[3]) is int for r in rows)  # not the Quality enum: the spool stores ints
+    assert (router.unmapped["plc9"], router.unmapped["plc2"], router.unmapped["plc1"]) == (1, 1, 0)
+    now[0] += 30 + LAG_S
+    assert hb.due("plc1") == [(T0 + dt.timedelta(seconds=30), "m.state", 1.0, 0, None)]
+    assert hb.due("plc2") == []

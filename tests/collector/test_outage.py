@@ -85,7 +85,7 @@ def _count(url: str, sql: str) -> int:
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
             return conn.execute(sql).fetchone()[0]  # type: ignore[index]
-    except psycopg.OperationalError:
+    except psycopg.Error:  # down, or not migrated yet (the collector creates the tables)
         return -1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -140,3 +141,86 @@ async def test_full_spool_with_block_policy_applies_backpressure(
         pipe.shutdown()
     assert len(stored(cluster.url)) == 1000
     assert spool.stats().dropped_rows == 0 and pipe.lost_rows == 0
+
+
+async def test_sink_stores_known_keys_and_keeps_rows_of_unknown_tags_apart(
+    database_url: str,
+) -> None:
+    """One batch mixing configured keys with keys the database does not know (spooled before
+    a config change): the known rows are stored, each unknown one lands in rejected_readings."""
+    db = DatabaseSink(parse_config(CONFIG), database_url)
+    batch = rows(3)
+    batch.insert(1, (T0, "m.gone", 1.0, 0, None))
+    batch.append((T0 + dt.timedelta(seconds=9), "m.state", 2.0, 0, None))
+    batch.append((T0 + dt.timedelta(seconds=10), "x.other", None, 2, "text"))
+    try:
+        result = await db.write(batch)
+    finally:
+        await db.close()
+    assert (result.inserted, db.rows_written, db.unknown_tag_rows, db.rejected) == (4, 4, 2, 0)
+    assert stored(database_url) == [
+        (T0 + dt.timedelta(seconds=9), "m.state", 2.0),
+        (T0, "m.temp", 0.0),
+        (T0 + dt.timedelta(seconds=1), "m.temp", 1.0),
+        (T0 + dt.timedelta(seconds=2), "m.temp", 2.0),
+    ]
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT time, reason FROM rejected_readings ORDER BY id").fetchall()
+    assert kept == [
+        (T0, "tag 'm.gone' is not configured"),
+        (T0 + dt.timedelta(seconds=10), "tag 'x.other' is not configured"),
+    ]
+
+
+async def test_pending_rows_are_written_in_batches_of_batch_rows_in_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    db = DatabaseSink(parse_config(CONFIG), database_url)
+    pipe = Pipeline(
+        CollectorSettings(batch_rows=7, batch_age_ms=10), db, Spool(tmp_path, max_bytes=10**6)
+    )
+    writer = asyncio.create_task(pipe.run())
+    try:
+        await pipe.submit(rows(20), durable=True)
+        await pipe.submit(rows(7, start=20), durable=True)
+    finally:
+        await pipe.close()
+        await writer
+        await db.close()
+        pipe.shutdown()
+    assert (pipe.batches, db.rows_written, pipe.queued) == (4, 27, 0)
+    assert [r[2] for r in stored(database_url)] == [float(i) for i in range(27)]
+
+
+class RecordingSink(DatabaseSink):
+    """The real sink, noting the values of each batch in the order they reach the database."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.order: list[float] = []
+
+    async def write(self, rows: Sequence[Row]) -> object:  # type: ignore[override]
+        self.order.extend(r[2] for r in rows)  # type: ignore[misc]
+        return await super().write(rows)
+
+
+async def test_concurrent_submits_enter_the_queue_in_call_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    db = RecordingSink(parse_config(CONFIG), database_url)
+    pipe = Pipeline(CollectorSettings(queue_rows=10), db, Spool(tmp_path, max_bytes=10**6))
+    await pipe.submit(rows(8))  # 8 of 10 held; the writer is not running yet
+    first = asyncio.create_task(pipe.submit(rows(8, start=100)))  # no room: waits
+    second = asyncio.create_task(pipe.submit(rows(1, start=200)))  # would fit, but came later
+    await asyncio.sleep(0.05)
+    writer = asyncio.create_task(pipe.run())
+    try:
+        await asyncio.gather(first, second)
+    finally:
+        await pipe.close()
+        await writer
+        await db.close()
+        pipe.shutdown()
+    expected = [float(i) for i in [*range(8), *range(100, 108), 200]]
+    assert db.order == expected
+    assert sorted(r[2] for r in stored(database_url)) == expected

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from adapters.base import Quality
 from config import DEMO_CONFIG, load_config
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant, tag_ids
-from storage.writer import BatchWriter, PermanentWriteError, ReadingRow, TransientWriteError
+from storage.writer import (
+    SMALLINT_MAX,
+    SMALLINT_MIN,
+    BatchWriter,
+    PermanentWriteError,
+    ReadingRow,
+    TransientWriteError,
+)
 
 T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
 
@@ -169,3 +178,126 @@ async def test_missing_schema_is_permanent(
         await writer.write(rows_for(ids, 5))
     assert not info.value.retriable
     assert "readings" in str(info.value)
+
+
+def tag_id_of(url: str, machine: str, name: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT id FROM tags WHERE machine_id = %s AND name = %s", (machine, name)
+        ).fetchone()
+    assert row is not None, (machine, name)
+    return int(row[0])
+
+
+def rollup_marks(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT machine_id, dirty_since, dirty_seq FROM rollup_state ORDER BY 1"
+        ).fetchall()
+
+
+async def test_rows_of_every_valid_shape_are_stored_as_given(
+    writer: BatchWriter, migrated_url: str
+) -> None:
+    """Rows off the common shape (UTC datetime, float, int quality) skip the quick screen and
+    are judged by the full one: all of these are valid readings."""
+    temp = tag_id_of(migrated_url, "filler", "temperature")
+    speed = tag_id_of(migrated_url, "filler", "speed")
+    berlin = ZoneInfo("Europe/Berlin")
+    batch: list[Sequence[object]] = [
+        ReadingRow(T0, temp, 1.5),
+        (
+            dt.datetime(2026, 3, 2, 8, 0, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            temp,
+            7,
+            0,
+            None,
+        ),
+        [dt.datetime(2026, 3, 2, 7, 0, 2, tzinfo=berlin), temp, None, Quality.BAD, None],
+        (T0 + dt.timedelta(seconds=3), temp, None, 1, "no sensor"),
+        (T0 + dt.timedelta(seconds=4), temp, -2.5, SMALLINT_MIN, "ok"),
+        (T0, speed, 2**53, SMALLINT_MAX, None),
+    ]
+    result = await writer.write(batch)
+    assert (result.inserted, result.rejected, result.used_staging) == (6, [], False)
+    assert stored(migrated_url) == [
+        (T0, temp, 1.5, 0, None),
+        (T0, speed, 2.0**53, SMALLINT_MAX, None),
+        (T0 + dt.timedelta(seconds=1), temp, 7.0, 0, None),
+        (T0 + dt.timedelta(seconds=2), temp, None, 2, None),
+        (T0 + dt.timedelta(seconds=3), temp, None, 1, "no sensor"),
+        (T0 + dt.timedelta(seconds=4), temp, -2.5, SMALLINT_MIN, "ok"),
+    ]
+
+
+async def test_rejected_rows_keep_their_batch_positions_around_a_new_tag(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    """A tag created after the writer connected, between bad rows: the refresh accepts its row
+    (and learns it feeds KPIs); the bad rows keep their positions and reasons."""
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        new_id = conn.execute(
+            "INSERT INTO tags (machine_id, name, signal, source, protocol, address) "
+            "VALUES ('capper', 'late_state', 'state', 's', 'opcua', 'ns=2;s=y') RETURNING id"
+        ).fetchone()[0]
+    batch: list[Sequence[object]] = list(rows_for(ids, 6))
+    batch.insert(1, (T0, 999_999, 1.0, 0, None))
+    batch.insert(3, (T0 - dt.timedelta(minutes=5), new_id, 2.0, 0, None))
+    batch.insert(5, (T0, ids[0], 1.0, 0, None, "sixth field"))
+    batch.append((T0, ids[1], 1.0, -40_000, None))
+    result = await writer.write(batch)
+    assert result.inserted == 7
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (1, "unknown tag_id 999999"),
+        (5, "expected 5 fields (time, tag_id, value, quality, text_value), got 6"),
+        (9, "quality -40000 is not a smallint"),
+    ]
+    assert (T0 - dt.timedelta(minutes=5), new_id, 2.0, 0, None) in stored(migrated_url)
+    assert ("capper", T0 - dt.timedelta(minutes=5), 1) in rollup_marks(migrated_url)
+
+
+async def test_only_readings_of_kpi_tags_mark_rollups_dirty(
+    writer: BatchWriter, migrated_url: str
+) -> None:
+    filler_temp = tag_id_of(migrated_url, "filler", "temperature")
+    filler_good = tag_id_of(migrated_url, "filler", "good_count")
+    filler_state = tag_id_of(migrated_url, "filler", "state")
+    capper_temp = tag_id_of(migrated_url, "capper", "temperature")
+    at = [T0 + dt.timedelta(seconds=s) for s in range(10)]
+
+    # Measurements only: no statement, no mark (not even a rollup_state row).
+    result = await writer.write(
+        [
+            ReadingRow(T0 - dt.timedelta(hours=1), filler_temp, 20.0),
+            ReadingRow(T0, capper_temp, 1.0),
+        ]
+    )
+    assert (result.inserted, rollup_marks(migrated_url)) == (2, [])
+
+    # Mixed: the earliest KPI reading per machine, whatever earlier measurements came with it.
+    await writer.write(
+        [
+            ReadingRow(at[5], filler_good, 10.0),
+            ReadingRow(at[0], filler_temp, 21.0),
+            ReadingRow(at[2], filler_state, 1.0),
+            ReadingRow(at[3], filler_good, 9.0),
+            ReadingRow(at[1], capper_temp, 2.0),
+        ]
+    )
+    assert rollup_marks(migrated_url) == [("filler", at[2], 1)]
+
+    # A KPI reading the server refuses is not stored and marks nothing.
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE readings ADD CONSTRAINT no_666 CHECK (value <> 666)")
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("UPDATE rollup_state SET dirty_since = NULL")  # as a refresh takes it
+    result = await writer.write(
+        [
+            ReadingRow(at[6], filler_temp, 1.0),
+            ReadingRow(at[1], filler_good, 666.0),
+            ReadingRow(at[8], filler_good, 12.0),
+            ReadingRow(at[7], filler_state, 2.0),
+        ]
+    )
+    assert (result.inserted, [r.index for r in result.rejected]) == (3, [1])
+    assert rollup_marks(migrated_url) == [("filler", at[7], 2)]

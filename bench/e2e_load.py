@@ -6,9 +6,11 @@ Roles: `mqtt-pub` (paho publisher of multi-value JSON at QoS 1), `mqtt-bare` (pl
 subscriber parsing the same JSON), `modbus-server` (plain pymodbus server with many registers),
 `modbus-bare` (plain pymodbus client reading the same requests in a loop), `opcua-server`
 (asyncua server whose variables change fast), `opcua-bare` (plain asyncua subscription counting
-notifications). Every role prints one JSON line a second, `{"t": wall time, "n": count}`, so the
-orchestrator can take the rate over its own steady window; servers print `{"ready": true}` once
-they listen. They run until their `--duration` ends or SIGTERM.
+notifications), `adapter` (our own adapter for one source of a collector config, the class the
+collector runs, delivering to a sink that only counts). Every role prints one JSON line a
+second, `{"t": wall time, "n": count}`, so the orchestrator can take the rate over its own
+steady window; servers (and `adapter`, once connected) print `{"ready": true}` once they listen.
+They run until their `--duration` ends or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 MQTT_TOPIC = "bench/{machine}/data"
 OPCUA_NS_URI = "urn:shopfloor:bench"
@@ -328,6 +331,70 @@ def opcua_bare(args: argparse.Namespace) -> None:
     ticker.stop()
 
 
+# -- our adapter, alone -------------------------------------------------------------------------
+
+
+def adapter(args: argparse.Namespace) -> None:
+    """The collector's adapter for `--source` of `--config`, with a sink that only counts.
+
+    The same class on the same config as `shopfloor collect`, minus routing, pipeline and
+    database: the sink returns at once (for MQTT: storage that costs nothing, so every batch is
+    acknowledged as soon as it is handed over). Prints `{"ready": true}` once connected, then
+    the usual `{"t", "n"}` lines, and at the end the adapter's status and its CPU seconds.
+    """
+    from adapters.base import Reading
+    from adapters.registry import create_adapter
+    from collector.logs import setup_logging
+    from config import load_config
+
+    setup_logging(0)  # the adapter's warnings and errors go to stderr, the role's log
+    cfg = load_config(args.config)
+    by_name = {s.name: s for s in cfg.sources}
+    if args.source not in by_name:
+        raise SystemExit(
+            f"{args.config}: no source {args.source!r}; its sources: {sorted(by_name) or 'none'}"
+        )
+    readings = 0
+
+    async def counting_sink(batch: Sequence[Reading]) -> None:
+        nonlocal readings
+        readings += len(batch)
+
+    async def main() -> None:
+        running = create_adapter(by_name[args.source], counting_sink)
+        task = asyncio.create_task(running.run(), name=f"adapter-{args.source}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        end = loop.time() + args.duration
+        while not (running.status.connected or stop.is_set() or task.done() or loop.time() > end):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+        if running.status.connected:
+            emit(ready=True)
+        if not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, end - loop.time()))
+        await running.stop()
+        await task  # run() returns after stop(); an exception here is a bug worth seeing
+        st = running.status
+        emit(
+            readings=readings,
+            errors=st.errors,
+            last_error=st.last_error,
+            reconnects=st.reconnects,
+            malformed=st.malformed,
+            **st.extra,
+        )
+
+    ticker = Ticker(lambda: readings).start()
+    asyncio.run(main())
+    ticker.stop()
+    cpu = os.times()
+    emit(cpu_s=cpu.user + cpu.system, readings=readings)
+
+
 # -- command line --------------------------------------------------------------------------------
 
 
@@ -373,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sampling-ms", type=float, default=OPCUA_SAMPLING_MS)
     p.add_argument("--queue-size", type=int, default=OPCUA_QUEUE_SIZE)
     p.set_defaults(func=opcua_bare)
+    p = roles.add_parser("adapter")
+    p.add_argument("--config", required=True, help="a collector config (bench.e2e writes one)")
+    p.add_argument("--source", required=True, help="the name of the source to run")
+    p.add_argument("--duration", type=float, default=60)
+    p.set_defaults(func=adapter)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

@@ -115,10 +115,9 @@ class ModbusAdapter:
                 self._ok("poll")
             next_at += interval
             now = loop.time()
-            if next_at < now:  # the poll overran: skip the missed ticks, do not burst
-                missed = math.ceil((now - next_at) / interval)
-                self.status.extra["overruns"] += missed
-                next_at += missed * interval
+            if next_at < now:  # the poll overran: skip the missed ticks, poll again at once
+                self.status.extra["overruns"] += math.ceil((now - next_at) / interval)
+                next_at = now  # the schedule restarts here: one poll, never a burst
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
 

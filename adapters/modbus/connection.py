@@ -98,10 +98,8 @@ class ModbusConnection:
                 client = await self._connected_client()
                 self.sent_at = dt.datetime.now(dt.UTC)
                 try:
-                    response = await asyncio.wait_for(
-                        self._call(client, table, address, count, unit_id),
-                        timeout=self.source.timeout_s,
-                    )
+                    async with asyncio.timeout(self.source.timeout_s):  # no task per request
+                        response = await self._call(client, table, address, count, unit_id)
                 except asyncio.CancelledError:
                     self._drop("cancelled with a request outstanding")
                     raise
@@ -150,7 +148,7 @@ class ModbusConnection:
             port=self.source.port,
             framer=_FRAMERS[self.source.framer],
             name=f"shopfloor-{self.source.name}",
-            timeout=self.source.timeout_s + 1.0,  # a backstop: our wait_for decides
+            timeout=self.source.timeout_s + 1.0,  # a backstop: our own timeout decides
             retries=0,
             reconnect_delay=0,
         )

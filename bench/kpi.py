@@ -1,18 +1,21 @@
 """KPI engine benchmark: latency of line KPIs, series and a tag series over a month of data.
 
     .venv/bin/python -m bench.kpi [--days 30] [--machines 10] [--counter-step-s 1]
-                                  [--analog-days 30] [--runs 20]
+                                  [--analog-days 30] [--runs 20] [--load-connections 2]
+                                  [--refresh-connections 2] [--load-only] [--keep]
                                   [--database-url URL [--reuse]]
 
-Loads `--days` days for `--machines` machines (two lines, the demo's two-shift Berlin calendar),
+Loads `--days` days for `--machines` machines (two lines, a three-shift Berlin calendar with breaks),
 as issue #6 asks: states on change plus the collector's 30 s heartbeat, reasons on every
 change, total and reject counters at 1 Hz (`--counter-step-s`), and 3 analog tags at 1 Hz over
 the last `--analog-days` days (default: all of them; ~130M readings). Then VACUUM ANALYZE, one
-rollups.refresh, and each query `--runs` times (p50 / p95) on a connection set up as the API's
+rollups.refresh (its machines shared over `--refresh-connections`), and each query `--runs` times (p50 / p95) on a connection set up as the API's
 pool sets up its own (storage.engine.session: jit = off). Without --database-url (or
 SHOPFLOOR_DATABASE_URL) it starts a private TimescaleDB cluster in a temp dir and removes it
 afterwards; with `--reuse` a database at that URL already loaded by an earlier run (it has
-rollup_state rows) is used as it is (for profiling).
+readings) is used as it is: no load, and the refresh then only redoes what is not yet
+covered (for profiling). `--load-only` stops after loading; `--keep` leaves the private cluster
+running and prints its directory and URL for `--database-url URL --reuse`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from collector.mosquitto import free_port
 from config import ShopfloorConfig
 from config.loader import parse_config
 from storage import rollups, tag_series
-from storage.cluster import LocalCluster, world_traversable_tempdir
+from storage.cluster import LocalCluster, pg_bin_dir, world_traversable_tempdir
 from storage.engine import KpiEngine
 from storage.engine.session import configure as engine_session
 from storage.migrate import migrate
@@ -257,9 +260,9 @@ async def run(url: str, args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         loaded = (
             args.reuse
-            and conn.execute("SELECT to_regclass('rollup_state') IS NOT NULL").fetchone()[0]
+            and conn.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]
+            and conn.execute("SELECT EXISTS (SELECT FROM readings)").fetchone()[0]
         )
-        loaded = loaded and conn.execute("SELECT count(*) FROM rollup_state").fetchone()[0] > 0
         if not loaded:
             migrate(conn)
             sync_plant(conn, cfg, now=END - dt.timedelta(days=400))
@@ -272,14 +275,31 @@ async def run(url: str, args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             conn.execute("VACUUM ANALYZE readings")
             print(f"VACUUM ANALYZE readings: {time.perf_counter() - t0:.1f} s")
+        print(f"load average: {load_average()}")
+    if args.load_only:
+        return
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await engine_session(conn)  # as the API's pool does (jit = off)
-        if not loaded:
-            t0 = time.perf_counter()
-            await rollups.refresh(conn, cfg, now=END - dt.timedelta(minutes=2))
-            await conn.execute("ANALYZE machine_minutes")
-            await conn.execute("ANALYZE machine_hours")
-            print(f"rollups.refresh: {time.perf_counter() - t0:.1f} s")
+        more = [
+            await psycopg.AsyncConnection.connect(url, autocommit=True)
+            for _ in range(args.refresh_connections - 1)
+        ]
+        t0 = time.perf_counter()
+        try:
+            report = await rollups.refresh(conn, cfg, now=END - dt.timedelta(minutes=2), more=more)
+        finally:
+            for c in more:
+                await c.close()
+        await conn.execute("ANALYZE machine_minutes")
+        await conn.execute("ANALYZE machine_hours")
+        refresh_s = time.perf_counter() - t0
+        days = sum((b - a).total_seconds() for a, b in report.ranges.values()) / 86400
+        print(
+            f"rollups.refresh: {refresh_s:.1f} s for {report.minutes:,} minutes "
+            f"({days:.1f} machine-days, {report.core_chunks} chunks counted by the pure core; "
+            f"{refresh_s / max(days, 1e-9):.2f} s per machine-day) on "
+            f"{args.refresh_connections} connections; load average: {load_average()}"
+        )
         for table in ("readings", "machine_minutes", "machine_hours"):
             cur = await conn.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
             print(f"{table} rows: {(await cur.fetchone())[0]:,}")  # type: ignore[index]
@@ -340,6 +360,10 @@ async def run(url: str, args: argparse.Namespace) -> None:
             print(f"  {label:<30} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
@@ -347,7 +371,12 @@ def main() -> int:
     parser.add_argument("--counter-step-s", type=int, default=1)
     parser.add_argument("--analog-days", type=int, default=30)
     parser.add_argument("--load-connections", type=int, default=2)
+    parser.add_argument("--refresh-connections", type=int, default=2)
     parser.add_argument("--reuse", action="store_true", help="use an already loaded database")
+    parser.add_argument("--load-only", action="store_true", help="stop after loading")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the private cluster running (prints its URL)"
+    )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))
     args = parser.parse_args()
@@ -361,10 +390,18 @@ def main() -> int:
         with (cluster.data_dir / "postgresql.conf").open("a") as f:
             f.write("max_wal_size = 8GB\ncheckpoint_timeout = 30min\n")  # bulk load
         cluster.start()
+        print(f"private cluster in {base}, URL {cluster.url}", flush=True)
         asyncio.run(run(cluster.url, args))
     finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep:
+            print(
+                f"kept: cluster dir {base}, URL {cluster.url}; stop it with "
+                f"`{pg_bin_dir() / 'pg_ctl'} stop -D {cluster.data_dir}` (as the postgres user "
+                "when root), then remove the dir"
+            )
+        else:
+            cluster.stop(mode="immediate")
+            shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

@@ -28,17 +28,28 @@ collector writes every 250 ms; `dirty_seq` stays as a write counter.)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 
 from config.model import ShopfloorConfig
+from config.plant import Machine
 from config.settings import KpiSettings
-from storage.kpi import CountStreams, Interval, context_margin, state_seconds
+from storage.kpi import (
+    CountStreams,
+    CycleHistory,
+    Interval,
+    context_margin,
+    plausible_max,
+    state_seconds,
+)
 from storage.samples import (
+    CounterName,
     MachineTags,
     cycle_histories,
     fetch_raw_many,
@@ -67,6 +78,7 @@ STATE_COLUMNS = (
 COUNT_COLUMNS = ("good", "reject", "total", "ideal_good_s", "ideal_reject_s", "ideal_total_s")
 FLAG_COLUMNS = ("counter_resets", "counter_wraps", "counter_glitches")
 VALUE_COLUMNS = STATE_COLUMNS + COUNT_COLUMNS + FLAG_COLUMNS
+COUNTERS: tuple[CounterName, ...] = ("good", "reject", "total")  # COUNT_COLUMNS' order
 
 _HOURS_SQL = f"""
 INSERT INTO machine_hours (machine_id, hour, {", ".join(VALUE_COLUMNS)})
@@ -140,6 +152,13 @@ class RefreshReport:
 
     ranges: dict[str, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     minutes: int = 0
+    # chunks whose count sums came from the pure core because the server's sums did not apply
+    core_chunks: int = 0
+
+
+Row = tuple[dt.datetime, tuple[object, ...]]
+# Per configured counter: minute -> (count, ideal seconds); what CountStreams.window gives.
+MinuteCounts = dict[CounterName, dict[dt.datetime, tuple[int, float]]]
 
 
 def minute_values(
@@ -156,14 +175,10 @@ def minute_values(
     )
 
 
-def minute_rows(
-    intervals: Sequence[Interval],
-    streams: CountStreams,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> list[tuple[dt.datetime, tuple[object, ...]]]:
-    """(minute, values) for each minute of [start, end); intervals sorted, as built."""
-    rows = []
+def _minute_slices(
+    intervals: Sequence[Interval], start: dt.datetime, end: dt.datetime
+) -> Iterator[tuple[dt.datetime, Sequence[Interval]]]:
+    """(minute, the intervals overlapping it) for each minute of [start, end)."""
     lo = 0
     minute = start
     while minute < end:
@@ -172,9 +187,226 @@ def minute_rows(
         hi = lo
         while hi < len(intervals) and intervals[hi].start < minute + MINUTE:
             hi += 1
-        rows.append((minute, minute_values(intervals[lo:hi], streams, minute)))
+        yield minute, intervals[lo:hi]
         minute += MINUTE
+
+
+def minute_rows(
+    intervals: Sequence[Interval],
+    streams: CountStreams,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Row]:
+    """(minute, values) for each minute of [start, end); intervals sorted, as built."""
+    return [
+        (minute, minute_values(part, streams, minute))
+        for minute, part in _minute_slices(intervals, start, end)
+    ]
+
+
+_NO_FLAGS = (0,) * len(FLAG_COLUMNS)
+
+
+def minute_rows_with_counts(
+    intervals: Sequence[Interval],
+    counts: MinuteCounts,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Row]:
+    """As `minute_rows`, with count sums already summed per minute (no counter flags)."""
+    rows = []
+    for minute, part in _minute_slices(intervals, start, end):
+        secs = state_seconds(part, [(minute, minute + MINUTE)])
+        got = [
+            counts[name].get(minute, (0, 0.0)) if name in counts else (None, None)
+            for name in COUNTERS
+        ]
+        rows.append(
+            (
+                minute,
+                (
+                    *(getattr(secs, c) for c in STATE_COLUMNS),
+                    *(n for n, _ in got),
+                    *(ideal for _, ideal in got),
+                    *_NO_FLAGS,
+                ),
+            )
+        )
     return rows
+
+
+# -- count sums per minute on the server ------------------------------------------------------
+#
+# At 1 Hz a counter has 86,400 samples a day; turning each into a CountEvent in Python and
+# summing per minute cost ~2 s per machine-day, most of a catch-up. The server sums them
+# instead, as long as that gives exactly what the pure core (cumulative_deltas / increments,
+# CountStreams.window) gives for the chunk's fetch (the last sample before `since`, then every
+# sample up to the chunk end; bad quality and NaN skipped): when every step of a cumulative
+# counter is a plain count (0 <= delta <= plausible_max) the core's events are the deltas of
+# consecutive clean samples, and a delta counter's events are its rounded values. Anything
+# else in a chunk (a reset, wrap or glitch; values too big to be exact in float8; an ideal
+# cycle change inside the chunk) sends the whole chunk to the pure core, so flags and
+# baselines are the core's own.
+#
+# Ideal seconds: the core adds delta x cycle event by event. When the cycle is a small dyadic
+# fraction (1.0, 0.5, 1.5, ..) every partial sum is exact, so the minute's count x cycle is the
+# same float; otherwise the server sends the minute's nonzero deltas in time order and Python
+# adds them exactly as the core does.
+
+_CLEAN_SQL = "value IS NOT NULL AND value <> 'NaN' AND quality <> 2 AND quality >= 0"
+_EXACT = 2**52  # integers below this (and their differences and sums below 2**53) are exact
+_DYADIC_MAX_NUMERATOR = 2**20  # cycle = m / 2**k with m below this: count x cycle is exact
+
+# One part per counter (k = its index). Columns: k, minute, count, lowest delta, highest
+# delta - elapsed x f among deltas above 9 (f = 1.5 / the largest ideal cycle: a delta of 9
+# or less is always plausible, a larger one while that stays below 10), lowest and highest
+# value, sum of |increments| (delta counters), nonzero deltas in time order (when needed).
+# A cumulative counter's rows start at `since` (steps before the chunk decide whether the core
+# keeps its baseline); the first clean sample's step comes from _FIRST_STEP_SQL.
+_CUMULATIVE_PART = """
+SELECT {k}, minute, sum(d), min(d),
+       max(CASE WHEN d > 9 THEN d - date_part('epoch', time - prev) * %(f)s END),
+       min(v), max(v), NULL::float8, {deltas}
+FROM (
+    SELECT time_bucket('1 minute', time) AS minute, time, v,
+           v - lag(v) OVER w AS d, lag(time) OVER w AS prev
+    FROM (
+        SELECT time, round(value) AS v FROM readings
+        WHERE tag_id = %(t{k})s AND time >= %(since)s AND time < %(end)s AND {clean}
+        ORDER BY time
+    ) AS r
+    WINDOW w AS (ORDER BY time)
+) AS steps
+GROUP BY minute
+"""
+_DELTA_PART = """
+SELECT {k}, time_bucket('1 minute', time) AS minute, sum(v), NULL::float8, NULL::float8,
+       min(v), max(v), sum(abs(v)), {deltas}
+FROM (
+    SELECT time, round(value) AS v FROM readings
+    WHERE tag_id = %(t{k})s AND time >= %(start)s AND time < %(end)s AND {clean}
+) AS r
+GROUP BY 2
+"""
+_FIRST_STEP_SQL = f"""
+SELECT q.k, b.time, b.value, f.time, f.value
+FROM unnest(%(k)s::int[], %(tag)s::int[]) AS q (k, tag)
+LEFT JOIN LATERAL (
+    SELECT time, CASE WHEN quality = 2 OR quality < 0 THEN NULL ELSE value END AS value
+    FROM readings WHERE tag_id = q.tag AND time < %(since)s ORDER BY time DESC LIMIT 1
+) AS b ON true
+LEFT JOIN LATERAL (
+    SELECT time, value FROM readings
+    WHERE tag_id = q.tag AND time >= %(since)s AND time < %(end)s AND {_CLEAN_SQL}
+    ORDER BY time LIMIT 1
+) AS f ON true
+"""
+
+
+def _constant_cycle(cycles: CycleHistory, start: dt.datetime, end: dt.datetime) -> float | None:
+    """The ideal cycle valid at every instant of [start, end), or None if it changes there."""
+    if any(start < valid_from < end for valid_from, _ in cycles.entries):
+        return None
+    return cycles.at(start)
+
+
+def _finite_int(value: float | None) -> int | None:
+    """round(value) as the core rounds, or None when the core would skip or fail on it."""
+    if value is None or not math.isfinite(value) or abs(value) >= _EXACT:
+        return None
+    return round(value)
+
+
+async def server_counts(
+    conn: psycopg.AsyncConnection,
+    tags: MachineTags,
+    cycles: CycleHistory,
+    since: dt.datetime,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> MinuteCounts | None:
+    """Count sums per minute of [start, end) as the pure core would give them for samples
+    fetched from `since` on; None when this chunk needs the core (see above)."""
+    if not tags.counters:
+        return {}
+    cycle = _constant_cycle(cycles, start, end)
+    if cycle is None:
+        return None
+    numerator = cycle.as_integer_ratio()[0]
+    need_deltas = numerator >= _DYADIC_MAX_NUMERATOR
+    largest = max(c for _, c in cycles.entries)  # plain below it is plain for any cycle
+    f = 1.5 / largest
+    margin = 1e-3  # elapsed seconds are computed apart from Python's: stay clear of the edge
+    names = list(tags.counters)
+    params: dict[str, object] = {"since": since, "start": start, "end": end, "f": f}
+    parts = []
+    cumulative = []
+    for k, name in enumerate(names):
+        tag_id, mode, _ = tags.counters[name]
+        params[f"t{k}"] = tag_id
+        if mode == "delta":
+            deltas = "array_agg(v ORDER BY time) FILTER (WHERE v <> 0)"
+            part = _DELTA_PART
+        else:
+            deltas = "array_agg(d ORDER BY time) FILTER (WHERE d <> 0)"
+            part = _CUMULATIVE_PART
+            cumulative.append(k)
+        deltas = deltas if need_deltas else "NULL::float8[]"
+        parts.append(part.format(k=k, deltas=deltas, clean=_CLEAN_SQL))
+    # minute -> [count, |count|, nonzero deltas] per counter
+    sums: list[dict[dt.datetime, list]] = [{} for _ in names]
+    async with conn.cursor() as cur:
+        if cumulative:
+            await cur.execute(
+                _FIRST_STEP_SQL,
+                {
+                    "k": cumulative,
+                    "tag": [tags.counters[names[k]][0] for k in cumulative],
+                    "since": since,
+                    "end": end,
+                },
+                prepare=False,
+            )
+            for k, t0, v0, t1, v1 in await cur.fetchall():
+                if t0 is None or t1 is None or v0 is None or math.isnan(v0):
+                    continue  # no baseline before the first clean sample: it sets it
+                a, b = _finite_int(v0), _finite_int(v1)
+                if a is None or b is None:
+                    return None
+                d = b - a
+                if not 0 <= d <= plausible_max((t1 - t0).total_seconds(), cycles.fastest(t0, t1)):
+                    return None
+                sums[k][floor_minute(t1)] = [d, d, [d] if d else []]
+        await cur.execute("\nUNION ALL\n".join(parts), params, prepare=False)  # type: ignore[arg-type]
+        rows = await cur.fetchall()
+    for k, minute, total, low, excess, v_min, v_max, abs_sum, deltas in rows:
+        if not -_EXACT < v_min <= v_max < _EXACT or (low is not None and low < 0):
+            return None
+        if excess is not None and not excess < 10 - margin:
+            return None
+        if abs_sum is not None and not abs_sum < _EXACT:
+            return None
+        if minute < start:
+            continue  # the margin before the chunk: checked above, not stored
+        got = sums[k].setdefault(minute, [0, 0, []])
+        n = int(total or 0)
+        got[0] += n
+        got[1] += int(abs_sum) if abs_sum is not None else n
+        got[2] += [int(x) for x in deltas or ()]
+    out: MinuteCounts = {}
+    for k, name in enumerate(names):
+        per: dict[dt.datetime, tuple[int, float]] = {}
+        for minute, (n, n_abs, deltas) in sums[k].items():
+            if minute < start:
+                continue
+            if not need_deltas and n_abs * numerator < 2**53:
+                per[minute] = (n, float(n) * cycle)  # exact, so equal to the core's sum
+            elif need_deltas:
+                per[minute] = (n, float(sum(d * cycle for d in deltas)))  # the core's order
+            else:
+                return None
+        out[name] = per
+    return out
 
 
 async def _start_of(
@@ -202,7 +434,7 @@ async def _start_of(
 async def _store(
     conn: psycopg.AsyncConnection,
     machine_id: str,
-    rows: list[tuple[dt.datetime, tuple[object, ...]]],
+    rows: list[Row],
     start: dt.datetime,
     end: dt.datetime,
 ) -> None:
@@ -230,21 +462,73 @@ async def _store(
         )
 
 
-async def refresh(
-    conn: psycopg.AsyncConnection, cfg: ShopfloorConfig, *, now: dt.datetime
-) -> RefreshReport:
-    """Bring every machine's minute and hour rows up to the last whole minute before `now`.
-
-    Needs an autocommit connection: it commits per machine and chunk, so a long catch-up
-    shows progress and a crash loses at most one chunk of work.
-    """
-    if not conn.autocommit:
-        raise ValueError("rollups.refresh needs an autocommit connection: it commits per chunk")
-    if now.utcoffset() is None:
-        raise ValueError("rollups.refresh: now must be timezone-aware")
+async def _refresh_machine(
+    conn: psycopg.AsyncConnection,
+    cfg: ShopfloorConfig,
+    machine: Machine,
+    tags: MachineTags,
+    now: dt.datetime,
+    report: RefreshReport,
+) -> None:
+    """Recompute one machine's minutes from its covered_until (or first reading) to `now`."""
     settings = cfg.settings.kpi
     margin, ctx = rollup_margin(settings), context_margin(settings)
     end = floor_minute(now)
+    start = await _start_of(conn, machine.id, tags, margin)
+    if start is None or start >= end:
+        return
+    reasons = reason_categories(cfg, machine)
+    cycles = (await cycle_histories(conn, [machine.id]))[machine.id]  # once, not per chunk
+    states_only = MachineTags(machine.id, tags.state, tags.stop_reason)
+    chunks = -(-(end - start) // CHUNK)
+    c0 = start
+    while c0 < end:
+        c1 = min(c0 + CHUNK, end)
+        until = min(c1 + ctx, now)
+        counts = await server_counts(conn, tags, cycles, c0 - ctx, c0, c1)
+        request = (states_only if counts is not None else tags, c0 - ctx, until)
+        (raw,) = await fetch_raw_many(conn, [request], {machine.id: cycles})
+        intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
+        if counts is not None:
+            rows = minute_rows_with_counts(intervals, counts, c0, c1)
+        else:
+            rows = minute_rows(intervals, streams, c0, c1)
+            report.core_chunks += 1
+        await _store(conn, machine.id, rows, c0, c1)
+        report.minutes += len(rows)
+        if chunks > 1:
+            log.info(
+                "rollups %s: %s .. %s done (%d minutes), catching up to %s",
+                machine.id,
+                c0.isoformat(),
+                c1.isoformat(),
+                len(rows),
+                end.isoformat(),
+            )
+        c0 = c1
+    report.ranges[machine.id] = (start, end)
+    log.debug("rollups %s: recomputed %s .. %s", machine.id, start, end)
+
+
+async def refresh(
+    conn: psycopg.AsyncConnection,
+    cfg: ShopfloorConfig,
+    *,
+    now: dt.datetime,
+    more: Sequence[psycopg.AsyncConnection] = (),
+) -> RefreshReport:
+    """Bring every machine's minute and hour rows up to the last whole minute before `now`.
+
+    Needs autocommit connections: it commits per machine and chunk, so a long catch-up shows
+    progress and a crash loses at most one chunk of work. `more` connections (to the same
+    database) share the machines with `conn`: the server's count sums of one machine then run
+    while Python builds another's timeline (a catch-up on 2 cores).
+    """
+    for c in (conn, *more):
+        if not c.autocommit:
+            raise ValueError("rollups.refresh needs autocommit connections: it commits per chunk")
+    if now.utcoffset() is None:
+        raise ValueError("rollups.refresh: now must be timezone-aware")
     machines = cfg.machines()
     all_tags = await machine_tags(conn)
     await conn.execute(
@@ -253,33 +537,18 @@ async def refresh(
         (list(machines),),
     )
     report = RefreshReport()
-    for machine_id, (_, machine) in machines.items():
-        tags = all_tags.get(machine_id, MachineTags(machine_id))
-        start = await _start_of(conn, machine_id, tags, margin)
-        if start is None or start >= end:
-            continue
-        reasons = reason_categories(cfg, machine)
-        cycles = await cycle_histories(conn, [machine_id])  # once, not per chunk
-        chunks = -(-(end - start) // CHUNK)
-        c0 = start
-        while c0 < end:
-            c1 = min(c0 + CHUNK, end)
-            until = min(c1 + ctx, now)
-            (raw,) = await fetch_raw_many(conn, [(tags, c0 - ctx, until)], cycles)
-            intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
-            rows = minute_rows(intervals, streams, c0, c1)
-            await _store(conn, machine_id, rows, c0, c1)
-            report.minutes += len(rows)
-            if chunks > 1:
-                log.info(
-                    "rollups %s: %s .. %s done (%d minutes), catching up to %s",
-                    machine_id,
-                    c0.isoformat(),
-                    c1.isoformat(),
-                    len(rows),
-                    end.isoformat(),
-                )
-            c0 = c1
-        report.ranges[machine_id] = (start, end)
-        log.debug("rollups %s: recomputed %s .. %s", machine_id, start, end)
+    todo = [
+        (machine, all_tags.get(machine_id, MachineTags(machine_id)))
+        for machine_id, (_, machine) in machines.items()
+    ]
+    todo.reverse()  # popped from the end: config order
+
+    async def worker(c: psycopg.AsyncConnection) -> None:
+        while todo:
+            machine, tags = todo.pop()
+            await _refresh_machine(c, cfg, machine, tags, now, report)
+
+    async with asyncio.TaskGroup() as group:
+        for c in (conn, *more):
+            group.create_task(worker(c))
     return report

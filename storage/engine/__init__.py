@@ -16,8 +16,10 @@ from raw samples (storage.engine.sums); decisions in docs/engine.md.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Literal, TypeVar
 
 import psycopg
 
@@ -28,7 +30,7 @@ from storage.engine.current import CurrentState, current_states
 from storage.engine.downtime import DowntimeRow, downtime_rows
 from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
 from storage.engine.plant import Plant
-from storage.engine.sums import bucket_sums, counter_names, empty_sums, raw_timelines
+from storage.engine.sums import bucket_results, counter_names, empty_sums, raw_timelines
 from storage.engine.windows import check_window, resolve_now
 from storage.kpi import (
     Bucket,
@@ -45,6 +47,7 @@ from storage.kpi import (
 )
 
 Kind = Literal["line", "machine"]
+T = TypeVar("T")
 
 __all__ = [
     "BadBucket",
@@ -91,22 +94,27 @@ class KpiEngine:
             return line, [ident]
         raise BadKind(f"bad kind {kind!r}: use 'line' or 'machine'")
 
-    async def _sums(
+    async def _results(
         self,
         conn: psycopg.AsyncConnection,
         line: Line,
         machine_ids: list[str],
         buckets: list[Bucket],
         now: dt.datetime,
-    ) -> dict[str, list[Sums]]:
-        return await bucket_sums(
+        each: Callable[[dict[str, Sums]], T],
+        *,
+        counts_only: frozenset[str] = frozenset(),
+    ) -> list[T]:
+        return await bucket_results(
             conn,
             self.plant,
             machine_ids,
             buckets,
             self.plant.calendar(line),
             now,
+            each,
             use_rollups=self.use_rollups,
+            counts_only=counts_only,
         )
 
     async def _window_sums(
@@ -122,8 +130,8 @@ class KpiEngine:
             tags = await samples.machine_tags(conn)
             missing = self.plant.calendar(line) is None
             return {m: empty_sums(counter_names(tags.get(m)), missing) for m in machine_ids}
-        found = await self._sums(conn, line, machine_ids, [Bucket(s, e)], now)
-        return {m: v[0] for m, v in found.items()}
+        found = await self._results(conn, line, machine_ids, [Bucket(s, e)], now, dict)
+        return found[0]
 
     # -- API -----------------------------------------------------------------------------
     async def machine(
@@ -174,10 +182,17 @@ class KpiEngine:
         if s >= e:
             return []
         buckets = bucket_spans(s, e, bucket, self.plant.calendar(line))
-        sums = await self._sums(conn, line, ids, buckets, n)
         if kind == "machine":
-            return [(b, machine_kpis(sums[ident][i])) for i, b in enumerate(buckets)]
-        return [(b, line_kpis(line, {m: sums[m][i] for m in ids})) for i, b in enumerate(buckets)]
+            kpis = await self._results(
+                conn, line, ids, buckets, n, lambda sums: machine_kpis(sums[ident])
+            )
+        else:
+            # line_kpis reads the constraint's times and only counts and flags of the others
+            others = frozenset(m for m in ids if m != line.constraint)
+            kpis = await self._results(
+                conn, line, ids, buckets, n, partial(line_kpis, line), counts_only=others
+            )
+        return list(zip(buckets, kpis, strict=True))
 
     async def timeline(
         self,

@@ -9,6 +9,8 @@ an event is one interval with some productive time in the window.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,17 +43,26 @@ def downtime_rows(
     productive: Sequence[Span],
     reasons: Mapping[int, StopReason],
 ) -> list[DowntimeRow]:
-    """Pareto rows over the machines' timelines, sorted by duration (then events) descending."""
+    """Pareto rows over the machines' timelines, sorted by duration (then events) descending.
+    `productive`: sorted disjoint spans (CalendarTime.planned)."""
     acc: dict[tuple[int | None, str], list[float]] = {}
+    spans = list(productive)
+    for (_, b), (c, _) in itertools.pairwise(spans):
+        if c < b:
+            raise ValueError(f"productive spans must be sorted and disjoint: {c} < {b}")
+    ends = [hi for _, hi in spans]
     for intervals in timelines:
         for iv in intervals:
             if iv.time_class not in STOP_ROW_CLASSES:
                 continue
             inside = 0.0
-            for span in productive:
-                part = clip((iv.start, iv.end), *span)
-                if part:
-                    inside += (part[1] - part[0]).total_seconds()
+            # the spans overlapping the interval, found by bisection: a week's timeline has
+            # thousands of stops and the calendar hundreds of productive spans
+            for k in range(bisect.bisect_right(ends, iv.start), len(spans)):
+                part = clip((iv.start, iv.end), *spans[k])
+                if part is None:
+                    break
+                inside += (part[1] - part[0]).total_seconds()
             if inside <= 0:
                 continue
             row = acc.setdefault((iv.reason, _row_class(iv)), [0.0, 0])

@@ -1,168 +1,223 @@
-"""Sums of rollup rows (migration 002) per machine, bucket and calendar region, in one query.
+"""Sums of rollup rows (migration 002) per machine and bucket, split by region, in one query.
 
-The pieces go to the server as arrays; the server joins them against machine_minutes (and
-machine_hours for whole hours) and groups, so a 30-day window costs a few hundred index range
-scans and returns at most machines x buckets x 3 rows, whatever the window's length.
+The pieces (storage.engine.windows.Pieces) go to the server as arrays; the server sums
+machine_minutes / machine_hours rows per piece and then per (machine, bucket), with the class
+seconds of each region in columns of their own, so a 30-day hourly series returns one row per
+machine and hour whatever the calendar, and `bucket_sums` turns each row into the bucket's
+`Sums` (time_elements per region, counts) without grouping anything in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
 
-from storage.engine.windows import Piece, Region
-from storage.kpi import Counts, StateSeconds
+from storage.engine.windows import PieceColumns, Pieces, Region
+from storage.kpi import Counts, Sums, TimeSums, time_elements
+from storage.kpi.counts import make_counts
+from storage.kpi.sums import make_state_seconds, make_sums
 from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS
 
-_SUMS = """
-    sum(x.running_s), sum(x.short_stop_s), sum(x.down_s), sum(x.idle_s), sum(x.setup_s),
-    sum(x.planned_stop_s), sum(x.unknown_s), sum(x.unmapped_s), sum(x.down_starts)::int,
-    sum(x.good)::bigint, sum(x.reject)::bigint, sum(x.total)::bigint,
-    sum(x.ideal_good_s), sum(x.ideal_reject_s), sum(x.ideal_total_s),
-    sum(x.counter_resets)::int, sum(x.counter_wraps)::int, sum(x.counter_glitches)::int
-"""
+_INTEGERS = frozenset({"down_starts", "good", "reject", "total", *FLAG_COLUMNS})
 
-_MINUTE_PIECES = """
-SELECT x.machine_id, p.bucket, p.region, {sums}
-FROM unnest(%(m_lo)s::timestamptz[], %(m_hi)s::timestamptz[], %(m_region)s::int[],
-            %(m_bucket)s::int[]) AS p (lo, hi, region, bucket)
+
+def _f8(column: str, table: str) -> str:
+    """A column as float8: integer columns too, see _OUTER."""
+    return f"{table}.{column}" + ("::float8" if column in _INTEGERS else "")
+
+
+_VALUES = (*STATE_COLUMNS, *COUNT_COLUMNS, *FLAG_COLUMNS)
+_INNER_STATES = ", ".join(f"sum({_f8(c, 'r')}) AS {c}" for c in STATE_COLUMNS)
+_INNER_ALL = ", ".join(f"sum({_f8(c, 'r')}) AS {c}" for c in _VALUES)
+_NO_COUNTS = ", ".join("NULL::float8" for _ in (*COUNT_COLUMNS, *FLAG_COLUMNS))
+_X_STATES = ", ".join(f"x.{c}" for c in STATE_COLUMNS)
+_X_ALL = ", ".join(f"x.{c}" for c in _VALUES)
+_HOUR_ALL = ", ".join(_f8(c, "x") for c in _VALUES)
+
+# Minute pieces: the sums of each piece in a LATERAL subquery with its own GROUP BY, so the
+# planner cannot flatten it into a join: each piece is one index range scan on (machine_id,
+# minute) (as a plain join the planner chose a parallel seq scan of every chunk). Pieces of
+# hours cut by a region edge (`split`) sum the class seconds only: their hour row counts.
+_MINUTES = """
+SELECT x.machine_id, p.bucket, {region} AS region, {cols}
+FROM unnest(%({k}_lo)b::timestamptz[], %({k}_hi)b::timestamptz[], %({k}_region)b::int[],
+            %({k}_bucket)b::int[]) AS p (lo, hi, region, bucket)
 CROSS JOIN LATERAL (
     SELECT r.machine_id, {inner}
     FROM machine_minutes r
-    WHERE r.machine_id = ANY(%(ids)s) AND r.minute >= p.lo AND r.minute < p.hi
+    WHERE r.machine_id = ANY(%({ids})s) AND r.minute >= p.lo AND r.minute < p.hi
     GROUP BY r.machine_id
 ) AS x
-GROUP BY 1, 2, 3
 """
-# The per-piece sums sit in a LATERAL subquery with its own GROUP BY, so the planner cannot
-# flatten it into a join: each piece is one index range scan on (machine_id, minute). As a plain
-# join, the planner chose a parallel seq scan of every chunk with the ranges as a join filter
-# (~250 ms for a shift, whatever the window).
+# A piece of a machine whose class seconds are not asked for (`time_ids`) is only counted
+# (region NULL): its class seconds come back NULL, less to send and to parse.
+_REGION = "CASE WHEN x.machine_id = ANY(%(time_ids)s) THEN p.region END"
+_SPLIT_SQL = _MINUTES.format(
+    k="s", ids="time_ids", region="p.region", cols=f"{_X_STATES}, {_NO_COUNTS}", inner=_INNER_STATES
+)
+_MINUTES_SQL = _MINUTES.format(k="m", ids="ids", region=_REGION, cols=_X_ALL, inner=_INNER_ALL)
 
-_HOUR_PIECES = """
-SELECT x.machine_id, p.bucket, p.region, {sums}
-FROM unnest(%(h_lo)s::timestamptz[], %(h_hi)s::timestamptz[], %(h_region)s::int[],
-            %(h_bucket)s::int[]) AS p (lo, hi, region, bucket)
+# Hour rows are few (one per machine and hour): one range scan over all the pieces' hours, with
+# the bounds as plain parameters so chunks are excluded at plan time, hash-joined to the pieces'
+# hours. One lateral scan per piece cost ~20 us each, 720 of them for a 30-day hourly series.
+_HOURS_SQL = f"""
+SELECT x.machine_id, p.bucket, {_REGION} AS region, {_HOUR_ALL}
+FROM unnest(%(h_lo)b::timestamptz[], %(h_hi)b::timestamptz[], %(h_region)b::int[],
+            %(h_bucket)b::int[]) AS p (lo, hi, region, bucket)
 CROSS JOIN LATERAL generate_series(p.lo, p.hi - interval '1 hour', interval '1 hour') AS g (hour)
 JOIN machine_hours x ON x.hour = g.hour
 WHERE x.machine_id = ANY(%(ids)s) AND x.hour >= %(h_from)s AND x.hour < %(h_to)s
-GROUP BY 1, 2, 3
 """
-# Hour rows are few (one per machine and hour): one range scan over all the pieces' hours,
-# with the bounds as plain parameters so chunks are excluded at plan time, hash-joined to the
-# pieces' hours. One lateral scan per piece cost ~20 us each, 720 of them for a 30-day
-# hourly series.
-_INNER = ", ".join(f"sum(r.{c}) AS {c}" for c in (*STATE_COLUMNS, *COUNT_COLUMNS, *FLAG_COLUMNS))
-_MINUTES = _MINUTE_PIECES.format(sums=_SUMS, inner=_INNER)
-_HOURS = _HOUR_PIECES.format(sums=_SUMS)
 
 
-@dataclass
-class BucketRollup:
-    """One machine's rollup sums inside one bucket: class seconds per region, and counts."""
-
-    regions: dict[Region, StateSeconds] = field(default_factory=dict)
-    counts: Counts = field(default_factory=Counts)
+def _in(region: Region, column: str) -> str:
+    return f"sum({column}) FILTER (WHERE region = {int(region)})"
 
 
-def _arrays(prefix: str, pieces: Sequence[Piece]) -> dict[str, list[object]]:
+# Per (machine, bucket): the productive region's class seconds, running_s and unmapped_s of
+# breaks and outside (the only ones time_elements reads there: KPI.md, a break is planned stop
+# whatever the machine does; outside every shift only running counts), counts and counter
+# flags (region NULL: an hour row that only counts).
+# Integer columns are summed as float8 and cast back at the end: exact (integers below 2^53),
+# and PostgreSQL sums bigints as numeric, whose per-group state made this statement ~1.5x
+# slower (the outer aggregate holds one group per machine and bucket).
+_OUTER = ", ".join(
+    [
+        *(_in(Region.PRODUCTIVE, c) for c in STATE_COLUMNS[:-1]),
+        f"({_in(Region.PRODUCTIVE, 'down_starts')})::int",
+        *(_in(r, c) for r in (Region.BREAK, Region.OUTSIDE) for c in ("running_s", "unmapped_s")),
+        *(f"sum({c})::bigint" for c in COUNT_COLUMNS[:3]),
+        *(f"sum({c})" for c in COUNT_COLUMNS[3:]),
+        *(f"sum({c})::int" for c in FLAG_COLUMNS),
+    ]
+)
+# In bucket order: the engine turns each bucket into KPIs as soon as its rows are in.
+_OUTER_SQL = (
+    "SELECT machine_id, bucket, " + _OUTER + " FROM (\n{parts}\n) AS u GROUP BY 1, 2 ORDER BY 2"
+)
+
+
+def _arrays(prefix: str, cols: PieceColumns) -> dict[str, list[Any]]:
     return {
-        f"{prefix}_lo": [p.lo for p in pieces],
-        f"{prefix}_hi": [p.hi for p in pieces],
-        f"{prefix}_region": [int(p.region) for p in pieces],
-        f"{prefix}_bucket": [p.bucket for p in pieces],
+        f"{prefix}_lo": cols.lo,
+        f"{prefix}_hi": cols.hi,
+        f"{prefix}_region": cols.region,
+        f"{prefix}_bucket": cols.bucket,
     }
 
 
-async def rollup_sums(
+_ZERO = make_state_seconds(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+Row = tuple[Any, ...]
+NO_ROWS: Row = (None,) * 24  # a (machine, bucket) without rollup rows
+
+
+async def rollup_rows(
     conn: psycopg.AsyncConnection,
     machine_ids: Sequence[str],
-    hours: Sequence[Piece],
-    minutes: Sequence[Piece],
-    configured: dict[str, frozenset[str]],
-) -> dict[tuple[str, int], BucketRollup]:
-    """Sums per (machine, bucket). `configured[machine]` names its counters (good, reject,
-    total): those sum to 0 where no row counted anything; the others stay None."""
-    out: dict[tuple[str, int], BucketRollup] = {}
-    if not machine_ids or not (hours or minutes):
-        return out
-    params = {"ids": list(machine_ids), **_arrays("m", minutes), **_arrays("h", hours)}
-    if hours:
-        params["h_from"] = min(p.lo for p in hours)
-        params["h_to"] = max(p.hi for p in hours)
-    query = "\nUNION ALL\n".join(q for q, p in ((_MINUTES, minutes), (_HOURS, hours)) if p)
-    async with conn.cursor() as cur:
+    pieces: Pieces,
+    *,
+    time_ids: Sequence[str] | None = None,
+) -> AsyncIterator[list[Row]]:
+    """One row per (machine, bucket) that has rollup rows, in bucket order: (machine_id,
+    bucket, then the sums `bucket_sums` reads), in slices of 100 rows. Rows are made a slice
+    at a time as they are read (the result is fetched whole anyway): fewer live objects than
+    a fetchall() list, fewer garbage collector passes.
+
+    `time_ids` (default: all): the machines whose class seconds are read. The others' rows
+    carry counts only (class seconds NULL), and the minutes of their hours cut by a region edge,
+    the statement's largest read, are not read: for callers that read only their counts."""
+    parts = []
+    params: dict[str, Any] = {
+        "ids": list(machine_ids),
+        "time_ids": list(machine_ids if time_ids is None else time_ids),
+    }
+    for sql, key, cols in (
+        (_HOURS_SQL, "h", pieces.hours),
+        (_MINUTES_SQL, "m", pieces.minutes),
+        (_SPLIT_SQL, "s", pieces.split),
+    ):
+        if key == "s" and not params["time_ids"]:
+            continue
+        if len(cols):
+            parts.append(sql)
+            params.update(_arrays(key, cols))
+    if not machine_ids or not parts:
+        return
+    if len(pieces.hours):
+        params["h_from"] = min(pieces.hours.lo)
+        params["h_to"] = max(pieces.hours.hi)
+    query = _OUTER_SQL.format(parts="UNION ALL".join(parts))
+    async with conn.cursor(binary=True) as cur:  # binary: floats and arrays parse faster
         await cur.execute(query, params)  # type: ignore[arg-type]
-        rows = await cur.fetchall()
-    # Rows grouped per (machine, bucket) first, one StateSeconds per region and one Counts per
-    # bucket built at the end: the same additions in the same order as adding StateSeconds /
-    # Counts row by row, without two dataclasses and a _configured copy per row (a 30-day
-    # hourly series returns ~4k rows).
-    grouped: dict[tuple[str, int], list[Any]] = {}
-    for row in rows:
-        key = (row[0], row[1])
-        group = grouped.get(key)
-        if group is None:
-            grouped[key] = [row]
-        else:
-            group.append(row)
-    regions = tuple(Region)  # Region(int) per row was measurable
-    for key, group in grouped.items():
-        by_region: dict[int, list[float]] = {}
-        for row in group:
-            vals = [float(x or 0.0) for x in row[3:11]]
-            vals.append(int(row[11] or 0))
-            prev = by_region.get(row[2])
-            by_region[row[2]] = (
-                vals if prev is None else [a + b for a, b in zip(prev, vals, strict=True)]
-            )
-        out[key] = BucketRollup(
-            regions={
-                regions[region]: StateSeconds(*vals[:8], int(vals[8]))
-                for region, vals in by_region.items()
-            },
-            counts=_bucket_counts(group, configured.get(key[0], frozenset())),
-        )
-    asked = {p.bucket for p in (*hours, *minutes)}
-    for machine_id in machine_ids:
-        names = configured.get(machine_id, frozenset())
-        for bucket in asked:
-            if (machine_id, bucket) not in out:
-                out[machine_id, bucket] = BucketRollup(counts=_configured(Counts(), names))
-    return out
+        # in slices: a row at a time (through `async for` here and in the caller) cost
+        # ~1.5 us per row more, 3,600 rows for a 30-day hourly series of 5 machines
+        while rows := await cur.fetchmany(100):
+            yield rows
 
 
-def _bucket_counts(rows: Sequence[Any], names: frozenset[str]) -> Counts:
-    """The counts of one bucket's rows (columns 12-20), with `_configured`'s rule."""
-    sums: list[Any] = [None] * 6
-    flags: dict[str, int] = {}
-    for row in rows:
-        for k in range(3):
-            x = row[12 + k]
-            if x is not None:
-                sums[k] = int(x) if sums[k] is None else sums[k] + int(x)
-        for k in range(3, 6):
-            x = row[12 + k]
-            if x is not None:
-                sums[k] = x if sums[k] is None else sums[k] + x
-        for name, n in zip(FLAG_COLUMNS, row[18:21], strict=True):
-            if n:
-                flags[name] = flags.get(name, 0) + int(n)
-    return _configured(Counts(*sums, flags), names)
+def bucket_sums(
+    row: Row,
+    configured: frozenset[str],
+    *,
+    planned_time_s: float,
+    break_s: float,
+    calendar_missing: bool,
+) -> Sums:
+    """One machine's sums in one bucket from its row (or NO_ROWS). `configured` names the
+    machine's counters (good, reject, total): those sum to 0 where no row counted anything;
+    the others stay None."""
+    state = make_state_seconds
+    productive = state(
+        row[2] or 0.0,  # running_s
+        row[3] or 0.0,  # short_stop_s
+        row[4] or 0.0,  # down_s
+        row[5] or 0.0,  # idle_s
+        row[6] or 0.0,  # setup_s
+        row[7] or 0.0,  # planned_stop_s
+        row[8] or 0.0,  # unknown_s
+        row[9] or 0.0,  # unmapped_s
+        row[10] or 0,  # down_starts
+    )
+    b_run, o_run = row[11], row[13]
+    in_breaks = _ZERO if b_run is None else state(b_run, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, row[12], 0)
+    outside = _ZERO if o_run is None else state(o_run, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, row[14], 0)
+    times = time_elements(
+        productive,
+        in_breaks,
+        outside,
+        planned_time_s=planned_time_s,
+        break_s=break_s,
+        calendar_missing=calendar_missing,
+    )
+    return make_sums(times, _counts(row, configured))
 
 
-def _configured(c: Counts, names: frozenset[str]) -> Counts:
-    """Configured counters count 0 where nothing was counted; unconfigured ones stay None."""
+def bucket_counts(row: Row, configured: frozenset[str], times: TimeSums) -> Sums:
+    """One machine's counts in one bucket from its row (or NO_ROWS), with `times` (zero times
+    carrying the flags full sums would carry) instead of its time elements."""
+    return make_sums(times, _counts(row, configured))
+
+
+def _counts(row: Row, names: frozenset[str]) -> Counts:
+    """Counts from columns 15-23; configured counters count 0 where nothing was counted,
+    unconfigured ones stay None."""
+    good, reject, total, i_good, i_reject, i_total, resets, wraps, glitches = row[15:24]
     g, r, t = "good" in names, "reject" in names, "total" in names
-    return Counts(
-        (0 if c.good is None else c.good) if g else None,
-        (0 if c.reject is None else c.reject) if r else None,
-        (0 if c.total is None else c.total) if t else None,
-        (0.0 if c.ideal_good_s is None else c.ideal_good_s) if g else None,
-        (0.0 if c.ideal_reject_s is None else c.ideal_reject_s) if r else None,
-        (0.0 if c.ideal_total_s is None else c.ideal_total_s) if t else None,
-        c.flags,
+    flags = {}
+    if resets:
+        flags["counter_resets"] = resets
+    if wraps:
+        flags["counter_wraps"] = wraps
+    if glitches:
+        flags["counter_glitches"] = glitches
+    return make_counts(
+        (good or 0) if g else None,
+        (reject or 0) if r else None,
+        (total or 0) if t else None,
+        (0.0 if i_good is None else i_good) if g else None,
+        (0.0 if i_reject is None else i_reject) if r else None,
+        (0.0 if i_total is None else i_total) if t else None,
+        flags,
     )

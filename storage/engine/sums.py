@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import psycopg
 
@@ -25,15 +26,15 @@ from config.plant import Calendar
 from config.settings import KpiSettings
 from storage import rollups, samples
 from storage.engine.plant import Plant
-from storage.engine.rollup_read import rollup_sums
+from storage.engine.rollup_read import NO_ROWS, Row, rollup_rows
+from storage.engine.rollup_read import bucket_counts as rollup_bucket_counts
+from storage.engine.rollup_read import bucket_sums as rollup_bucket_sums
 from storage.engine.windows import (
     MINUTE,
-    Piece,
-    Region,
+    Pieces,
     RegionCutter,
     ceil_to,
     floor_to,
-    pieces,
 )
 from storage.kpi import (
     Bucket,
@@ -41,17 +42,16 @@ from storage.kpi import (
     Counts,
     CountStreams,
     Interval,
-    StateSeconds,
     Sums,
     TimeSums,
     calendar_time,
     context_margin,
-    time_elements,
     window_sums,
 )
 from storage.kpi.spans import Span, clip
 
 COUNTER_NAMES = ("good", "reject", "total")
+T = TypeVar("T")
 
 
 def counter_names(tags: samples.MachineTags | None) -> frozenset[str]:
@@ -120,25 +120,37 @@ def timeline_and_streams(
     )
 
 
-async def bucket_sums(
+async def bucket_results(
     conn: psycopg.AsyncConnection,
     plant: Plant,
     machine_ids: Sequence[str],
     buckets: Sequence[Bucket],
     calendar: Calendar | None,
     now: dt.datetime,
+    each: Callable[[dict[str, Sums]], T],
     *,
     use_rollups: bool = True,
-) -> dict[str, list[Sums]]:
-    """Sums of each machine in each bucket; buckets tile [s, e) with e <= now."""
+    counts_only: frozenset[str] = frozenset(),
+) -> list[T]:
+    """`each(sums)` of every bucket, in order; `sums` = each machine's sums in that bucket
+    (keys in `machine_ids` order). Buckets tile [s, e) with e <= now.
+
+    A bucket's sums are made and handed to `each` as its rollup rows come in (they come in
+    bucket order) and are dropped right after: a 30-day hourly series of 5 machines makes 3,600
+    of them, and kept until the end they outlived two garbage collector generations and made
+    the full collections most of its garbage collection time.
+
+    Machines in `counts_only` get their counts and flags only: zero time elements carrying the
+    flags full sums would carry (`calendar_missing`). A line's KPIs read only that of every
+    machine but the constraint (KPI.md §4, storage.kpi.line_kpis), and the class seconds of
+    hours cut by a calendar edge are most of a long series' rollup read and its Python work.
+    """
     all_tags = await samples.machine_tags(conn)
     names = {m: counter_names(all_tags.get(m)) for m in machine_ids}
     if not buckets:
-        return {m: [] for m in machine_ids}
+        return []
     s, e = buckets[0].start, buckets[-1].end
     cal = calendar_time(calendar, s, e) if calendar else None
-    zero = {m: empty_sums(names[m], False) for m in machine_ids}
-    out = {m: [zero[m]] * len(buckets) for m in machine_ids}
 
     mid: Span | None = None
     if use_rollups:
@@ -150,21 +162,45 @@ async def bucket_sums(
             mid = (lo, hi) if lo < hi else None
     raw_spans = [(s, e)] if mid is None else [p for p in ((s, mid[0]), (mid[1], e)) if p[0] < p[1]]
 
-    if mid is not None:
-        await _add_rollups(conn, machine_ids, buckets, mid, cal, calendar is None, names, out)
+    # The raw edges' pieces per bucket, in the order they are added to the bucket's sums.
+    edge_pieces: dict[int, list[tuple[str, Sums]]] = {}
     edges = [(m, lo, hi) for m in machine_ids if all_tags.get(m) for lo, hi in raw_spans]
     found = await raw_timelines(conn, plant, [(all_tags[m], lo, hi) for m, lo, hi in edges], now)
     for (machine_id, lo, hi), (intervals, streams) in zip(edges, found, strict=True):
         for i, part in _parts(buckets, lo, hi):
             piece = window_sums(intervals, *part, calendar=cal, counts=streams)
-            out[machine_id][i] = out[machine_id][i] + piece
+            if machine_id in counts_only:
+                piece = Sums(TimeSums(flags=piece.times.flags), piece.counts)
+            edge_pieces.setdefault(i, []).append((machine_id, piece))
     for machine_id in machine_ids:
         if all_tags.get(machine_id) is None:
             for lo, hi in raw_spans:
                 for i, part in _parts(buckets, lo, hi):
                     piece = window_sums([], *part, calendar=cal, counts=None)
-                    out[machine_id][i] = out[machine_id][i] + piece
-    return {m: [_one_calendar_flag(x) for x in sums] for m, sums in out.items()}
+                    if machine_id in counts_only:
+                        piece = Sums(TimeSums(flags=piece.times.flags), piece.counts)
+                    edge_pieces.setdefault(i, []).append((machine_id, piece))
+
+    zero = {m: empty_sums(names[m], False) for m in machine_ids}
+
+    def finish(i: int, sums: dict[str, Sums]) -> T:
+        for machine_id, piece in edge_pieces.get(i, ()):
+            sums[machine_id] = sums[machine_id] + piece
+        if calendar is None:  # every piece without a calendar carries calendar_missing
+            sums = {m: _one_calendar_flag(x) for m, x in sums.items()}
+        return each(sums)
+
+    out: list[T] = []
+    if mid is None:
+        return [finish(i, dict(zero)) for i in range(len(buckets))]
+    rollup = _RollupBuckets(buckets, mid, cal, calendar is None, names, counts_only)
+    async for i, bucket in rollup.read(conn, machine_ids):
+        while len(out) < i:  # buckets before it: no rollup part, or no rollup rows
+            out.append(finish(len(out), rollup.empty(len(out), machine_ids, zero)))
+        out.append(finish(i, bucket))
+    while len(out) < len(buckets):
+        out.append(finish(len(out), rollup.empty(len(out), machine_ids, zero)))
+    return out
 
 
 def _parts(buckets: Sequence[Bucket], lo: dt.datetime, hi: dt.datetime) -> list[tuple[int, Span]]:
@@ -185,43 +221,67 @@ def _none_first(t: dt.datetime | None) -> dt.datetime:
     return dt.datetime.min.replace(tzinfo=dt.UTC) if t is None else t
 
 
-async def _add_rollups(
-    conn: psycopg.AsyncConnection,
-    machine_ids: Sequence[str],
-    buckets: Sequence[Bucket],
-    mid: Span,
-    cal: CalendarTime | None,
-    calendar_missing: bool,
-    names: dict[str, frozenset[str]],
-    out: dict[str, list[Sums]],
-) -> None:
-    """Rollup sums of [mid) into `out`, whose buckets must still hold the empty sums."""
-    hours: list[Piece] = []
-    minutes: list[Piece] = []
-    cuts = {}
-    cutter = RegionCutter(cal)
-    for i, part in _parts(buckets, *mid):
-        cut = cutter(*part)
-        cuts[i] = cut
-        h, m = pieces(cut, i)
-        hours += h
-        minutes += m
-    found = await rollup_sums(conn, machine_ids, hours, minutes, names)
-    # Every bucket still holds the empty sums here (raw edges are added after), and empty sums
-    # + x == x exactly (zeros, None for counters not configured), so the rollup sums are
-    # assigned rather than added: one Sums addition less per machine and bucket.
-    none = StateSeconds()
-    for machine_id in machine_ids:
-        sums = out[machine_id]
-        for i, cut in cuts.items():
-            acc = found[machine_id, i]
-            regions = acc.regions
-            times = time_elements(
-                regions.get(Region.PRODUCTIVE, none),
-                regions.get(Region.BREAK, none),
-                regions.get(Region.OUTSIDE, none),
-                planned_time_s=cut.planned_s,
-                break_s=cut.break_s,
-                calendar_missing=calendar_missing,
-            )
-            sums[i] = Sums(times, acc.counts)
+class _RollupBuckets:
+    """The rollup part [mid) of each bucket, as each machine's sums, one bucket at a time."""
+
+    def __init__(
+        self,
+        buckets: Sequence[Bucket],
+        mid: Span,
+        cal: CalendarTime | None,
+        calendar_missing: bool,
+        names: dict[str, frozenset[str]],
+        counts_only: frozenset[str],
+    ) -> None:
+        self.names, self.counts_only, self.calendar_missing = names, counts_only, calendar_missing
+        self.pieces = Pieces()
+        # per bucket with a rollup part (planned_time_s, break_s): the cuts themselves are
+        # dropped once in `pieces` (fewer live objects, fewer garbage collector passes)
+        self.calendar_s: dict[int, tuple[float, float]] = {}
+        cutter = RegionCutter(cal)
+        for i, part in _parts(buckets, *mid):
+            cut = cutter(*part)
+            self.calendar_s[i] = (cut.planned_s, cut.break_s)
+            self.pieces.add(*part, cut, i)
+        # counts-only machines: one zero TimeSums with the flags time_elements would give
+        self.no_times = TimeSums(flags={"calendar_missing": 1} if calendar_missing else {})
+
+    async def read(
+        self, conn: psycopg.AsyncConnection, machine_ids: Sequence[str]
+    ) -> AsyncIterator[tuple[int, dict[str, Sums]]]:
+        """(bucket, each machine's rollup sums) of the buckets with rollup rows, in order."""
+        time_ids = [m for m in machine_ids if m not in self.counts_only]
+        rows: dict[str, Row] = {}
+        current = -1
+        async for some in rollup_rows(conn, machine_ids, self.pieces, time_ids=time_ids):
+            for row in some:
+                if row[1] != current:
+                    if rows:
+                        yield current, self.sums(current, machine_ids, rows)
+                    rows, current = {}, row[1]
+                rows[row[0]] = row
+        if rows:
+            yield current, self.sums(current, machine_ids, rows)
+
+    def empty(self, i: int, machine_ids: Sequence[str], zero: dict[str, Sums]) -> dict[str, Sums]:
+        """Bucket i without rollup rows: the sums of no rows where it has a rollup part."""
+        if i not in self.calendar_s:
+            return dict(zero)
+        return self.sums(i, machine_ids, {})
+
+    def sums(self, i: int, machine_ids: Sequence[str], rows: dict[str, Row]) -> dict[str, Sums]:
+        planned_s, break_s = self.calendar_s[i]
+        out: dict[str, Sums] = {}
+        for machine_id in machine_ids:
+            row = rows.get(machine_id, NO_ROWS)
+            if machine_id in self.counts_only:
+                out[machine_id] = rollup_bucket_counts(row, self.names[machine_id], self.no_times)
+            else:
+                out[machine_id] = rollup_bucket_sums(
+                    row,
+                    self.names[machine_id],
+                    planned_time_s=planned_s,
+                    break_s=break_s,
+                    calendar_missing=self.calendar_missing,
+                )
+        return out

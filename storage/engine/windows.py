@@ -2,9 +2,9 @@
 
 Shift and break clocks are whole local minutes, so every UTC minute lies in exactly one region:
 productive (shifts minus breaks), calendar break, or outside every shift. A window's whole
-minutes are cut into region pieces (and each piece into whole UTC hours plus leftover minutes),
-the database sums the rollup rows per piece, and `time_elements` turns the per-region sums into
-KPI.md's time elements.
+minutes are cut per bucket into whole UTC hours and leftover minutes tagged with their region
+(`Pieces`), the database sums the rollup rows per bucket and region, and `time_elements` turns
+the per-region sums into KPI.md's time elements.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from storage.engine.errors import BadWindow
 from storage.kpi import CalendarTime
-from storage.kpi.spans import Span, total_seconds, union
+from storage.kpi.spans import Span, subtract, total_seconds, union
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
@@ -56,9 +57,9 @@ def resolve_now(now: dt.datetime | None) -> dt.datetime:
     return now.astimezone(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class RegionSpans:
-    """A span cut into the calendar's regions (sorted disjoint UTC spans each)."""
+class RegionSpans(NamedTuple):
+    """A span cut into the calendar's regions (sorted disjoint UTC spans each). A named tuple:
+    one is built per series bucket, and a frozen dataclass costs ~4x as much."""
 
     productive: list[Span]
     breaks: list[Span]
@@ -66,12 +67,12 @@ class RegionSpans:
     planned_s: float  # shift time inside the span (KPI.md planned_time_s)
     break_s: float
 
-    def by_region(self) -> list[tuple[Region, list[Span]]]:
-        return [
+    def by_region(self) -> tuple[tuple[Region, list[Span]], ...]:
+        return (
             (Region.PRODUCTIVE, self.productive),
             (Region.BREAK, self.breaks),
             (Region.OUTSIDE, self.outside),
-        ]
+        )
 
 
 class _SortedSpans:
@@ -84,11 +85,16 @@ class _SortedSpans:
     def inside(self, lo: dt.datetime, hi: dt.datetime) -> list[Span]:
         """= intersect(spans, [(lo, hi)])."""
         out: list[Span] = []
-        for a, b in self.spans[bisect.bisect_right(self.ends, lo) :]:
+        spans = self.spans
+        for i in range(bisect.bisect_right(self.ends, lo), len(spans)):
+            a, b = spans[i]
             if a >= hi:
                 break
-            out.append((max(a, lo), min(b, hi)))
+            out.append((a if a > lo else lo, b if b < hi else hi))
         return out
+
+
+_NO_SECONDS = total_seconds([])  # what the general case gives for no spans (an int 0)
 
 
 class RegionCutter:
@@ -102,11 +108,42 @@ class RegionCutter:
             self.shifts = _SortedSpans(cal.shifts)
             self.breaks = _SortedSpans(cal.breaks)
             self.planned = _SortedSpans(cal.planned)
+            # Every edge of the three: between two neighbours an instant's region is fixed.
+            self.edges = sorted(
+                {
+                    t
+                    for spans in (self.shifts, self.breaks, self.planned)
+                    for s in spans.spans
+                    for t in s
+                }
+            )
+            # per gap between edges (bisect_right index): (in a shift, in a break, productive)
+            self.inside_gap: dict[int, tuple[bool, bool, bool]] = {}
 
     def __call__(self, lo: dt.datetime, hi: dt.datetime) -> RegionSpans:
         """[lo, hi) cut by the calendar; without a calendar all of it is productive."""
         if self.cal is None:
             return RegionSpans([(lo, hi)], [], [], (hi - lo).total_seconds(), 0.0)
+        k = bisect.bisect_right(self.edges, lo)
+        if k == len(self.edges) or self.edges[k] >= hi:
+            # no edge inside: what the general case below gives, without clipping anything
+            # (most buckets of an hourly series)
+            inside = self.inside_gap.get(k)
+            if inside is None:
+                inside = self.inside_gap[k] = (
+                    bool(self.shifts.inside(lo, hi)),
+                    bool(self.breaks.inside(lo, hi)),
+                    bool(self.planned.inside(lo, hi)),
+                )
+            in_shift, in_break, in_planned = inside
+            secs = (hi - lo).total_seconds()  # == total_seconds([(lo, hi)]) for lo < hi
+            return RegionSpans(
+                productive=[(lo, hi)] if in_planned else [],
+                breaks=[(lo, hi)] if in_break else [],
+                outside=[] if in_shift else [(lo, hi)],
+                planned_s=secs if in_shift else _NO_SECONDS,
+                break_s=secs if in_break else _NO_SECONDS,
+            )
         shifts = self.shifts.inside(lo, hi)
         breaks = self.breaks.inside(lo, hi)
         outside: list[Span] = []
@@ -126,14 +163,81 @@ class RegionCutter:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """Whole minutes (or whole hours) of one region inside one bucket."""
+@dataclass
+class PieceColumns:
+    """Pieces (whole minutes or whole UTC hours of one bucket) as the columns the database
+    unnests: `region` is whose class seconds they are, None for an hour only counted."""
 
-    lo: dt.datetime
-    hi: dt.datetime
-    region: Region
-    bucket: int
+    lo: list[dt.datetime] = field(default_factory=list)
+    hi: list[dt.datetime] = field(default_factory=list)
+    region: list[int | None] = field(default_factory=list)
+    bucket: list[int] = field(default_factory=list)
+
+    def add(self, lo: dt.datetime, hi: dt.datetime, region: Region | None, bucket: int) -> None:
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.region.append(None if region is None else int(region))
+        self.bucket.append(bucket)
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+
+@dataclass
+class Pieces:
+    """How one query reads a window's rollups, cut per bucket.
+
+    - `hours`: the bucket's whole UTC hours, from machine_hours: their counts, and their class
+      seconds when the hour lies in one region (`region` None: an hour cut by a region edge).
+    - `minutes`: the bucket's minutes outside whole hours: counts and class seconds.
+    - `split`: the minutes of hours cut by a region edge: class seconds only (the hour row
+      counts them), so their count columns are not read.
+
+    So every minute's counts are read once and its class seconds once, in its region.
+    """
+
+    hours: PieceColumns = field(default_factory=PieceColumns)
+    minutes: PieceColumns = field(default_factory=PieceColumns)
+    split: PieceColumns = field(default_factory=PieceColumns)
+
+    def add(self, lo: dt.datetime, hi: dt.datetime, cut: RegionSpans, bucket: int) -> None:
+        """The minute-aligned part [lo, hi) of bucket number `bucket`, cut into regions."""
+        if (
+            len(cut.productive) + len(cut.breaks) + len(cut.outside) == 1
+            and floor_to(lo, HOUR) == lo
+            and floor_to(hi, HOUR) == hi
+        ):
+            # whole hours in one region (most buckets of an hourly or shift series)
+            region = (
+                Region.PRODUCTIVE
+                if cut.productive
+                else Region.BREAK
+                if cut.breaks
+                else Region.OUTSIDE
+            )
+            self.hours.add(lo, hi, region, bucket)
+            return
+        h0, h1 = ceil_to(lo, HOUR), floor_to(hi, HOUR)
+        regions = cut.by_region()
+        if h0 >= h1:
+            h0 = h1 = hi
+        edges = [e for e in ((lo, h0), (h1, hi)) if e[0] < e[1]]
+        whole: list[Span] = []
+        for region, spans in regions:
+            for a, b in spans:
+                for e_lo, e_hi in edges:
+                    if a < e_hi and e_lo < b:
+                        self.minutes.add(max(a, e_lo), min(b, e_hi), region, bucket)
+                if a < h1 and h0 < b:
+                    hours, minutes = split_hours((max(a, h0), min(b, h1)))
+                    for x, y in hours:
+                        self.hours.add(x, y, region, bucket)
+                        whole.append((x, y))
+                    for x, y in minutes:
+                        self.split.add(x, y, region, bucket)
+        if h0 < h1:
+            for x, y in subtract([(h0, h1)], whole):
+                self.hours.add(x, y, None, bucket)
 
 
 def split_hours(span: Span) -> tuple[list[Span], list[Span]]:
@@ -144,15 +248,3 @@ def split_hours(span: Span) -> tuple[list[Span], list[Span]]:
         return [], [span]
     minutes = [s for s in ((lo, h0), (h1, hi)) if s[0] < s[1]]
     return [(h0, h1)], minutes
-
-
-def pieces(cut: RegionSpans, bucket: int) -> tuple[list[Piece], list[Piece]]:
-    """(hour pieces, minute pieces) of minute-aligned region spans."""
-    hours: list[Piece] = []
-    minutes: list[Piece] = []
-    for region, spans in cut.by_region():
-        for span in spans:
-            h, m = split_hours(span)
-            hours += [Piece(a, b, region, bucket) for a, b in h]
-            minutes += [Piece(a, b, region, bucket) for a, b in m]
-    return hours, minutes

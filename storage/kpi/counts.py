@@ -16,12 +16,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
 from storage.kpi.flags import FlagCounts, add_flags
+from storage.kpi.frozen import fast_constructor
 
 Sample = tuple[dt.datetime, float | int | None]
 
@@ -36,25 +38,33 @@ class CycleHistory:
     """
 
     entries: tuple[tuple[dt.datetime, float], ...]
+    # valid_from of each entry, for bisection: asked per count event (thousands per raw edge)
+    _starts: tuple[dt.datetime, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.entries or any(c <= 0 for _, c in self.entries):
             raise ValueError("a cycle history needs at least one positive ideal cycle time")
-        object.__setattr__(self, "entries", tuple(sorted(self.entries)))
+        entries = tuple(sorted(self.entries))
+        object.__setattr__(self, "entries", entries)
+        object.__setattr__(self, "_starts", tuple(v for v, _ in entries))
 
     @classmethod
     def constant(cls, ideal_cycle_s: float) -> CycleHistory:
         return cls(((_EPOCH, ideal_cycle_s),))
 
     def _index(self, t: dt.datetime) -> int:
-        return max(0, bisect.bisect_right([v for v, _ in self.entries], t) - 1)
+        return max(0, bisect.bisect_right(self._starts, t) - 1)
 
     def at(self, t: dt.datetime) -> float:
         """The ideal cycle time valid at instant t."""
+        if len(self.entries) == 1:
+            return self.entries[0][1]
         return self.entries[self._index(t)][1]
 
     def fastest(self, t0: dt.datetime, t1: dt.datetime) -> float:
         """The smallest ideal cycle time valid at some instant of [t0, t1]."""
+        if len(self.entries) == 1:
+            return self.entries[0][1]
         lo, hi = self._index(t0), self._index(t1)
         return min(c for _, c in self.entries[lo : hi + 1])
 
@@ -71,6 +81,10 @@ class CountEvent:
     time: dt.datetime
     delta: int
     kind: CountKind = CountKind.COUNT
+
+
+# CountEvent(time, delta, kind) without its __init__ (storage.kpi.frozen): one per counter sample
+make_event = fast_constructor(CountEvent)
 
 
 def plausible_max(elapsed_s: float, ideal_cycle_s: float) -> float:
@@ -94,13 +108,16 @@ def _step(
         else:
             d, kind = v1, CountKind.RESET
     if d < 0 or d > limit:
-        return CountEvent(t1, 0, CountKind.GLITCH)
-    return CountEvent(t1, d, kind)
+        return make_event(t1, 0, CountKind.GLITCH)
+    return make_event(t1, d, kind)
+
+
+_sample_time = operator.itemgetter(0)
 
 
 def _clean(samples: Sequence[Sample]) -> list[tuple[dt.datetime, int]]:
     good = [(t, v) for t, v in samples if v is not None and not math.isnan(v)]
-    return [(t, round(v)) for t, v in sorted(good, key=lambda s: s[0])]
+    return [(t, round(v)) for t, v in sorted(good, key=_sample_time)]
 
 
 def cumulative_deltas(
@@ -110,9 +127,17 @@ def cumulative_deltas(
     events: list[CountEvent] = []
     baseline: tuple[dt.datetime, int] | None = None
     candidate: tuple[dt.datetime, int] | None = None
+    count = CountKind.COUNT
     for cur in _clean(samples):
         if baseline is None:
             baseline = cur
+            continue
+        d = cur[1] - baseline[1]
+        if 0 <= d <= 10:
+            # what _step gives (the plausible maximum is never below 10), without its calls:
+            # nearly every step of a counter sampled at 1 Hz
+            events.append(make_event(cur[0], d, count))
+            baseline, candidate = cur, None
             continue
         ev = _step(baseline, cur, cycles, wrap)
         if ev.kind is CountKind.GLITCH and candidate is not None:
@@ -129,7 +154,8 @@ def cumulative_deltas(
 
 def increments(samples: Sequence[Sample]) -> list[CountEvent]:
     """A delta counter: each message carries its increment, summed as it is."""
-    return [CountEvent(t, v) for t, v in _clean(samples)]
+    count = CountKind.COUNT
+    return [make_event(t, v, count) for t, v in _clean(samples)]
 
 
 _KIND_FLAG = {
@@ -145,7 +171,7 @@ def _opt_add(a: float | None, b: float | None) -> float | None:
     return a if b is None else a + b
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     """Additive count sums of one machine; None = that counter is not configured.
 
@@ -161,9 +187,9 @@ class Counts:
     flags: FlagCounts = field(default_factory=dict)
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            *(_opt_add(getattr(self, f), getattr(other, f)) for f in _COUNT_FIELDS),
-            flags=add_flags(self.flags, other.flags),
+        return make_counts(
+            *[_opt_add(getattr(self, f), getattr(other, f)) for f in _COUNT_FIELDS],
+            add_flags(self.flags, other.flags),
         )
 
     def completed(self) -> Counts:
@@ -189,10 +215,11 @@ class Counts:
             g, r = max(g, 0) if g is not None else g, max(r, 0) if r is not None else r
             ig = max(ig, 0.0) if ig is not None else ig
             ir = max(ir, 0.0) if ir is not None else ir
-        return Counts(g, r, t, ig, ir, it, flags)
+        return make_counts(g, r, t, ig, ir, it, flags)
 
 
 _COUNT_FIELDS = ("good", "reject", "total", "ideal_good_s", "ideal_reject_s", "ideal_total_s")
+make_counts = fast_constructor(Counts)  # Counts(*values) without its __init__ (frozen.py)
 
 
 def _window(
@@ -209,7 +236,11 @@ def _window(
     for e in inside:
         if e.kind in _KIND_FLAG:
             flags[_KIND_FLAG[e.kind]] = flags.get(_KIND_FLAG[e.kind], 0) + 1
-    ideal = sum(e.delta * cycles.at(e.time) for e in inside)
+    if len(cycles.entries) == 1:  # the same sum, without a lookup per event
+        cycle = cycles.entries[0][1]
+        ideal = sum(e.delta * cycle for e in inside)
+    else:
+        ideal = sum(e.delta * cycles.at(e.time) for e in inside)
     return sum(e.delta for e in inside), float(ideal), flags
 
 
@@ -237,4 +268,4 @@ class CountStreams:
             for name in ("good", "reject", "total")
         }
         (g, ig, fg), (r, ir, fr), (t, it, ft) = parts["good"], parts["reject"], parts["total"]
-        return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))
+        return make_counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))

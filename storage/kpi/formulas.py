@@ -9,17 +9,18 @@ defined (with P null, flag `counts_without_run`) when parts were counted without
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from config.plant import Line
 from storage.kpi.counts import Counts
 from storage.kpi.flags import FlagCounts, add_flags, render
+from storage.kpi.frozen import fast_constructor
 from storage.kpi.sums import Sums, TimeSums
 
 PERFORMANCE_FLAG_ABOVE = 1.05
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Kpis:
     """KPI.md field names; times in seconds, ratios as fractions, None where undefined."""
 
@@ -49,7 +50,18 @@ class Kpis:
     flag_counts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """= dataclasses.asdict(self), ~10x faster (it deep-copies field by field): the API
+        calls it per bucket, 720 times for a 30-day hourly series."""
+        out: dict[str, object] = {name: getattr(self, name) for name in _KPI_FIELDS}
+        out["flags"] = list(self.flags)
+        out["flag_counts"] = dict(self.flag_counts)
+        return out
+
+
+_KPI_FIELDS = tuple(f.name for f in fields(Kpis))
+
+
+make_kpis = fast_constructor(Kpis)  # Kpis(...) without its __init__ (storage.kpi.frozen)
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -77,7 +89,7 @@ def _kpis(
     if performance is not None and performance > PERFORMANCE_FLAG_ABOVE:
         flags["performance_gt_1"] = 1
     events = t.failure_events
-    return Kpis(
+    return make_kpis(
         planned_time_s=t.planned_time_s,
         planned_stop_s=t.planned_stop_s,
         unknown_time_s=t.unknown_time_s,
@@ -100,8 +112,8 @@ def _kpis(
         reject_count=reject,
         total_count=total,
         failure_events=events,
-        flags=render(flags),
-        flag_counts={k: v for k, v in sorted(flags.items()) if v},
+        flags=render(flags) if flags else [],
+        flag_counts={k: v for k, v in sorted(flags.items()) if v} if flags else {},
     )
 
 
@@ -129,16 +141,23 @@ def line_kpis(line: Line, sums: Mapping[str, Sums]) -> Kpis:
     good_line = Σ good at the output machines, total_line = good_line + Σ rejects of every
     machine, ideal cycle = the constraint's. Data flags of all machines are added up.
     """
-    done = {m.id: sums[m.id].counts.completed() for m in line.machines}
+    # one pass, no generators: it runs once per bucket of a line series (720 for 30 days hourly)
+    completed: dict[str, Counts] = {}
     flags: FlagCounts = {}
+    reject: int | None = 0
     for m in line.machines:
-        flags = add_flags(flags, add_flags(sums[m.id].times.flags, done[m.id].flags))
-    goods = [done[m].good for m in line.outputs]
-    rejects = [done[m.id].reject for m in line.machines]
-    good = None if any(g is None for g in goods) else sum(g for g in goods if g is not None)
-    reject = None if any(r is None for r in rejects) else sum(r for r in rejects if r is not None)
+        s = sums[m.id]
+        done = completed[m.id] = s.counts.completed()
+        if s.times.flags or done.flags:  # adding empty flags to flags changes nothing
+            flags = add_flags(flags, add_flags(s.times.flags, done.flags))
+        reject = None if reject is None or done.reject is None else reject + done.reject
+    good: int | None = 0
+    for output in line.outputs:
+        g = completed[output].good
+        good = None if good is None or g is None else good + g
     total = None if good is None or reject is None else good + reject
-    cycle = _constraint_cycle(line, done[line.constraint])
+    constraint = line.constraint
+    cycle = _constraint_cycle(line, completed[constraint])
     ideal_good = None if good is None else good * cycle
     ideal_total = None if total is None else total * cycle
-    return _kpis(sums[line.constraint].times, good, reject, total, ideal_good, ideal_total, flags)
+    return _kpis(sums[constraint].times, good, reject, total, ideal_good, ideal_total, flags)

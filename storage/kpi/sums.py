@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields
 from storage.kpi.calendar import CalendarTime
 from storage.kpi.counts import Counts, CountStreams
 from storage.kpi.flags import FlagCounts, add_flags
+from storage.kpi.frozen import fast_constructor
 from storage.kpi.spans import Span, clip, intersect, subtract, total_seconds
 from storage.kpi.timeline import Interval, TimeClass
 
@@ -53,10 +54,12 @@ class StateSeconds:
 
     def __add__(self, other: StateSeconds) -> StateSeconds:
         # field names precomputed: dataclasses.fields() per call dominated 30-day series
-        return StateSeconds(*[getattr(self, f) + getattr(other, f) for f in _STATE_FIELDS])
+        return make_state_seconds(*[getattr(self, f) + getattr(other, f) for f in _STATE_FIELDS])
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(StateSeconds))
+# StateSeconds(*values) without its __init__ (storage.kpi.frozen); likewise below
+make_state_seconds = fast_constructor(StateSeconds)
 
 
 _FIELD_OF = {
@@ -97,10 +100,10 @@ def state_seconds(intervals: Sequence[Interval], spans: Sequence[Span]) -> State
                 ):
                     starts += 1
             k += 1
-    return StateSeconds(**acc, down_starts=starts)
+    return make_state_seconds(*[acc[f] for f in _STATE_FIELDS[:-1]], starts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimeSums:
     """KPI.md §1 time elements of a window (seconds), additive."""
 
@@ -122,13 +125,14 @@ class TimeSums:
         return self.run_time_s + self.down_time_s + self.idle_time_s + self.setup_time_s
 
     def __add__(self, other: TimeSums) -> TimeSums:
-        return TimeSums(
+        return make_time_sums(
             *[getattr(self, f) + getattr(other, f) for f in _TIME_FIELDS],
-            flags=add_flags(self.flags, other.flags),
+            add_flags(self.flags, other.flags),
         )
 
 
 _TIME_FIELDS = tuple(f.name for f in fields(TimeSums) if f.name != "flags")
+make_time_sums = fast_constructor(TimeSums)
 
 
 def time_elements(
@@ -146,7 +150,7 @@ def time_elements(
     each region summed: shift and break clocks are whole local minutes.
     """
     unscheduled = in_breaks.running_s + outside.running_s
-    return TimeSums(
+    return make_time_sums(  # = TimeSums(...) without its __init__ (storage.kpi.frozen)
         planned_time_s=planned_time_s,
         planned_stop_s=break_s + productive.planned_stop_s,
         unknown_time_s=productive.unknown_s,
@@ -162,7 +166,7 @@ def time_elements(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sums:
     """Everything one machine's KPIs need for a window: times and counts, additive."""
 
@@ -170,7 +174,10 @@ class Sums:
     counts: Counts = field(default_factory=Counts)
 
     def __add__(self, other: Sums) -> Sums:
-        return Sums(self.times + other.times, self.counts + other.counts)
+        return make_sums(self.times + other.times, self.counts + other.counts)
+
+
+make_sums = fast_constructor(Sums)
 
 
 def window_sums(
@@ -205,4 +212,4 @@ def window_sums(
         break_s=total_seconds(breaks),
         calendar_missing=calendar is None,
     )
-    return Sums(times, counts.window(start, end) if counts is not None else Counts())
+    return make_sums(times, counts.window(start, end) if counts is not None else Counts())

@@ -102,6 +102,29 @@ def test_glitch_bound_follows_the_cycle_time() -> None:
     assert cumulative_deltas(samples, cycles=CycleHistory.constant(2.0))[0].kind is G
 
 
+def test_ten_parts_a_step_are_always_plausible() -> None:
+    # cycle 1,000 s, 10 s apart: max = 10 / 1,000 x 1.5 + 10 = 10.015, so 10 counts and 11
+    # is a glitch (21 is then the new level: 0 more); at the same instant the max is 10.
+    slow = CycleHistory.constant(1000.0)
+    events = cumulative_deltas(every_10s([0, 10, 21, 21, 5]), cycles=slow)
+    assert [(e.delta, e.kind) for e in events] == [(10, C), (0, G), (0, C), (5, RS)]
+    same = [(T0, 5), (T0, 15), (T0, 26)]
+    assert [(e.delta, e.kind) for e in cumulative_deltas(same, cycles=slow)] == [(10, C), (0, G)]
+
+
+def test_cycle_history_lookups() -> None:
+    cycles = CycleHistory(
+        ((T0 + dt.timedelta(hours=1), 2.0), (T0, 1.5), (T0 - dt.timedelta(hours=1), 3.0))
+    )
+    assert [cycles.at(T0 + dt.timedelta(minutes=m)) for m in (-90, -60, 0, 59, 60, 600)] == [
+        3.0, 3.0, 1.5, 1.5, 2.0, 2.0
+    ]  # fmt: skip
+    assert cycles.fastest(T0 - dt.timedelta(hours=2), T0 + dt.timedelta(hours=2)) == 1.5
+    assert cycles.fastest(T0 + dt.timedelta(hours=1), T0 + dt.timedelta(hours=2)) == 2.0
+    one = CycleHistory.constant(0.7)
+    assert (one.at(T0), one.fastest(T0, T0 + dt.timedelta(days=1))) == (0.7, 0.7)
+
+
 @pytest.mark.parametrize(
     ("given", "expected", "flags"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from config.plant import Line, Machine
@@ -183,3 +185,46 @@ def test_line_uses_the_constraints_pbt_and_weighted_cycle() -> None:
     assert k.planned_busy_time_s == 5400
     assert k.oee == pytest.approx(190 * 15 / 5400)
     assert k.performance == pytest.approx(190 * 15 / 5400)
+
+
+def test_line_counts_with_an_unmeasured_reject_and_two_outputs() -> None:
+    # m2 counts only its total: its reject is unknown (counts_incomplete), so the line's reject
+    # and total are null; good_line = m2 + m3 = 300 + 270 still counts. Flags of every machine
+    # add up: m1's counter reset, m2's counts_incomplete, each calendar_missing. The constraint
+    # m3's effective cycle is 2,730 s / 273 parts = 10 s: OEE = 570 x 10 / 3,600.
+    line = Line(
+        id="l",
+        output_machines=["m2", "m3"],
+        machines=[machine("m1", 5), machine("m2", 8), machine("m3", 10)],
+    )
+    missing = TimeSums(planned_time_s=3600, run_time_s=3600, flags={"calendar_missing": 1})
+    k = line_kpis(
+        line,
+        {
+            "m1": Sums(missing, Counts(good=300, reject=5, flags={"counter_resets": 2})),
+            "m2": Sums(missing, Counts(good=300)),
+            "m3": Sums(
+                missing, Counts(good=270, reject=3, ideal_good_s=2700.0, ideal_reject_s=30.0)
+            ),
+        },
+    )
+    assert (k.good_count, k.reject_count, k.total_count) == (570, None, None)
+    assert (k.quality, k.performance, k.oee) == (None, None, 570 * 10 / 3600)
+    assert k.flags == ["calendar_missing", "counter_resets:2", "counts_incomplete"]
+    assert k.flag_counts == {"calendar_missing": 3, "counter_resets": 2, "counts_incomplete": 1}
+
+
+def test_as_dict_is_dataclasses_asdict() -> None:
+    k = machine_kpis(
+        Sums(
+            TimeSums(planned_time_s=3600, run_time_s=3000, flags={"calendar_missing": 1}),
+            Counts(good=90, total=100, flags={"counter_wraps": 2}),
+        )
+    )
+    d = k.as_dict()
+    assert d == dataclasses.asdict(k)
+    assert list(d) == [f.name for f in dataclasses.fields(k)]
+    assert d["flags"] == ["calendar_missing", "counter_wraps:2"]
+    d["flags"].append("x")  # type: ignore[attr-defined]
+    d["flag_counts"]["x"] = 1  # type: ignore[index]
+    assert "x" not in k.flags and "x" not in k.flag_counts  # copies, as asdict gives

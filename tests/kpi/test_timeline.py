@@ -276,3 +276,19 @@ def test_clipping_keeps_the_whole_interval_classification() -> None:
         (1700.0, R, False),  # 07:01:40-07:30:00
         (100.0, DN, False),
     ]
+
+
+def test_samples_out_of_order_and_repeated_timestamps() -> None:
+    # The database gives samples sorted; anything else is sorted here, and of two samples with
+    # one timestamp the later given wins (06:30: DOWN, then corrected to IDLE).
+    ordered = [("06:00", RUN), ("06:30", IDLE), ("06:40", RUN), ("07:10", RUN), ("09:00", DOWN)]
+    shuffled = [("06:40", RUN), ("06:30", DOWN), ("09:00", DOWN), ("06:00", RUN)]
+    shuffled += [("07:10", RUN), ("06:30", IDLE)]
+    expected = [
+        ("06:00:00", "06:30:00", R),
+        ("06:30:00", "06:40:00", ID),
+        ("06:40:00", "07:41:00", R),  # 07:10 holds max_gap_s; 09:00 is after `until`
+        ("07:41:00", "08:00:00", UK),
+    ]
+    assert build(ordered, max_gap_s=60 * 31) == expected
+    assert build(shuffled, max_gap_s=60 * 31) == expected

@@ -35,6 +35,7 @@ import psycopg
 import yaml
 
 from collector.mosquitto import free_port
+from collector.runner import settle_garbage_collector
 from config import ShopfloorConfig
 from config.loader import parse_config
 from storage import rollups, tag_series
@@ -304,6 +305,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
             cur = await conn.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
             print(f"{table} rows: {(await cur.fetchone())[0]:,}")  # type: ignore[index]
         engine = KpiEngine(cfg)
+        settle_garbage_collector()  # as `shopfloor serve` does after start-up
         line = cfg.lines[0].id
         print(f"line {line}: {len(cfg.lines[0].machines)} machines; p50 / p95 of {args.runs} runs")
         cases: list[tuple[str, Callable[[], Awaitable[object]]]] = []

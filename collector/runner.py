@@ -100,12 +100,13 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 
 # The collector allocates ~100k short-lived tuples a second (readings, rows), none of them in
 # reference cycles; with the default first threshold (700) the cyclic collector ran hundreds of
-# times a second over them and the config's objects. Measured in bench/e2e's MQTT phase: CPU per
-# 10k readings 0.08-0.11 s -> 0.05-0.08 s.
+# times a second over them and the config's objects (bench/e2e MQTT phase: CPU per 10k readings
+# 0.08-0.11 s -> 0.05-0.08 s). The API's KPI series make tens of thousands of objects per call;
+# a full collection walking the imports then cost ~30 ms, ~1 ms once they are frozen.
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
-def _settle_garbage_collector() -> None:
+def settle_garbage_collector() -> None:
     """After start-up: what is loaded now (imports, the config) lives as long as the process, so
     full collections need not walk it again; then collect young objects in big steps."""
     gc.collect()
@@ -120,7 +121,7 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     except (ConfigError, ClusterError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    _settle_garbage_collector()
+    settle_garbage_collector()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -9,6 +9,7 @@ machine and hour whatever the calendar, and `bucket_sums` turns each row into th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -70,6 +71,37 @@ CROSS JOIN LATERAL generate_series(p.lo, p.hi - interval '1 hour', interval '1 h
 JOIN machine_hours x ON x.hour = g.hour
 WHERE x.machine_id = ANY(%(ids)s) AND x.hour >= %(h_from)s AND x.hour < %(h_to)s
 """
+
+
+# Per machine, its first minute row in [lo, hi): rows start at the machine's first reading
+# (storage.rollups) and run on without a gap to its covered_until, so a machine whose first row
+# here is after lo has none before it, and one without a row here has none in [lo, hi). One
+# index probe per machine (ordered by minute, LIMIT 1), the bounds as plain parameters so
+# chunks are excluded at plan time.
+_FIRST_SQL = """
+SELECT m.id, f.minute
+FROM unnest(%(ids)s::text[]) AS m (id)
+CROSS JOIN LATERAL (
+    SELECT r.minute FROM machine_minutes r
+    WHERE r.machine_id = m.id AND r.minute >= %(lo)s AND r.minute < %(hi)s
+    ORDER BY r.minute LIMIT 1
+) AS f
+"""
+
+
+async def first_minutes(
+    conn: psycopg.AsyncConnection,
+    machine_ids: Sequence[str],
+    lo: dt.datetime,
+    hi: dt.datetime,
+) -> dict[str, dt.datetime | None]:
+    """Per machine: where its rollup rows in [lo, hi) (lo, hi <= its covered_until) start,
+    None when it has none there. Before that the window has no rows of it to sum (before its
+    first reading): the engine reads that part raw, as the raw-only path does."""
+    async with conn.cursor() as cur:
+        await cur.execute(_FIRST_SQL, {"ids": list(machine_ids), "lo": lo, "hi": hi})
+        found: dict[str, dt.datetime] = dict(await cur.fetchall())
+    return {m: found.get(m) for m in machine_ids}
 
 
 def _in(region: Region, column: str) -> str:

@@ -7,9 +7,13 @@ For buckets tiling [s, e) (e already capped at now):
     [min(floor_minute(e), c), e)                raw samples -> window_sums
 
 with c = covered_until of the machines (the earliest of them), before which rollup rows are
-exact. Raw pieces are built whole (the pure core's timeline with its context margin), so a
-piece's sums equal the same piece of a raw-only computation; `use_rollups=False` computes
-everything from raw samples, which is what the rollup test compares against.
+exact. A machine whose rollup rows start later than ceil_minute(s) (they start at its first
+reading) has its rollup part start at its first row, and raw samples cover what is before
+(unknown before the first reading, as the raw-only path says); without any row in the middle
+part it is read raw throughout. Raw pieces are built whole (the pure core's timeline with its
+context margin), so a piece's sums equal the same piece of a raw-only computation;
+`use_rollups=False` computes everything from raw samples, which is what the rollup test
+compares against.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from config.plant import Calendar
 from config.settings import KpiSettings
 from storage import rollups, samples
 from storage.engine.plant import Plant
-from storage.engine.rollup_read import NO_ROWS, Row, rollup_rows
+from storage.engine.rollup_read import NO_ROWS, Row, first_minutes, rollup_rows
 from storage.engine.rollup_read import bucket_counts as rollup_bucket_counts
 from storage.engine.rollup_read import bucket_sums as rollup_bucket_sums
 from storage.engine.windows import (
@@ -153,18 +157,32 @@ async def bucket_results(
     cal = calendar_time(calendar, s, e) if calendar else None
 
     mid: Span | None = None
+    # machines whose rollup part starts after mid[0] (mid[1]: none), see the module docstring
+    starts: dict[str, dt.datetime] = {}
     if use_rollups:
         covered = await rollups.covered_until(conn, list(machine_ids), kpi=plant.cfg.settings.kpi)
         c = min((covered.get(m) for m in machine_ids), key=_none_first, default=None)
         lo, hi = ceil_to(s, MINUTE), floor_to(e, MINUTE)
         if c is not None:
             hi = min(hi, floor_to(c, MINUTE))
-            mid = (lo, hi) if lo < hi else None
-    raw_spans = [(s, e)] if mid is None else [p for p in ((s, mid[0]), (mid[1], e)) if p[0] < p[1]]
+            if lo < hi:
+                first = await first_minutes(conn, machine_ids, lo, hi)
+                starts = {m: hi if f is None else f for m, f in first.items() if f != lo}
+                if any(starts.get(m, lo) < hi for m in machine_ids):
+                    mid = (lo, hi)
+
+    def raw_spans(machine_id: str) -> list[Span]:
+        """The machine's raw parts of [s, e): all of it, or the edges around its rollup part."""
+        if mid is None:
+            return [(s, e)]
+        start = starts.get(machine_id, mid[0])
+        if start >= mid[1]:
+            return [(s, e)]
+        return [p for p in ((s, start), (mid[1], e)) if p[0] < p[1]]
 
     # The raw edges' pieces per bucket, in the order they are added to the bucket's sums.
     edge_pieces: dict[int, list[tuple[str, Sums]]] = {}
-    edges = [(m, lo, hi) for m in machine_ids if all_tags.get(m) for lo, hi in raw_spans]
+    edges = [(m, lo, hi) for m in machine_ids if all_tags.get(m) for lo, hi in raw_spans(m)]
     found = await raw_timelines(conn, plant, [(all_tags[m], lo, hi) for m, lo, hi in edges], now)
     for (machine_id, lo, hi), (intervals, streams) in zip(edges, found, strict=True):
         for i, part in _parts(buckets, lo, hi):
@@ -174,7 +192,7 @@ async def bucket_results(
             edge_pieces.setdefault(i, []).append((machine_id, piece))
     for machine_id in machine_ids:
         if all_tags.get(machine_id) is None:
-            for lo, hi in raw_spans:
+            for lo, hi in raw_spans(machine_id):
                 for i, part in _parts(buckets, lo, hi):
                     piece = window_sums([], *part, calendar=cal, counts=None)
                     if machine_id in counts_only:
@@ -193,7 +211,7 @@ async def bucket_results(
     out: list[T] = []
     if mid is None:
         return [finish(i, dict(zero)) for i in range(len(buckets))]
-    rollup = _RollupBuckets(buckets, mid, cal, calendar is None, names, counts_only)
+    rollup = _RollupBuckets(buckets, mid, cal, calendar is None, names, counts_only, starts)
     async for i, bucket in rollup.read(conn, machine_ids):
         while len(out) < i:  # buckets before it: no rollup part, or no rollup rows
             out.append(finish(len(out), rollup.empty(len(out), machine_ids, zero)))
@@ -232,6 +250,7 @@ class _RollupBuckets:
         calendar_missing: bool,
         names: dict[str, frozenset[str]],
         counts_only: frozenset[str],
+        starts: dict[str, dt.datetime],
     ) -> None:
         self.names, self.counts_only, self.calendar_missing = names, counts_only, calendar_missing
         self.pieces = Pieces()
@@ -243,6 +262,21 @@ class _RollupBuckets:
             cut = cutter(*part)
             self.calendar_s[i] = (cut.planned_s, cut.break_s)
             self.pieces.add(*part, cut, i)
+        # Machines whose rollup part starts at `starts[m]` > mid[0]: their rows sum only from
+        # there, so the buckets before it have calendar seconds of their own (the raw edge
+        # before `starts[m]` counts the rest).
+        self.own_calendar_s: dict[str, dict[int, tuple[float, float]]] = {}
+        for machine_id, start in starts.items():
+            if machine_id in counts_only:
+                continue
+            own = self.own_calendar_s[machine_id] = {}
+            for i, _ in _parts(buckets, mid[0], start):
+                end = min(buckets[i].end, mid[1])  # where the bucket's rollup part ends
+                if end <= start:  # none of it is the machine's
+                    own[i] = (0.0, 0.0)
+                else:
+                    cut = cutter(start, end)
+                    own[i] = (cut.planned_s, cut.break_s)
         # counts-only machines: one zero TimeSums with the flags time_elements would give
         self.no_times = TimeSums(flags={"calendar_missing": 1} if calendar_missing else {})
 
@@ -272,10 +306,20 @@ class _RollupBuckets:
     def sums(self, i: int, machine_ids: Sequence[str], rows: dict[str, Row]) -> dict[str, Sums]:
         planned_s, break_s = self.calendar_s[i]
         out: dict[str, Sums] = {}
+        own_calendar_s = self.own_calendar_s
         for machine_id in machine_ids:
             row = rows.get(machine_id, NO_ROWS)
             if machine_id in self.counts_only:
                 out[machine_id] = rollup_bucket_counts(row, self.names[machine_id], self.no_times)
+            elif own_calendar_s and i in own_calendar_s.get(machine_id, ()):
+                own_planned_s, own_break_s = own_calendar_s[machine_id][i]
+                out[machine_id] = rollup_bucket_sums(
+                    row,
+                    self.names[machine_id],
+                    planned_time_s=own_planned_s,
+                    break_s=own_break_s,
+                    calendar_missing=self.calendar_missing,
+                )
             else:
                 out[machine_id] = rollup_bucket_sums(
                     row,

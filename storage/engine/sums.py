@@ -311,21 +311,14 @@ class _RollupBuckets:
             row = rows.get(machine_id, NO_ROWS)
             if machine_id in self.counts_only:
                 out[machine_id] = rollup_bucket_counts(row, self.names[machine_id], self.no_times)
-            elif own_calendar_s and i in own_calendar_s.get(machine_id, ()):
-                own_planned_s, own_break_s = own_calendar_s[machine_id][i]
-                out[machine_id] = rollup_bucket_sums(
-                    row,
-                    self.names[machine_id],
-                    planned_time_s=own_planned_s,
-                    break_s=own_break_s,
-                    calendar_missing=self.calendar_missing,
-                )
-            else:
-                out[machine_id] = rollup_bucket_sums(
-                    row,
-                    self.names[machine_id],
-                    planned_time_s=planned_s,
-                    break_s=break_s,
-                    calendar_missing=self.calendar_missing,
-                )
+                continue
+            own = own_calendar_s.get(machine_id) if own_calendar_s else None
+            planned, breaks = own[i] if own and i in own else (planned_s, break_s)
+            out[machine_id] = rollup_bucket_sums(
+                row,
+                self.names[machine_id],
+                planned_time_s=planned,
+                break_s=breaks,
+                calendar_missing=self.calendar_missing,
+            )
         return out

@@ -77,6 +77,11 @@ def _from_bytes(data: bytes) -> list[int]:
     return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
+def _text(data: bytes) -> str:
+    """A STRING tag's text: up to the first NUL, undecodable bytes replaced."""
+    return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
+
+
 def decode_raw(
     registers: Sequence[int],
     data_type: DataType,
@@ -90,8 +95,7 @@ def decode_raw(
         return bool((word >> bit) & 1)
     if data_type is DataType.STRING:
         order = ByteOrder.BADC if byte_order in _BYTE_SWAP else ByteOrder.ABCD
-        data = _to_bytes(to_canonical(registers, order))
-        return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
+        return _text(_to_bytes(to_canonical(registers, order)))
     if data_type is DataType.BOOL:
         return bool(registers[0])
     fmt, count = _FORMATS[data_type]
@@ -304,11 +308,7 @@ class RequestDecoder:
             else:
                 values.append(None)
             if texts is not None:
-                texts.append(
-                    v.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
-                    if what == _TEXT
-                    else None
-                )
+                texts.append(_text(v) if what == _TEXT else None)  # type: ignore[arg-type]
         return values, texts
 
 

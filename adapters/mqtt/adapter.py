@@ -93,8 +93,7 @@ class _Batch:
 
     @property
     def succeeded(self) -> bool:
-        call = self.call
-        return call is None or (call.done() and not call.cancelled() and call.exception() is None)
+        return self.call is None or (self.call.done() and self.error is None)
 
     @property
     def failed(self) -> bool:

@@ -192,7 +192,7 @@ class Decoder:
         keys = [s.key for s in self.specs]
         stamps = {(s.timestamp_field, s.timestamp_format) for s in self.specs}
         short = bool(keys) and None not in keys and len(stamps) == 1
-        self._keys = tuple(k for k in keys if k is not None) if short else None
+        self._keys: tuple[str, ...] | None = tuple(keys) if short else None  # type: ignore[arg-type]
         self._stamp: tuple[str | None, TimestampFormat] = (
             stamps.pop() if short else (None, "iso8601")
         )

@@ -206,7 +206,7 @@ def plant(machines: int, spool_dir: Path) -> dict[str, Any]:
     }
 
 
-def mqtt_config(port: int, topics: int, spool_dir: Path) -> dict[str, Any]:
+def mqtt_config(port: int, topics: int, spool_dir: Path, protocol: str) -> dict[str, Any]:
     """One machine per topic; its 20 tags read fields v1..v20 of the same JSON message."""
     cfg = plant(topics, spool_dir)
     cfg["sources"] = [
@@ -216,6 +216,7 @@ def mqtt_config(port: int, topics: int, spool_dir: Path) -> dict[str, Any]:
             "host": "127.0.0.1",
             "port": port,
             "qos": 1,
+            "protocol_version": protocol,
             "client_id": f"shopfloor-e2e-{uuid.uuid4().hex[:8]}",
             "topic_template": MQTT_TOPIC,
             "tags": [
@@ -507,7 +508,11 @@ class Bench:
             with self.broker(phase) as broker:
                 self.log(f"{phase}: bare paho subscriber ...")
                 sub = self.role(
-                    f"{phase}-bare", "mqtt-bare", port=broker.port, duration=self.duration
+                    f"{phase}-bare",
+                    "mqtt-bare",
+                    port=broker.port,
+                    protocol=a.mqtt_protocol,
+                    duration=self.duration,
                 )
                 time.sleep(1.5)
                 pubs = start_publishers(broker.port)
@@ -524,11 +529,13 @@ class Bench:
                 )
             with self.broker(phase) as broker:
                 self.log(f"{phase}: our adapter alone, {tags} tags ...")
-                cfg = mqtt_config(broker.port, topics, self.work / f"spool-{phase}")
+                cfg = mqtt_config(
+                    broker.port, topics, self.work / f"spool-{phase}", a.mqtt_protocol
+                )
                 self.adapter(phase, cfg, lambda: start_publishers(broker.port), result)
         with self.broker(phase) as broker:
             self.log(f"{phase}: collector, {tags} tags ...")
-            cfg = mqtt_config(broker.port, topics, self.work / f"spool-{phase}")
+            cfg = mqtt_config(broker.port, topics, self.work / f"spool-{phase}", a.mqtt_protocol)
             self.run_collector(phase, cfg, tags, lambda: start_publishers(broker.port), result)
         return result
 
@@ -683,6 +690,12 @@ def main() -> int:
         "--mqtt-rate", type=float, default=0, help="messages/s in all; 0: as fast as possible"
     )
     parser.add_argument("--mqtt-publishers", type=int, default=1, help="publisher processes")
+    parser.add_argument(
+        "--mqtt-protocol",
+        choices=["5", "3.1.1"],
+        default="5",
+        help="MQTT version of the collector's source and of the bare subscriber alike",
+    )
     parser.add_argument("--modbus-registers", type=int, default=1000)
     parser.add_argument(
         "--modbus-poll-s",

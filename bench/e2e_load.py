@@ -142,7 +142,7 @@ def mqtt_pub(args: argparse.Namespace) -> None:
 def mqtt_bare(args: argparse.Namespace) -> None:
     """A plain paho subscriber: parse every JSON payload and touch every value."""
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
     messages = 0
     values = 0
@@ -156,7 +156,13 @@ def mqtt_bare(args: argparse.Namespace) -> None:
     def on_connect(c: mqtt.Client, *_: object) -> None:
         c.subscribe(MQTT_TOPIC.format(machine="+"), qos=args.qos)
 
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-bare")
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id="bench-bare",
+        protocol=MQTTProtocolVersion.MQTTv5
+        if args.protocol == "5"
+        else MQTTProtocolVersion.MQTTv311,
+    )
     client.on_message = on_message
     client.on_connect = on_connect
     client.connect(args.host, args.port, keepalive=60)
@@ -345,10 +351,12 @@ def adapter(args: argparse.Namespace) -> None:
     from adapters.base import Reading
     from adapters.registry import create_adapter
     from collector.logs import setup_logging
+    from collector.runner import settle_garbage_collector
     from config import load_config
 
     setup_logging(0)  # the adapter's warnings and errors go to stderr, the role's log
     cfg = load_config(args.config)
+    settle_garbage_collector()  # as `shopfloor collect` does once its config is loaded
     by_name = {s.name: s for s in cfg.sources}
     if args.source not in by_name:
         raise SystemExit(
@@ -426,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inflight", type=int, default=1000)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=mqtt_pub)
-    roles.add_parser("mqtt-bare", parents=[mqtt]).set_defaults(func=mqtt_bare)
+    p = roles.add_parser("mqtt-bare", parents=[mqtt])
+    p.add_argument(
+        "--protocol", choices=["5", "3.1.1"], default="5", help="MQTT version, as the collector's"
+    )
+    p.set_defaults(func=mqtt_bare)
     roles.add_parser("modbus-server", parents=[server, registers]).set_defaults(func=modbus_server)
     p = roles.add_parser("modbus-bare", parents=[client, registers])
     p.add_argument("--per-request", type=int, default=MODBUS_PER_REQUEST)

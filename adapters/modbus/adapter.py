@@ -25,8 +25,9 @@ import math
 import struct
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import repeat
 
-from adapters.base import Quality, Reading, ReadingSink, SourceStatus
+from adapters.base import Quality, Reading, ReadingSink, SourceStatus, good_readings
 from adapters.errors import AdapterError, DecodeError, TransportError
 from adapters.modbus import codec
 from adapters.modbus.connection import (
@@ -118,6 +119,9 @@ class ModbusAdapter:
             if next_at < now:  # the poll overran: skip the missed ticks, poll again at once
                 self.status.extra["overruns"] += math.ceil((now - next_at) / interval)
                 next_at = now  # the schedule restarts here: one poll, never a burst
+            if next_at <= now:
+                await asyncio.sleep(0)  # back to back: only let the other tasks run
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
 
@@ -125,6 +129,20 @@ class ModbusAdapter:
         self.status.extra["polls"] += 1
         readings: list[Reading] = []
         failed_units: set[int] = set()
+        # Answers are decoded while the next request is on the wire, not between an answer and
+        # the next request: the device's round trip hides our decoding instead of adding to it.
+        loop = asyncio.get_running_loop()
+        answered: list[tuple[ReadRequest, Sequence[int] | Sequence[bool], dt.datetime]] = []
+
+        def decode_answered() -> None:  # at most once per answer, in request order
+            while answered:
+                asked, data, ts = answered.pop(0)
+                try:
+                    readings.extend(self._decode(asked, data, ts))
+                except Exception as exc:  # a bug, maybe run by the loop: counted and logged
+                    self._count_error(exc)
+                    self._trouble_log(_request_key(asked), exc, exc_info=True)
+
         i = 0
         while i < len(requests):
             request = requests[i]
@@ -133,11 +151,14 @@ class ModbusAdapter:
                 break  # deliver what this poll has read so far, then end
             if request.unit_id in failed_units:
                 continue
+            if answered:
+                loop.call_soon(decode_answered)  # runs once the read below has sent and waits
             try:
                 data = await self._conn.read(
                     request.table, request.address, request.count, request.unit_id
                 )
             except IllegalRequestError as exc:
+                decode_answered()
                 if exc.exception_code == ILLEGAL_DATA_ADDRESS and len(request.tags) > 1:
                     singles = self._split(request)
                     requests[i - 1 : i] = singles  # from now on, and for this poll too
@@ -146,6 +167,7 @@ class ModbusAdapter:
                 self._exception_response(request, exc, readings)
                 continue
             except DeviceBusyError as exc:
+                decode_answered()
                 self._exception_response(request, exc, readings)
                 continue
             except TransportError as exc:
@@ -154,8 +176,10 @@ class ModbusAdapter:
                     break  # no connection: the other units cannot be read either
                 failed_units.add(request.unit_id)
                 continue
-            self._ok("connection", f"unit {request.unit_id}", _request_key(request))
-            readings.extend(self._decode(request, data, self._conn.sent_at))
+            if self._trouble:
+                self._ok("connection", f"unit {request.unit_id}", _request_key(request))
+            answered.append((request, data, self._conn.sent_at))
+        decode_answered()
         self.status.connected = self._conn.connected
         self.status.reconnects = max(self._conn.connects - 1, 0)
         self.status.extra["timeouts"] = self._conn.timeouts
@@ -181,8 +205,7 @@ class ModbusAdapter:
             return self._decode_per_tag(request, data, ts)
         name, good = self.source.name, Quality.GOOD
         if texts is None and not request.decoder.checks_finite:
-            pairs = zip(request.addresses, values, strict=True)
-            return [Reading(name, a, ts, v, good, None) for a, v in pairs]
+            return good_readings(name, request.addresses, repeat(ts), values)
         out: list[Reading] = []
         isfinite, bad = math.isfinite, Quality.BAD
         texts = texts if texts is not None else [None] * len(values)

@@ -39,8 +39,9 @@ import logging
 import ssl
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -49,7 +50,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from adapters.base import Quality, Reading, ReadingSink, SourceStatus
+from adapters.base import Reading, ReadingSink, SourceStatus, good_readings
 from adapters.errors import ConfigurationError, DecodeError
 from adapters.mqtt.payload import Decoder, FieldSpec
 from adapters.mqtt.topics import matches, subscription_filters, template_filter
@@ -181,6 +182,8 @@ class MqttAdapter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Message | _Stop] | None = None
         self._slots = threading.Semaphore(queue_size)
+        self._arrivals: deque[_Message] = deque()  # from the paho thread, until the loop wakes
+        self._wake_pending = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -352,14 +355,27 @@ class MqttAdapter:
         while not self._slots.acquire(timeout=0.2):
             if self._closing.is_set():
                 return  # not acknowledged: the broker delivers it again next session
-        loop, queue = self._loop, self._queue
-        if loop is None or queue is None or loop.is_closed():
+        loop = self._loop
+        if loop is None or self._queue is None or loop.is_closed():
             self._slots.release()
             return
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop closed meanwhile
-            self._slots.release()
+        # One wake-up of the loop per burst, not per message: each costs a write to its
+        # self-pipe. The flag is cleared before the loop takes the arrivals, so a message
+        # appended after that is either taken too or schedules the next wake-up.
+        self._arrivals.append(item)
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                loop.call_soon_threadsafe(self._take_arrivals)
+            except RuntimeError:  # the loop closed meanwhile: nothing will take them
+                self._wake_pending = False
+
+    def _take_arrivals(self) -> None:
+        """The loop's side of the hand-over: arrivals into the queue, in order."""
+        self._wake_pending = False
+        arrivals, put = self._arrivals, self._queue.put_nowait  # type: ignore[union-attr]
+        while arrivals:
+            put(arrivals.popleft())
 
     # -- consumer ------------------------------------------------------------------------------
 
@@ -532,6 +548,7 @@ class MqttAdapter:
 
     def _drain(self) -> list[_Message]:
         assert self._queue is not None
+        self._take_arrivals()  # the paho thread has stopped: what it handed over is all here
         items: list[_Message] = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
@@ -591,12 +608,14 @@ class MqttAdapter:
 
     def _decode_message(self, m: _Message, topic: _Topic) -> list[Reading]:
         """Every tag's reading from one message, or DecodeError: a message is used whole."""
-        source, arrived, good = self.source.name, m.arrived, Quality.GOOD
-        decoded = topic.decode(m.payload)  # one entry per address
-        return [
-            Reading(source, address, arrived if ts is None else ts, value, good, text)
-            for address, (value, text, ts) in zip(topic.addresses, decoded, strict=True)
-        ]
+        values, texts, stamps = topic.decode(m.payload)  # one entry per address
+        stamped: Iterable[dt.datetime | None] = stamps
+        unstamped = stamps.count(None)  # values without a payload timestamp: arrival time
+        if unstamped == len(stamps):
+            stamped = repeat(m.arrived)
+        elif unstamped:
+            stamped = [m.arrived if ts is None else ts for ts in stamps]
+        return good_readings(self.source.name, topic.addresses, stamped, values, texts)  # type: ignore[arg-type]
 
     def _delivered(self, readings: int) -> None:
         if readings:

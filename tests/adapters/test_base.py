@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import repeat
 
 import pytest
 
-from adapters.base import Quality, Reading
+from adapters.base import Quality, Reading, good_readings
 
 T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
 
@@ -34,3 +35,14 @@ def test_reading_is_immutable_and_compared_by_value() -> None:
     assert r == same and hash(r) == hash(same) and len({r, same}) == 1
     assert r != Reading("plc", "a", T0, 1.0, Quality.UNCERTAIN)
     assert repr(r).startswith("Reading(source='plc', address='a', ts=")
+
+
+def test_good_readings_are_the_readings_built_one_by_one() -> None:
+    t1 = T0 + dt.timedelta(seconds=1)
+    got = good_readings("plc", ["a", "b"], [T0, t1], [1.5, None], [None, "RUN"])
+    assert got == [Reading("plc", "a", T0, 1.5), Reading("plc", "b", t1, None, Quality.GOOD, "RUN")]
+    assert all(type(r) is Reading for r in got) and got[1].text == "RUN"
+    shared = good_readings("plc", ("a", "b"), repeat(T0), (1.0, 2.0))  # one stamp, no text
+    assert shared == [Reading("plc", "a", T0, 1.0), Reading("plc", "b", T0, 2.0)]
+    with pytest.raises(ValueError, match="2 addresses but 1 values"):
+        good_readings("plc", ["a", "b"], repeat(T0), [1.0])

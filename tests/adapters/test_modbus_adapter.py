@@ -28,6 +28,7 @@ from pymodbus.simulator import SimData, SimDevice
 from adapters.base import Quality, Reading
 from adapters.modbus import ModbusAdapter
 from adapters.modbus.codec import encode
+from adapters.modbus.planner import ReadRequest
 from adapters.registry import create_adapter
 from config.sources.modbus import ModbusSource, ModbusTag, RegisterKind
 from tests.services import eventually, free_port
@@ -426,6 +427,53 @@ async def test_slow_device_never_shifts_responses(framer: str) -> None:
         assert k in allowed, f"stale reply: k={k} stamped {reading.ts}, held then: {allowed}"
         checked += 1
     assert checked >= 20
+
+
+async def test_an_answer_is_decoded_while_the_next_request_is_on_the_wire() -> None:
+    """Decoding must not add to the round trip: request k+1 is sent before answer k is decoded.
+
+    Three tables make three requests per poll. At the moment an answer is decoded, the
+    connection's last send is the next request's (later than the answer's own stamp), except
+    for the poll's last answer; the batch still holds the requests' readings in request order.
+    """
+    port = free_port()
+    plc = await Plc(port).start()
+    proxy = await Proxy(upstream=port, delay_s=0.02).start()
+    tags = [
+        {"name": "run", "register": "coil", "address": 0, "type": "bool"},
+        {"name": "state", "address": 0},
+        {"name": "speed", "register": "input_register", "address": 0},
+    ]
+    src = source(proxy.port, tags, poll_interval_s=0.5)
+    batches: list[list[Reading]] = []
+
+    async def sink(batch: Sequence[Reading]) -> None:
+        batches.append(list(batch))
+
+    adapter = ModbusAdapter(src, sink)
+    (requests,) = adapter.schedule.values()
+    assert len(requests) == 3
+    decoded: list[tuple[str, dt.datetime, dt.datetime]] = []  # (address, stamp, last send then)
+    decode = adapter._decode
+
+    def recording(request: ReadRequest, data: Any, ts: dt.datetime) -> list[Reading]:
+        decoded.append((request.addresses[0], ts, adapter._conn.sent_at))
+        return decode(request, data, ts)
+
+    adapter._decode = recording  # type: ignore[method-assign]
+    try:
+        async with running(adapter):
+            await eventually(lambda: len(batches) >= 2, what="two polls")
+    finally:
+        await proxy.stop()
+        await plc.stop()
+    first = decoded[:3]
+    assert [address for address, _, _ in first] == [r.address for r in batches[0]]
+    for _address, stamp, last_send in first[:2]:
+        assert last_send > stamp  # the next request went out before this answer was decoded
+    _address, stamp, last_send = first[2]
+    assert last_send == stamp  # the poll's last answer: nothing left to send
+    assert [r.ts for r in batches[0]] == [stamp for _, stamp, _ in first]
 
 
 async def test_a_failing_sink_and_a_silent_device_do_not_end_the_adapter() -> None:

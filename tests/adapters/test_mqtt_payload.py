@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import Decoder, FieldSpec, decode, get_path, parse_timestamp
+from adapters.mqtt.payload import (
+    Columns,
+    Decoder,
+    FieldSpec,
+    decode,
+    get_path,
+    parse_timestamp,
+)
 
 UTC = dt.UTC
 
@@ -119,6 +126,11 @@ DECODER_CASES = [
     (GATEWAY, b'{"ts": 1772352000000, "a": 1.5, "b": 2.5}'),  # the short path
     (GATEWAY, b'{"ts": 1772352000000, "a": 3, "b": true}'),  # int, bool
     (GATEWAY, b'{"ts": 1772352000000, "a": "12.5", "b": "auto"}'),  # strings
+    (GATEWAY, b'{"ts": 1772352000000, "a": " 1e3 ", "b": "ON"}'),  # number text, bool text
+    (GATEWAY, b'{"ts": 1772352000000, "a": "nan", "b": 1}'),  # text that is no finite number
+    (GATEWAY, b'{"ts": 1772352000000, "a": null, "b": 1}'),
+    (GATEWAY, b'{"ts": 1772352000000, "a": 1' + b"0" * 400 + b', "b": 1}'),  # beyond floats
+    (GATEWAY, b'{"ts": 1772352000000, "a": 1e308, "b": 1e308}'),  # finite, their sum is not
     (GATEWAY, b'{"ts": 1772352000000, "a": 1.5}'),  # b missing
     (GATEWAY, b'{"a": 1.5, "b": 2.5}'),  # no timestamp
     (GATEWAY, b'{"ts": "soon", "a": 1.5, "b": 2.5}'),  # bad timestamp
@@ -149,11 +161,13 @@ def _outcome(fn: object, payload: bytes) -> object:
 @pytest.mark.parametrize(("specs", "payload"), DECODER_CASES)
 def test_decoder_is_decode(specs: list[FieldSpec], payload: bytes) -> None:
     expected = _outcome(lambda p: decode(p, specs), payload)
-    assert _outcome(Decoder(specs), payload) == expected
+    assert _outcome(lambda p: Decoder(specs)(p).rows(), payload) == expected
 
 
 def test_decoder_short_path_values() -> None:
     got = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5, "b": "x"}')
-    assert got == [(1.5, None, T0), (None, "x", T0)]
+    assert got == Columns([1.5, None], [None, "x"], [T0, T0])
+    got = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 3, "b": true}')
+    assert got == Columns([3.0, 1.0], None, [T0, T0])  # numbers only: no text column
     with pytest.raises(DecodeError, match="no field 'b'"):
         Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5}')

@@ -207,6 +207,8 @@ class MqttAdapter:
                 if ok or self._stop_requested:
                     break
                 await self._resync(client)
+            await self._disconnect(client)  # nothing arrives any more
+            await self._store_unrepeatable()
         finally:
             await self._shutdown(client)
             self._running = False
@@ -562,6 +564,31 @@ class MqttAdapter:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
         self.status.connected = False
+
+    async def _store_unrepeatable(self) -> None:
+        """At stop: QoS 0 and 2 messages still held that the broker will not send again (queued,
+        or of a failed call) go to the sink once more, in order. Their PUBCOMP cannot go out now;
+        the broker repeats its PUBREL on the next session and gets it then. QoS 1 is left to the
+        broker's redelivery, as on every path."""
+        held = [m for m in [*self._retry, *self._drain()] if m.qos != 1 and not m.stored]
+        self._retry = []
+        for start in range(0, len(held), self._max_batch):
+            readings = self._decode(held[start : start + self._max_batch])
+            if not readings:
+                continue
+            try:
+                await self._sink(readings)
+            except Exception as exc:
+                self.status.errors += 1
+                self.status.last_error = f"sink failed at stop: {exc!r}"
+                log.error(
+                    "%s: sink failed at stop; %d QoS 0/2 message(s) not stored: %r",
+                    self.source.name,
+                    len(held) - start,
+                    exc,
+                )
+                return
+            self._delivered(len(readings))
 
     async def _shutdown(self, client: mqtt.Client) -> None:
         await self._disconnect(client)

@@ -534,6 +534,38 @@ async def test_stop_with_calls_under_way(mosquitto: Mosquitto, publisher: Publis
     await run.close()
 
 
+async def test_stop_stores_the_qos2_messages_it_holds(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """QoS 2 messages the broker has released (PUBREL) cannot come again: at stop(), those still
+    queued (5 and 6, behind four calls under way) and those of a failed call (2) go to the sink
+    once more after the disconnect. Their PUBCOMP waits for the next session."""
+    root = unique("t/stopq2")
+    topic = f"{root}/packer/temp"
+    source = make_source(mosquitto.port, root, qos=2, clean_start=False)
+    sink = Gate()
+    adapter = AckRecording(source, sink)
+    run = Running(adapter)
+    await run.wait_connected()
+    await publish_values(publisher, topic, range(1, 7), qos=2)
+    await sink.wait_calls(4)
+    await asyncio.sleep(0.3)  # 5 and 6 have arrived and wait for a free call
+
+    stopping = asyncio.create_task(adapter.stop())
+    sink.auto = True
+    sink.succeed(1)
+    sink.fail(2)
+    sink.succeed(3)
+    sink.succeed(4)
+    await asyncio.wait_for(stopping, 10)
+    await asyncio.wait_for(run.task, 10)
+    assert adapter.acked == [["1"]]  # 2 failed: nothing after it is acknowledged now
+    assert sorted(v for v in sink.stored if v is not None) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert sink.calls[4:] == [[2.0], [5.0], [6.0]]  # in arrival order, batches as ever
+    assert adapter.status.readings == 6 and adapter.status.errors == 1
+    await assert_session_has_nothing_left(source, publisher, topic, qos=2)
+
+
 async def test_sink_raising_before_it_awaits_is_a_failed_call(
     mosquitto: Mosquitto, publisher: Publisher
 ) -> None:

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -636,13 +636,15 @@ class MqttAdapter:
     def _decode_message(self, m: _Message, topic: _Topic) -> list[Reading]:
         """Every tag's reading from one message, or DecodeError: a message is used whole."""
         values, texts, stamps = topic.decode(m.payload)  # one entry per address
-        stamped: Iterable[dt.datetime | None] = stamps
+        stamped: Iterable[dt.datetime]
         unstamped = stamps.count(None)  # values without a payload timestamp: arrival time
         if unstamped == len(stamps):
             stamped = repeat(m.arrived)
         elif unstamped:
             stamped = [m.arrived if ts is None else ts for ts in stamps]
-        return good_readings(self.source.name, topic.addresses, stamped, values, texts)  # type: ignore[arg-type]
+        else:
+            stamped = cast(list[dt.datetime], stamps)
+        return good_readings(self.source.name, topic.addresses, stamped, values, texts)
 
     def _delivered(self, readings: int) -> None:
         if readings:

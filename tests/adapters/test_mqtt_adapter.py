@@ -10,7 +10,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -392,6 +392,30 @@ class AckRecording(MqttAdapter):
         super()._ack(batch)
 
 
+class Gated(NamedTuple):
+    """An AckRecording adapter on a persistent session with a Gate sink, `values` published."""
+
+    topic: str
+    source: MqttSource
+    sink: Gate
+    adapter: AckRecording
+    run: Running
+
+    @classmethod
+    async def start(
+        cls, mosquitto: Mosquitto, publisher: Publisher, prefix: str, qos: int, values: range
+    ) -> Gated:
+        root = unique(prefix)
+        topic = f"{root}/packer/temp"
+        source = make_source(mosquitto.port, root, qos=qos, clean_start=False)
+        sink = Gate()
+        adapter = AckRecording(source, sink)
+        run = Running(adapter)
+        await run.wait_connected()
+        await publish_values(publisher, topic, values, qos=qos)
+        return cls(topic, source, sink, adapter, run)
+
+
 async def publish_values(publisher: Publisher, topic: str, values: range, qos: int) -> None:
     for v in values:
         await publisher.publish(topic, str(v), qos=qos)
@@ -416,14 +440,9 @@ async def test_calls_overlap_and_acks_follow_arrival_order(
 ) -> None:
     """Four calls under way at once (the default); they return 4, 3, 2, 1: acks go 1, 2, 3, 4,
     none before call 1 returned. A fifth call starts only when a slot frees up."""
-    root = unique("t/overlap")
-    topic = f"{root}/packer/temp"
-    source = make_source(mosquitto.port, root, qos=1, clean_start=False)
-    sink = Gate()
-    adapter = AckRecording(source, sink)
-    run = Running(adapter)
-    await run.wait_connected()
-    await publish_values(publisher, topic, range(1, 6), qos=1)
+    topic, source, sink, adapter, run = await Gated.start(
+        mosquitto, publisher, "t/overlap", 1, range(1, 6)
+    )
     await sink.wait_calls(4)
     await asyncio.sleep(0.3)
     assert sink.calls == [[1.0], [2.0], [3.0], [4.0]]  # 5 waits for a slot
@@ -458,14 +477,9 @@ async def test_failure_with_later_calls_under_way(
     broker cannot redeliver; the adapter offers 2 and 5 again, not 3 and 4 (stored already), and
     acks (PUBCOMP) 2-5 in order after that.
     """
-    root = unique("t/midfail")
-    topic = f"{root}/packer/temp"
-    source = make_source(mosquitto.port, root, qos=qos, clean_start=False)
-    sink = Gate()
-    adapter = AckRecording(source, sink)
-    run = Running(adapter)
-    await run.wait_connected()
-    await publish_values(publisher, topic, range(1, 6), qos=qos)
+    topic, source, sink, adapter, run = await Gated.start(
+        mosquitto, publisher, "t/midfail", qos, range(1, 6)
+    )
     await sink.wait_calls(4)
 
     sink.fail(2)
@@ -501,14 +515,9 @@ async def test_failure_with_later_calls_under_way(
 async def test_stop_with_calls_under_way(mosquitto: Mosquitto, publisher: Publisher) -> None:
     """stop() waits for every call under way. 1 returns and is acked; 2 fails, so neither 2 nor 3
     (stored, but after 2) is acked: both come again on the session's next connection."""
-    root = unique("t/stopping")
-    topic = f"{root}/packer/temp"
-    source = make_source(mosquitto.port, root, qos=1, clean_start=False)
-    sink = Gate()
-    adapter = AckRecording(source, sink)
-    run = Running(adapter)
-    await run.wait_connected()
-    await publish_values(publisher, topic, range(1, 4), qos=1)
+    _topic, source, sink, adapter, run = await Gated.start(
+        mosquitto, publisher, "t/stopping", 1, range(1, 4)
+    )
     await sink.wait_calls(3)
 
     stopping = asyncio.create_task(adapter.stop())
@@ -540,14 +549,9 @@ async def test_stop_stores_the_qos2_messages_it_holds(
     """QoS 2 messages the broker has released (PUBREL) cannot come again: at stop(), those still
     queued (5 and 6, behind four calls under way) and those of a failed call (2) go to the sink
     once more after the disconnect. Their PUBCOMP waits for the next session."""
-    root = unique("t/stopq2")
-    topic = f"{root}/packer/temp"
-    source = make_source(mosquitto.port, root, qos=2, clean_start=False)
-    sink = Gate()
-    adapter = AckRecording(source, sink)
-    run = Running(adapter)
-    await run.wait_connected()
-    await publish_values(publisher, topic, range(1, 7), qos=2)
+    topic, source, sink, adapter, run = await Gated.start(
+        mosquitto, publisher, "t/stopq2", 2, range(1, 7)
+    )
     await sink.wait_calls(4)
     await asyncio.sleep(0.3)  # 5 and 6 have arrived and wait for a free call
 

@@ -28,6 +28,12 @@ class ApiSettings(Model):
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="bearer tokens; none: the API binds to 127.0.0.1 only"
     )
+    cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="results of windows that reach (close to) now are shared between requests "
+        "for this long; 0: not cached (past windows stay cached until late data arrives)",
+    )
 
     @model_validator(mode="after")
     def _keys_are_real(self) -> ApiSettings:
@@ -72,6 +78,19 @@ class CollectorSettings(Model):
         default="block",
         description="at the budget: stop accepting readings (MQTT stays unacknowledged, "
         "polls pause), or delete the oldest spooled batches (counted and logged)",
+    )
+    max_reading_age_days: float = Field(
+        default=30,
+        gt=0,
+        description="a reading stamped longer ago than this when it arrives is rejected (kept "
+        "in rejected_readings): a PLC clock reset to 1970, say; long enough for a spool replay "
+        "or a gateway's buffered history",
+    )
+    max_reading_lead_s: float = Field(
+        default=600,
+        ge=0,
+        description="a reading stamped further ahead of the collector's clock than this is "
+        "rejected (a PLC clock running ahead, or a wrong time zone)",
     )
 
 

@@ -38,17 +38,23 @@ MAX_DOUBLE_INT = 2**1023
 COPY_COLUMNS = "time, tag_id, value, quality, text_value"
 COPY_TYPES = ["timestamptz", "int4", "float8", "int2", "text"]
 
+# Readings older than this when stored are late: results of windows that ended before them may
+# change (rollup_state.late_seq, read by the API's result cache).
+LATE_AFTER_S = 60
+
 # One statement per batch: the earliest time per tag, folded per machine into rollup_state.
-MARK_DIRTY_SQL = """
-INSERT INTO rollup_state AS r (machine_id, dirty_since, dirty_seq)
-SELECT t.machine_id, min(b.time), 1
+MARK_DIRTY_SQL = f"""
+INSERT INTO rollup_state AS r (machine_id, dirty_since, dirty_seq, late_seq)
+SELECT t.machine_id, min(b.time), 1,
+       (min(b.time) < now() - interval '{LATE_AFTER_S} seconds')::int
 FROM unnest(%s::int[], %s::timestamptz[]) AS b (tag_id, time)
 JOIN tags t ON t.id = b.tag_id
 WHERE t.signal <> 'measurement'
 GROUP BY t.machine_id
 ORDER BY t.machine_id
 ON CONFLICT (machine_id) DO UPDATE
-SET dirty_since = LEAST(r.dirty_since, EXCLUDED.dirty_since), dirty_seq = r.dirty_seq + 1
+SET dirty_since = LEAST(r.dirty_since, EXCLUDED.dirty_since), dirty_seq = r.dirty_seq + 1,
+    late_seq = r.late_seq + EXCLUDED.late_seq
 """
 
 # SQLSTATE classes where trying again later can succeed (PostgreSQL appendix A).

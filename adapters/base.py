@@ -73,9 +73,21 @@ def good_readings(
     return list(map(_from_fields, fields))
 
 
+class Malformed(NamedTuple):
+    """A message that gave no reading: kept with its reason (quarantined), never retried."""
+
+    source: str
+    address: str  # where it came from: the MQTT topic
+    ts: dt.datetime  # when it arrived
+    payload: bytes
+    reason: str
+
+
 # The collector's side: accepts a batch; awaiting it is the backpressure. For MQTT QoS>0 the
 # adapter acknowledges the messages only after this returns (the batch is durable by then).
 ReadingSink = Callable[[Sequence[Reading]], Awaitable[None]]
+# Where malformed messages go, durable like readings before they are acknowledged.
+MalformedSink = Callable[[Sequence[Malformed]], Awaitable[None]]
 
 
 @dataclass

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.base import Adapter, ReadingSink
+from adapters.base import Adapter, MalformedSink, ReadingSink
 from adapters.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from config.sources import Source
 
 
-def create_adapter(source: Source, sink: ReadingSink) -> Adapter:
-    """The adapter for `source` (by its `protocol`), delivering to `sink`; not yet running."""
+def create_adapter(
+    source: Source, sink: ReadingSink, malformed: MalformedSink | None = None
+) -> Adapter:
+    """The adapter for `source` (by its `protocol`), delivering to `sink`; not yet running.
+    Messages of a source that can be malformed (MQTT payloads) go to `malformed` if given."""
     match source.protocol:
         case "modbus":
             from adapters.modbus import ModbusAdapter
@@ -26,5 +29,5 @@ def create_adapter(source: Source, sink: ReadingSink) -> Adapter:
         case "mqtt":
             from adapters.mqtt import MqttAdapter
 
-            return MqttAdapter(source, sink)  # type: ignore[arg-type]
+            return MqttAdapter(source, sink, malformed=malformed)  # type: ignore[arg-type]
     raise ConfigurationError(f"no adapter for protocol {source.protocol!r}", source=source.name)

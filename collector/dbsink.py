@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import psycopg
 
-from collector.rows import Row
+from collector.rows import Rejected, Row, render
 from config import ShopfloorConfig
 from storage.migrate import MigrationError, migrate
 from storage.plant_sync import sync_plant
-from storage.writer import BatchWriter, WriteError, WriteResult
+from storage.writer import BatchWriter, Quarantined, WriteError, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ class DatabaseSink:
         self._backoff = BACKOFF_MIN_S
         self.rows_written = 0
         self.duplicates = 0
-        self.rejected = 0
+        self.rejected = 0  # rows the writer refused
+        self.quarantined = 0  # input refused on the way (Rejected), stored with its batch
         self.unknown_tag_rows = 0
         self.last_write: dt.datetime | None = None
         self.last_error: str | None = None
@@ -106,24 +107,32 @@ class DatabaseSink:
         self._next_try = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
 
-    async def write(self, rows: Sequence[Row]) -> WriteResult:
-        """Write one batch in one transaction, or raise DatabaseDown (nothing was written)."""
+    async def write(self, rows: Sequence[Row], rejected: Sequence[Rejected] = ()) -> WriteResult:
+        """Write one batch, and what was refused with it, in one transaction, or raise
+        DatabaseDown (nothing was written)."""
         if not await self.connect():
             raise DatabaseDown(self.last_error)
         assert self._writer is not None
         db_rows, unknown = self._with_ids(rows)
+        quarantined = [self._quarantined(r) for r in rejected]
+        if unknown:
+            quarantined += self._unconfigured(unknown)
         try:
-            result = await self._writer.write(db_rows)
-            if unknown:
-                await self._store_unknown(unknown)
+            result = await self._writer.write(db_rows, quarantined)
         except (WriteError, psycopg.Error, OSError) as exc:
             self._failed(exc)
             raise DatabaseDown(self.last_error) from exc
         self.rows_written += result.inserted
         self.duplicates += result.duplicates
         self.rejected += len(result.rejected)
+        self.quarantined += len(rejected)
+        self.unknown_tag_rows += len(unknown)
         self.last_write = dt.datetime.now(dt.UTC)
         return result
+
+    def _quarantined(self, r: Rejected) -> Quarantined:
+        tag_id = self._ids.get(r.key) if r.key is not None else None
+        return Quarantined(r.time, tag_id, r.source, r.address, r.what, r.reason)
 
     def _with_ids(self, rows: Sequence[Row]) -> tuple[list[DbRow], list[Row]]:
         """Rows with tag ids instead of keys, and the rows of keys the database does not know
@@ -144,23 +153,18 @@ class DatabaseSink:
                 db_rows.append((row[0], tag_id, row[2], row[3], row[4]))
         return db_rows, unknown
 
-    async def _store_unknown(self, rows: list[Row]) -> None:
+    def _unconfigured(self, rows: list[Row]) -> list[Quarantined]:
         """Spooled rows of tags no longer configured: kept in rejected_readings, reported."""
-        self.unknown_tag_rows += len(rows)
         log.error(
             "%d spooled readings belong to tags no longer configured (first: %s): "
             "kept in rejected_readings",
             len(rows),
             rows[0][1],
         )
-        async with (
-            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn,
-            conn.cursor() as cur,
-        ):
-            await cur.executemany(
-                "INSERT INTO rejected_readings (time, row_repr, reason) VALUES (%s, %s, %s)",
-                [(r[0], repr(r), f"tag {r[1]!r} is not configured") for r in rows],
-            )
+        return [
+            Quarantined(r[0], None, None, None, render(r), f"tag {r[1]!r} is not configured")
+            for r in rows
+        ]
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -1,8 +1,10 @@
 """What /healthz and /metrics report: database, spool, pipeline and every source.
 
 Status: `ok`; `degraded` when readings still reach safety but something needs a look (database
-away and the spool taking over, a source disconnected, readings in the spool); `failing` when
-readings are being refused or lost (spool at its budget). /healthz answers 503 only for `failing`.
+away and the spool taking over, a source disconnected, readings in the spool, a periodic job
+that lost the database mid-run); `failing` when readings are being refused or lost (spool at its
+budget or its disk failing, nothing taken while a batch has no home) or a task failed on an
+unexpected error (until it runs again). /healthz answers 503 only for `failing`.
 """
 
 from __future__ import annotations
@@ -46,25 +48,36 @@ def _iso(t: dt.datetime | None) -> str | None:
 def snapshot(c: Collector) -> dict[str, Any]:
     db, spool, pipe = c.db, c.spool.stats(), c.pipeline
     problems: list[str] = []
-    status = "ok"
+    degraded = failing = False
     if not db.up:
         problems.append(f"database unavailable: {db.last_error}")
-        status = "degraded"
+        degraded = True
     if spool.batches:
         problems.append(f"{spool.rows} readings in the spool")
-        status = "degraded"
+        degraded = True
     if spool.full:
         problems.append(
             f"spool at its budget ({spool.bytes} of {c.spool.max_bytes} bytes, "
             f"policy {c.spool.on_full})"
         )
-        status = "failing"
+        failing = True
+    if pipe.spool_error is not None:
+        problems.append(f"the spool cannot store batches: {pipe.spool_error}")
+        failing = True
+    if pipe.homeless:
+        problems.append("a batch waits for the database or room in the spool: no readings taken")
+        failing = True
+    for task in c.supervisor.tasks.values():
+        if task.error is not None:
+            problems.append(f"{task.name} failed: {task.error}")
+            failing = failing or not task.expected
+            degraded = True
     sources = []
     for a in c.adapters:
         s = a.status
         if not s.connected:
             problems.append(f"source {s.source} disconnected")
-            status = "failing" if status == "failing" else "degraded"
+            degraded = True
         sources.append(
             {
                 "name": s.source,
@@ -79,11 +92,12 @@ def snapshot(c: Collector) -> dict[str, Any]:
                 "malformed": s.malformed,
                 "unmapped": c.router.unmapped[s.source],
                 "filtered": c.router.filtered[s.source],
+                "rejected": c.router.rejected[s.source],
                 "extra": dict(s.extra),
             }
         )
     return {
-        "status": status,
+        "status": "failing" if failing else "degraded" if degraded else "ok",
         "problems": problems,
         "database": {
             "connected": db.up,
@@ -91,6 +105,7 @@ def snapshot(c: Collector) -> dict[str, Any]:
             "rows_written": db.rows_written,
             "duplicates": db.duplicates,
             "rejected": db.rejected + db.unknown_tag_rows,
+            "quarantined": db.quarantined,
             "outages": db.outages,
             "last_error": db.last_error,
         },
@@ -114,8 +129,15 @@ def snapshot(c: Collector) -> dict[str, Any]:
             "replayed_rows": pipe.replayed_rows,
             "lost_rows": pipe.lost_rows,
             "heartbeat_late": c.heartbeat.late,
+            "taking_readings": not pipe.homeless,
         },
-        "rollups": {"last_run": _iso(c.rollups_at), "last_error": c.rollups_error},
+        "rollups": {
+            "last_run": _iso(c.rollups_at),
+            "last_error": c.supervisor.tasks["rollups"].error
+            if "rollups" in c.supervisor.tasks
+            else None,
+        },
+        "tasks": {name: t.as_dict() for name, t in c.supervisor.tasks.items()},
         "sources": sources,
     }
 
@@ -143,6 +165,13 @@ _METRICS = [
         "readings kept in rejected_readings",
     ),
     ("database_outages_total", "database", "outages", "counter", "times the database went away"),
+    (
+        "rows_quarantined_total",
+        "database",
+        "quarantined",
+        "counter",
+        "refused input (malformed payloads, implausible readings) kept in rejected_readings",
+    ),
     ("spool_batches", "spool", "batches", "gauge", "batches waiting in the spool"),
     ("spool_rows", "spool", "rows", "gauge", "readings waiting in the spool"),
     ("spool_bytes", "spool", "bytes", "gauge", "spool payload bytes"),
@@ -174,6 +203,13 @@ _METRICS = [
     ),
     ("lost_rows_total", "pipeline", "lost_rows", "counter", "readings lost at shutdown"),
     (
+        "taking_readings",
+        "pipeline",
+        "taking_readings",
+        "gauge",
+        "0 while a batch has neither database nor spool room",
+    ),
+    (
         "heartbeat_late_total",
         "pipeline",
         "heartbeat_late",
@@ -190,6 +226,12 @@ _SOURCE_METRICS = [
     ("source_malformed_total", "malformed", "counter", "malformed messages skipped"),
     ("source_unmapped_total", "unmapped", "counter", "readings of no configured tag"),
     ("source_filtered_total", "filtered", "counter", "readings dropped by a deadband"),
+    (
+        "source_rejected_total",
+        "rejected",
+        "counter",
+        "readings refused (implausible time, unstorable text), kept in rejected_readings",
+    ),
     ("source_last_reading_timestamp_seconds", "last_reading", "gauge", "last reading (unix time)"),
 ]
 
@@ -219,4 +261,17 @@ def prometheus(snap: dict[str, Any]) -> str:
             for s in snap["sources"]
         ]
         metric(name, kind, text, samples)
+    tasks = snap["tasks"].items()
+    metric(
+        "task_up",
+        "gauge",
+        "1 while the task runs without an error",
+        [(f'{{task="{_label(n)}"}}', t["running"] and t["error"] is None) for n, t in tasks],
+    )
+    metric(
+        "task_failures_total",
+        "counter",
+        "unexpected errors of the task (logged with their traceback)",
+        [(f'{{task="{_label(n)}"}}', t["failures"]) for n, t in tasks],
+    )
     return "\n".join(out) + "\n"

@@ -5,12 +5,19 @@
 - A batch is written when it reaches `batch_rows` or its oldest reading is `batch_age_ms` old,
   or at once when a caller waits for durability (MQTT acknowledges only after `submit(...,
   durable=True)` returns): that caller's rows then ride with whatever else is queued, so a busy
-  broker gets group commits, not one transaction per message.
+  broker gets group commits, not one transaction per message. Input refused on the way
+  (`Rejected`) rides with the rows and is stored in rejected_readings in the same transaction.
 - A batch the database does not take goes to the spool (fsync'd) and counts as stored. While
   the database is up, spooled batches are replayed oldest first between live batches and
   deleted after their commit.
-- If neither can take a batch (database away, spool at its budget with policy `block`), the
-  batch is held and retried: the queue fills and `submit` blocks.
+- If neither can take a batch (database away, spool at its budget with policy `block`, or the
+  spool's disk failing), the batch is held and retried, and `submit` takes nothing more until it
+  is stored: what sits in memory at a crash stays one batch (at most `batch_age_ms` of
+  readings), and the sources pause instead (MQTT stays unacknowledged, polls wait).
+- The writer task never ends on bad input (the batch writer isolates bad rows). If it ends on
+  an error nobody foresaw, waiting callers get `PipelineFailed` (nothing of theirs is
+  acknowledged), what is held is written to the spool, and the error goes up to the collector,
+  which stops the process (a service manager restarts it; the spool replays).
 """
 
 from __future__ import annotations
@@ -18,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from collector.dbsink import DatabaseDown, DatabaseSink
-from collector.rows import Row
-from collector.spool import Spool
+from collector.rows import Rejected, Row
+from collector.spool import Batch, Spool
 from config.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -34,14 +42,23 @@ IDLE_WAKE_S = 1.0  # the writer looks at the spool and the database at least thi
 PROGRESS_EVERY_S = 5.0  # replay progress log cadence
 
 
+class PipelineFailed(RuntimeError):
+    """The writer task ended on an unexpected error: nothing more is accepted."""
+
+
+class NotStored(RuntimeError):
+    """Shutting down with neither the database nor room in the spool: these rows are lost."""
+
+
 class Pipeline:
     def __init__(self, settings: CollectorSettings, db: DatabaseSink, spool: Spool) -> None:
         self.settings = settings
         self.db = db
         self.spool = spool
         self._pending: list[Row] = []
-        self._oldest: float | None = None  # monotonic time the oldest pending row arrived
-        self._queued = 0  # rows submitted and not yet stored (pending + in flight)
+        self._rejected: list[Rejected] = []  # refused input waiting to ride with the next batch
+        self._oldest: float | None = None  # monotonic time the oldest pending item arrived
+        self._queued = 0  # items submitted and not yet stored (pending + in flight)
         self._submitted = 0  # sequence numbers: a waiter is done when `_stored` reaches its own
         self._stored = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -52,29 +69,50 @@ class Pipeline:
         self._admission = asyncio.Lock()
         self._wake = asyncio.Event()
         self._closing = False
+        self._held: Batch | None = None  # the batch being stored
+        self._homeless = False  # neither the database nor the spool takes it: admit nothing
         self._spool_thread = concurrent.futures.ThreadPoolExecutor(1, "spool")
+        self.failure: BaseException | None = None
+        self.spool_error: str | None = None  # the spool's disk failed on the last append
         self.batches = 0
         self.spooled_rows = 0
         self.replayed_rows = 0
-        self.lost_rows = 0  # only at shutdown with the database away and the spool full
+        self.lost_rows = 0  # at shutdown with nowhere to put them, or when the writer failed
         self._progress_at = 0.0
 
     @property
     def queued(self) -> int:
         return self._queued
 
-    async def submit(self, rows: Sequence[Row], *, durable: bool = False) -> None:
-        """Queue rows; with `durable`, return only once they are in the database or spool."""
-        if not rows:
+    @property
+    def homeless(self) -> bool:
+        """A batch waits for the database or room in the spool; nothing new is taken."""
+        return self._homeless
+
+    async def submit(
+        self, rows: Sequence[Row], rejected: Sequence[Rejected] = (), *, durable: bool = False
+    ) -> None:
+        """Queue rows (and refused input); with `durable`, return only once they are in the
+        database or spool. Raises PipelineFailed once the writer has failed."""
+        n = len(rows) + len(rejected)
+        if not n:
             return
+        self._check_alive()
         if self._closing:
             raise RuntimeError("pipeline is closed")
         cap = self.settings.queue_rows
         async with self._admission, self._cond:
-            await self._cond.wait_for(lambda: self._queued == 0 or self._queued + len(rows) <= cap)
+            await self._cond.wait_for(
+                lambda: (
+                    self.failure is not None
+                    or (not self._homeless and (self._queued == 0 or self._queued + n <= cap))
+                )
+            )
+            self._check_alive()
             self._pending.extend(rows)
-            self._queued += len(rows)
-            self._submitted += len(rows)
+            self._rejected.extend(rejected)
+            self._queued += n
+            self._submitted += n
             if self._oldest is None:
                 self._oldest = time.monotonic()
             fut: asyncio.Future[None] | None = None
@@ -85,17 +123,30 @@ class Pipeline:
         if fut is not None:
             await fut
 
+    def _check_alive(self) -> None:
+        if self.failure is not None:
+            raise PipelineFailed(f"the writer failed: {self.failure!r}") from self.failure
+
     async def run(self) -> None:
         """The writer task: until `close()` and everything pending is stored."""
+        try:
+            await self._run()
+        except BaseException as exc:
+            self.failure = exc
+            await self._fail_waiters()
+            await self._rescue()
+            raise
+
+    async def _run(self) -> None:
         while True:
             await self._wait_for_work()
-            if self._pending:
+            if self._pending or self._rejected:
                 await self._store_batch()
             if len(self.spool) and self.db.up:
                 await self._replay_one()
             elif len(self.spool) and self.db.retry_due() and await self.db.connect():
                 log.warning("replaying %d spooled readings", self.spool.stats().rows)
-            if self._closing and not self._pending:
+            if self._closing and not self._pending and not self._rejected:
                 return
 
     async def close(self) -> None:
@@ -123,58 +174,89 @@ class Pipeline:
                     return  # idle wake-up: look at the spool
 
     async def _store_batch(self) -> None:
-        n = min(len(self._pending), self.settings.batch_rows)
-        if n == len(self._pending):  # the usual case: take the list, copy nothing
-            batch, self._pending = self._pending, []
+        k = min(len(self._pending), self.settings.batch_rows)
+        if k == len(self._pending):  # the usual case: take the list, copy nothing
+            rows, self._pending = self._pending, []
         else:
-            batch, self._pending = self._pending[:n], self._pending[n:]
+            rows, self._pending = self._pending[:k], self._pending[k:]
+        batch = Batch(rows, self._rejected)
+        self._rejected = []
+        n = len(rows) + len(batch.rejected)
+        self._held = batch
         self._oldest = time.monotonic() if self._pending else None
         attempts = 0
+        lost: Exception | None = None
         while not await self._store(batch):
+            self._homeless = True  # submit takes nothing more until this batch has a home
             attempts += 1
-            if self._closing and attempts >= 3:
-                self.lost_rows += n
+            if self._closing and attempts >= 3:  # and so will every batch after it
+                dropped = n + len(self._pending) + len(self._rejected)
+                n += len(self._pending) + len(self._rejected)
+                self._pending, self._rejected = [], []
+                self.lost_rows += dropped
                 log.error(
                     "shutting down with the database away and the spool full: "
                     "%d readings not stored",
-                    n,
+                    dropped,
                 )
+                lost = NotStored(f"{dropped} readings not stored: no database, spool full")
                 break
             await asyncio.sleep(IDLE_WAKE_S)  # nowhere to put it: hold it, submit blocks
+        self._held = None
         self.batches += 1
         self._stored += n
         done = [f for seq, f in self._waiters if seq <= self._stored]
         self._waiters = [(seq, f) for seq, f in self._waiters if seq > self._stored]
-        for f in done:
-            if not f.done():
+        for f in done:  # a waiter whose rows were lost is told so: its source must not ack
+            if f.done():
+                continue
+            if lost is None:
                 f.set_result(None)
+            else:
+                f.set_exception(lost)
         async with self._cond:
             self._queued -= n
+            self._homeless = False
             self._cond.notify_all()
 
-    async def _store(self, batch: list[Row]) -> bool:
+    async def _store(self, batch: Batch) -> bool:
         if self.db.retry_due():
             try:
-                await self.db.write(batch)
+                await self.db.write(batch.rows, batch.rejected)
                 return True
             except DatabaseDown:
                 pass
-        stored = await self._in_spool_thread(self.spool.append, batch)
+        stored = await self._spool_append(batch)
         if stored:
-            self.spooled_rows += len(batch)
+            self.spooled_rows += len(batch.rows) + len(batch.rejected)
+        return stored
+
+    async def _spool_append(self, batch: Batch) -> bool:
+        """The spool takes the batch; False at its budget, or while its disk fails (logged once:
+        the batch is held and offered again, like at the budget)."""
+        try:
+            stored = await self._in_spool_thread(self.spool.append, batch.rows, batch.rejected)
+        except (sqlite3.Error, OSError) as exc:
+            if self.spool_error is None:
+                log.error("the spool cannot store a batch (holding it, retrying): %s", exc)
+            self.spool_error = f"{type(exc).__name__}: {exc}"
+            return False
+        if self.spool_error is not None:
+            log.warning("the spool stores batches again")
+            self.spool_error = None
         return stored
 
     async def _replay_one(self) -> None:
         oldest = await self._in_spool_thread(self.spool.oldest)
         if oldest is None:
             return
-        batch_id, rows = oldest
+        batch_id, batch = oldest
         try:
-            await self.db.write(rows)
+            await self.db.write(batch.rows, batch.rejected)
         except DatabaseDown:
             return
         await self._in_spool_thread(self.spool.delete, batch_id)
-        self.replayed_rows += len(rows)
+        self.replayed_rows += len(batch.rows) + len(batch.rejected)
         left = self.spool.stats()
         now = time.monotonic()
         if not left.batches:
@@ -182,6 +264,36 @@ class Pipeline:
         elif now - self._progress_at >= PROGRESS_EVERY_S:
             self._progress_at = now
             log.info("replaying the spool: %d readings left", left.rows)
+
+    async def _fail_waiters(self) -> None:
+        """After the writer failed: callers waiting for durability or for room learn it now."""
+        error = PipelineFailed(f"the writer failed: {self.failure!r}")
+        for _, f in self._waiters:
+            if not f.done():
+                f.set_exception(error)
+        self._waiters = []
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def _rescue(self) -> None:
+        """After the writer failed: what it held goes to the spool, so a restart replays it."""
+        rows = [*(self._held.rows if self._held else ()), *self._pending]
+        rejected = [*(self._held.rejected if self._held else ()), *self._rejected]
+        self._held, self._pending, self._rejected = None, [], []
+        n = len(rows) + len(rejected)
+        if not n:
+            return
+        try:
+            stored = await asyncio.shield(self._in_spool_thread(self.spool.append, rows, rejected))
+        except (sqlite3.Error, OSError, asyncio.CancelledError) as exc:
+            stored, why = False, repr(exc)
+        else:
+            why = "the spool is full"
+        if stored:
+            log.error("the writer failed; %d readings it held were written to the spool", n)
+        else:
+            self.lost_rows += n
+            log.error("the writer failed; %d readings it held are lost (%s)", n, why)
 
     async def _in_spool_thread(self, fn: Callable[..., T], *args: object) -> T:
         """SQLite calls block on fsync: one worker thread, so they stay in order."""

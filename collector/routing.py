@@ -3,23 +3,43 @@
 Adapters only know addresses; the plant model knows tags. A reading whose address matches no
 configured tag is counted per source and logged once per address (never stored silently under a
 guessed tag).
+
+A reading of a tag that cannot be stored as it is goes back as `Rejected`, with its reason, to be
+kept in rejected_readings (counted per source, logged when it starts and when it stops):
+- its time is implausible: more than `max_reading_age_days` before the collector's clock (a PLC
+  whose clock reset to 1970) or more than `max_reading_lead_s` after it. Such a reading would
+  make the rollups rebuild decades of minutes, or stand "in the future" of every KPI window;
+- its text is not storable (a lone surrogate from a JSON escape, a NUL).
+The check runs before the heartbeat sees a state, so a refused value is never re-recorded.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from adapters.base import Reading
 from collector.filters import Deadband
 from collector.heartbeat import StateHeartbeat
-from collector.rows import Row
+from collector.rows import Rejected, Row, render
 from config import ShopfloorConfig
 from config.tags import SignalKind
+from storage.writer import text_problem
 
 log = logging.getLogger(__name__)
+
+
+class Routed(NamedTuple):
+    rows: list[Row]
+    rejected: list[Rejected]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(slots=True)
@@ -32,8 +52,18 @@ class Route:
 
 
 class TagRouter:
-    def __init__(self, cfg: ShopfloorConfig, heartbeat: StateHeartbeat) -> None:
+    def __init__(
+        self,
+        cfg: ShopfloorConfig,
+        heartbeat: StateHeartbeat,
+        *,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
         self.heartbeat = heartbeat
+        settings = cfg.settings.collector
+        self.max_age = dt.timedelta(days=settings.max_reading_age_days)
+        self.max_lead = dt.timedelta(seconds=settings.max_reading_lead_s)
+        self._clock = clock
         # source -> address -> the tag key (most tags: just map and store) or a Route. One dict
         # per source, so a reading costs one lookup by address, no (source, address) tuple.
         self.routes: dict[str, dict[str, str | Route]] = {}
@@ -49,14 +79,20 @@ class TagRouter:
                 )
         self.unmapped: Counter[str] = Counter()  # per source
         self.filtered: Counter[str] = Counter()  # per source: dropped by a deadband
+        self.rejected: Counter[str] = Counter()  # per source: kept in rejected_readings
         self._warned: set[tuple[str, str]] = set()
+        self._refusing: set[str] = set()  # sources whose last checked reading was refused
 
-    def rows(self, readings: Sequence[Reading]) -> list[Row]:
-        """Rows of the mapped readings, in order. The hot path of the collector: one dict lookup
-        and one tuple per plain reading (an adapter's batch comes from one source)."""
+    def route(self, readings: Sequence[Reading]) -> Routed:
+        """Rows of the mapped readings, in order, and the readings refused. The hot path of the
+        collector: one dict lookup, two time comparisons and one tuple per plain reading (an
+        adapter's batch comes from one source)."""
         out: list[Row] = []
+        rejected: list[Rejected] = []
         append = out.append
         routes = self.routes
+        now = self._clock()
+        earliest, latest = now - self.max_age, now + self.max_lead
         last_source: str | None = None
         by_address: dict[str, str | Route] = {}
         for r in readings:
@@ -65,15 +101,67 @@ class TagRouter:
                 by_address = routes.get(source, {})
                 last_source = source
             route = by_address.get(address)
-            if isinstance(route, str):
-                append((ts, route, value, int(quality), text))
+            if route.__class__ is str and text is None and earliest <= ts <= latest:
+                append((ts, route, value, int(quality), text))  # type: ignore[arg-type]
             elif route is None:
                 self._unmapped(r)
             else:
-                row = self._special(route, r)
+                key = route if isinstance(route, str) else route.key
+                problem = self._problem(r, now, earliest, latest)
+                if problem is not None:
+                    rejected.append(self._reject(r, key, problem))
+                    continue
+                row = (
+                    (ts, route, value, int(quality), text)
+                    if isinstance(route, str)
+                    else self._special(route, r)
+                )
                 if row is not None:
                     append(row)
-        return out
+        if self._refusing and out:
+            self._recovered(readings, rejected)
+        return Routed(out, rejected)
+
+    def _recovered(self, readings: Sequence[Reading], rejected: list[Rejected]) -> None:
+        """Sources that were refusing and whose readings of this call were all storable."""
+        back = {r.source for r in readings} & self._refusing
+        back -= {r.source for r in rejected}
+        for source in sorted(back):
+            self._refusing.discard(source)
+            log.info("%s: readings are storable again", source)
+
+    def rows(self, readings: Sequence[Reading]) -> list[Row]:
+        """`route` without the refused readings (tests and benchmarks of the mapping)."""
+        return self.route(readings).rows
+
+    def _problem(
+        self, r: Reading, now: dt.datetime, earliest: dt.datetime, latest: dt.datetime
+    ) -> str | None:
+        if r.ts < earliest:
+            return (
+                f"reading time {r.ts.isoformat()} is {_ago(now - r.ts)} before the collector's "
+                f"clock (max_reading_age_days: {self.max_age / dt.timedelta(days=1):g})"
+            )
+        if r.ts > latest:
+            return (
+                f"reading time {r.ts.isoformat()} is {_ago(r.ts - now)} ahead of the collector's "
+                f"clock (max_reading_lead_s: {self.max_lead.total_seconds():g})"
+            )
+        return None if r.text is None else text_problem(r.text)
+
+    def _reject(self, r: Reading, key: str, problem: str) -> Rejected:
+        self.rejected[r.source] += 1
+        if r.source not in self._refusing:
+            self._refusing.add(r.source)
+            log.warning(
+                "%s: reading of %s refused, kept in rejected_readings (counted, logged again "
+                "when readings are storable again): %s",
+                r.source,
+                key,
+                problem,
+            )
+        row = (r.ts.isoformat(), key, r.value, int(r.quality), r.text)
+        return Rejected(r.ts, key, r.source, r.address, render(row), problem)
 
     def _special(self, route: Route, r: Reading) -> Row | None:
         if route.deadband is not None and not route.deadband.keep(r):
@@ -93,3 +181,13 @@ class TagRouter:
                 r.source,
                 r.address,
             )
+
+
+def _ago(span: dt.timedelta) -> str:
+    """A span as a person reads it: '55.2 years', '3.0 days', '42 s'."""
+    seconds = span.total_seconds()
+    if seconds >= 365 * 86400:
+        return f"{seconds / (365.25 * 86400):.1f} years"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    return f"{seconds:.0f} s"

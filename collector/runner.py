@@ -1,6 +1,8 @@
 """`shopfloor run | collect | serve --config F`: the collector and the HTTP API, together or apart.
 
-SIGTERM or Ctrl-C stops the adapters, stores what is queued (database or spool) and exits 0.
+SIGTERM or Ctrl-C stops the adapters, stores what is queued (database or spool) and exits 0,
+within `collector.service.SHUTDOWN_S`. A task the collector cannot run without (the pipeline's
+writer) failing stops it the same way, and the process exits 70.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from collector.supervisor import CollectorFailed
 from config import ConfigError, ShopfloorConfig, load_config
 from storage.cluster import ClusterError
 from storage.database import resolve_database_url
 
 log = logging.getLogger(__name__)
+
+EXIT_FAILED = 70  # EX_SOFTWARE: a task failed unexpectedly; a service manager restarts us
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -130,8 +135,12 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
                 cfg, url, collect=collect, serve=serve, spool_dir=args.spool_dir, stop=stop
             )
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except CollectorFailed as exc:
+        log.critical("exiting: %s", exc)
+        return EXIT_FAILED
     return 0
 
 

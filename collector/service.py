@@ -4,6 +4,11 @@ periodic jobs around it (state heartbeat, rollups, retention, rates for /healthz
 Start-up does not need the database: with the database away the collector spools from the
 first reading and migrates, syncs the plant and replays once it answers. A restart with a
 non-empty spool replays it the same way.
+
+Every task runs under `collector.supervisor`: none fails silently. When the pipeline's writer
+fails on an error nobody foresaw, the collector stops and `run()` raises `CollectorFailed` (the
+process exits non-zero; the service manager restarts it). A stop always ends within
+`SHUTDOWN_S`, below systemd's `TimeoutStopSec`.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ from typing import Any
 
 import psycopg
 
-from adapters.base import Adapter, Reading
+from adapters.base import Adapter, Malformed, Reading
 from adapters.registry import create_adapter
 from collector.dbsink import DatabaseSink
 from collector.health import Rates, prometheus, snapshot
 from collector.heartbeat import StateHeartbeat
 from collector.pipeline import Pipeline
 from collector.routing import TagRouter
+from collector.rows import Rejected, render
 from collector.spool import Spool
+from collector.supervisor import CollectorFailed, Supervisor, describe
 from config import ShopfloorConfig
 from storage import retention, rollups
 from storage.cluster import default_base_dir
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 # Sources whose messages are acknowledged (MQTT QoS 1/2): their sink returns only once the
 # readings are durable. Polled and subscribed sources cannot be asked again anyway.
 ACKNOWLEDGED_PROTOCOLS = frozenset({"mqtt"})
+
+SHUTDOWN_S = 30.0  # a stop ends within this (systemd's TimeoutStopSec is 60 s)
+ADAPTERS_STOP_S = 10.0  # of which the adapters may take this much
 
 
 def default_spool_dir() -> Path:
@@ -53,12 +63,13 @@ class Collector:
         self.heartbeat = StateHeartbeat(cfg.settings.kpi.heartbeat_s)
         self.router = TagRouter(cfg, self.heartbeat)
         self.rates = Rates()
+        self.supervisor = Supervisor(self._fatal)
         self.adapters: list[Adapter] = [
-            create_adapter(source, self._sink(source.name, source.protocol))
+            create_adapter(source, self._sink(source.name, source.protocol), self._malformed_sink())
             for source in cfg.sources
         ]
         self.rollups_at: dt.datetime | None = None
-        self.rollups_error: str | None = None
+        self.failure: str | None = None  # what stopped the collector, if a task did
         self._stop = asyncio.Event()
         if len(self.spool):
             log.warning(
@@ -68,12 +79,25 @@ class Collector:
 
     def _sink(self, source: str, protocol: str) -> Callable[[Sequence[Reading]], Awaitable[None]]:
         durable = protocol in ACKNOWLEDGED_PROTOCOLS
-        router, pipeline = self.router, self.pipeline
+        route, pipeline = self.router.route, self.pipeline
 
         async def sink(readings: Sequence[Reading]) -> None:
-            await pipeline.submit(router.rows(readings), durable=durable)
+            rows, rejected = route(readings)
+            await pipeline.submit(rows, rejected, durable=durable)
 
         return sink
+
+    def _malformed_sink(self) -> Callable[[Sequence[Malformed]], Awaitable[None]]:
+        pipeline = self.pipeline
+
+        async def malformed(items: Sequence[Malformed]) -> None:
+            rejected = [
+                Rejected(m.ts, None, m.source, m.address, render(m.payload), m.reason)
+                for m in items
+            ]
+            await pipeline.submit((), rejected, durable=True)
+
+        return malformed
 
     def health(self) -> dict[str, Any]:
         return snapshot(self)
@@ -82,54 +106,73 @@ class Collector:
         return prometheus(snapshot(self))
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Run until `stop()`: then stop the adapters, store what is queued, and return."""
-        writer = asyncio.create_task(self.pipeline.run(), name="pipeline")
+        """Run until `stop()`: then stop the adapters, store what is queued, and return.
+        Raises CollectorFailed when a critical task failed (after the same orderly stop)."""
+        sup = self.supervisor
+        writer = sup.start("pipeline", self.pipeline.run, critical=True)
         await self.db.connect()  # early, so the first batch need not wait; failure is fine
-        adapters = [
-            asyncio.create_task(a.run(), name=f"adapter-{a.status.source}") for a in self.adapters
-        ]
-        jobs = [
-            asyncio.create_task(self._every(1.0, self._tick), name="heartbeat"),
-            asyncio.create_task(
-                self._every(self.cfg.settings.rollups.interval_s, self._rollups), name="rollups"
-            ),
-            asyncio.create_task(
-                self._every(self.cfg.settings.retention.interval_s, self._retention),
-                name="retention",
-            ),
-        ]
+        adapters = {
+            sup.start(f"adapter {a.status.source}", a.run).get_name() for a in self.adapters
+        }
+        away = (psycopg.OperationalError, OSError)  # the database went away during a run
+        jobs = {
+            sup.every("heartbeat", 1.0, self._tick).get_name(),
+            sup.every(
+                "rollups", self.cfg.settings.rollups.interval_s, self._rollups, expected=away
+            ).get_name(),
+            sup.every(
+                "retention", self.cfg.settings.retention.interval_s, self._retention, expected=away
+            ).get_name(),
+        }
         if ready is not None:
             ready.set()
         try:
             await self._stop.wait()
         finally:
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*(a.stop() for a in self.adapters), return_exceptions=True)
-            await asyncio.gather(*adapters, return_exceptions=True)
-            await self.pipeline.close()
-            await writer
-            await asyncio.gather(*jobs, return_exceptions=True)
-            await self.db.close()
-            self.pipeline.shutdown()
-            self.spool.close()
-            log.info("collector stopped")
+            await self._shutdown(writer, adapters, jobs)
+        if self.failure is not None:
+            raise CollectorFailed(self.failure)
 
     def stop(self) -> None:
         self._stop.set()
 
-    async def _every(self, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            try:
-                await job()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a periodic job must not take the collector down
-                log.exception("%s failed", getattr(job, "__name__", job))
-            await asyncio.sleep(period_s)
+    def _fatal(self, task: str, exc: BaseException) -> None:
+        self.failure = f"{task} failed: {describe(exc)}"
+        self._stop.set()
+
+    async def _shutdown(
+        self, writer: asyncio.Task[None], adapters: set[str], jobs: set[str]
+    ) -> None:
+        """Adapters stop, the pipeline stores what it holds, all within SHUTDOWN_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_S
+        sup = self.supervisor
+        sup.stopping = True
+        await sup.cancel(jobs)
+        stops = asyncio.gather(*(a.stop() for a in self.adapters), return_exceptions=True)
+        try:
+            await asyncio.wait_for(stops, ADAPTERS_STOP_S)
+        except TimeoutError:
+            log.error("adapters did not stop within %.0f s; cancelled", ADAPTERS_STOP_S)
+        await sup.cancel(adapters)
+        await self.pipeline.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), max(deadline - loop.time(), 1.0))
+        except TimeoutError:
+            log.error(
+                "the pipeline did not finish within %.0f s: %d queued readings go to the spool",
+                SHUTDOWN_S,
+                self.pipeline.queued,
+            )
+            await sup.cancel({writer.get_name()})
+        await self.db.close()
+        self.pipeline.shutdown()
+        self.spool.close()
+        log.info("collector stopped")
 
     async def _tick(self) -> None:
-        """Each second: re-record held states of connected sources; sample reading rates."""
+        """Each second: sample reading rates; re-record held states of connected sources."""
+        self.rates.sample({a.status.source: a.status.readings for a in self.adapters})
         for a in self.adapters:
             name = a.status.source
             if not a.status.connected:
@@ -138,37 +181,25 @@ class Collector:
             rows = self.heartbeat.due(name)
             if rows:
                 await self.pipeline.submit(rows)
-        self.rates.sample({a.status.source: a.status.readings for a in self.adapters})
 
     async def _rollups(self) -> None:
-        if not self.db.up:
-            return  # the last outcome stays in /healthz
         now = dt.datetime.now(dt.UTC)
-        self.rollups_error = await self._with_database(
-            "rollup refresh", lambda conn: rollups.refresh(conn, self.cfg, now=now)
-        )
-        if self.rollups_error is None:
+        if await self._with_database(lambda conn: rollups.refresh(conn, self.cfg, now=now)):
             self.rollups_at = now
 
     async def _retention(self) -> None:
         settings = self.cfg.settings.retention
         await self._with_database(
-            "retention run",
-            lambda conn: retention.enforce(conn, settings, now=dt.datetime.now(dt.UTC)),
+            lambda conn: retention.enforce(conn, settings, now=dt.datetime.now(dt.UTC))
         )
 
     async def _with_database(
-        self, what: str, job: Callable[[psycopg.AsyncConnection], Awaitable[object]]
-    ) -> str | None:
-        """Run a periodic database job on its own connection while the database is up; a
-        failure is logged and returned, and the job runs again at its next interval."""
+        self, job: Callable[[psycopg.AsyncConnection], Awaitable[object]]
+    ) -> bool:
+        """Run a periodic database job on its own connection; False (skipped) while the
+        database is away: its own health says so, and the job runs at its next interval."""
         if not self.db.up:
-            return None
-        try:
-            async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                await job(conn)
-        except (psycopg.Error, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("%s failed (retried next interval): %s", what, error)
-            return error
-        return None
+            return False
+        async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
+            await job(conn)
+        return True

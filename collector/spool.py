@@ -5,6 +5,9 @@ a reading acknowledged to its source (an MQTT PUBACK) survives a crash or power 
 replayed oldest first and deleted only after the database committed them; the batch writer is
 idempotent on (tag_id, time), so a replay interrupted by a crash never duplicates.
 
+Input refused on the way (`Rejected`: a malformed payload, an implausible reading) rides in the
+batch it came with, so it is as durable as the rows and reaches rejected_readings at replay.
+
 Rows are stored with the tag's plant-wide key (`machine.name`), not the database's tag id: a
 collector that starts while the database is away can spool without knowing the ids, and a spool
 outlives a config change (rows of tags no longer configured are reported at replay).
@@ -21,11 +24,12 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from collector.rows import Row
+from collector.rows import Rejected, Row
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +47,41 @@ class SpoolStats:
     full: bool  # the last append met the budget (an alarm while true)
 
 
-def encode(rows: list[Row]) -> bytes:
+class Batch(NamedTuple):
+    rows: list[Row]
+    rejected: list[Rejected]
+
+
+def encode(rows: list[Row], rejected: Sequence[Rejected] = ()) -> bytes:
     """Compact JSON: keys listed once, times as integer microseconds since the epoch."""
     keys: dict[str, int] = {}
     out = []
     for t, key, value, quality, text in rows:
         k = keys.setdefault(key, len(keys))
         out.append([(t - _EPOCH) // _US, k, value, quality, text])
-    return json.dumps({"k": list(keys), "r": out}, separators=(",", ":")).encode()
+    doc: dict[str, object] = {"k": list(keys), "r": out}
+    if rejected:
+        doc["x"] = [[_micros(x.time), *x[1:]] for x in rejected]
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode(payload: bytes) -> list[Row]:
+def decode(payload: bytes) -> Batch:
     doc = json.loads(payload)
     keys = doc["k"]
-    return [(_EPOCH + us * _US, keys[k], v, q, text) for us, k, v, q, text in doc["r"]]
+    rows = [(_EPOCH + us * _US, keys[k], v, q, text) for us, k, v, q, text in doc["r"]]
+    return Batch(rows, [Rejected(_time(us), *rest) for us, *rest in doc.get("x", ())])
+
+
+def _micros(t: dt.datetime | None) -> int | None:
+    return None if t is None else (t - _EPOCH) // _US
+
+
+def _time(us: int | None) -> dt.datetime | None:
+    """A refused input's time may lie where a datetime cannot follow (it was refused for it)."""
+    try:
+        return None if us is None else _EPOCH + us * _US
+    except OverflowError:
+        return None
 
 
 class Spool:
@@ -94,9 +119,10 @@ class Spool:
     def __len__(self) -> int:
         return self._batches
 
-    def append(self, rows: list[Row]) -> bool:
+    def append(self, rows: list[Row], rejected: Sequence[Rejected] = ()) -> bool:
         """Store one batch durably; False when the budget refuses it (policy `block`)."""
-        payload = encode(rows)
+        payload = encode(rows, rejected)
+        count = len(rows) + len(rejected)
         if self._bytes + len(payload) > self.max_bytes:
             if not self.full:
                 log.error(
@@ -111,11 +137,11 @@ class Spool:
         now = time.time()
         self._db.execute(
             "INSERT INTO batches (created, nrows, nbytes, payload) VALUES (?, ?, ?, ?)",
-            (now, len(rows), len(payload), payload),
+            (now, count, len(payload), payload),
         )
         if self._oldest is None:
             self._oldest = now
-        self._rows += len(rows)
+        self._rows += count
         self._bytes += len(payload)
         self._batches += 1
         return True
@@ -131,7 +157,7 @@ class Spool:
         self.full = True  # the alarm stays on while we drop: only a replay clears it
         return self._bytes + needed <= self.max_bytes
 
-    def oldest(self) -> tuple[int, list[Row]] | None:
+    def oldest(self) -> tuple[int, Batch] | None:
         row = self._db.execute("SELECT id, payload FROM batches ORDER BY id LIMIT 1").fetchone()
         return None if row is None else (row[0], decode(row[1]))
 

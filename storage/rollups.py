@@ -18,7 +18,11 @@ Which rows are exact (one place for the margin logic, `rollup_margin`):
   classification of intervals from t - short_stop_s on, and no earlier.
 
 `refresh` recomputes every machine from its `covered_until` (its first reading on the first
-run) to the last whole minute before `now`. It first *takes* the dirty mark in one statement
+run) to the last whole minute before `now`, never from before the raw retention horizon
+(`now - raw_days`: older raw readings are about to be dropped, and a late reading stamped years
+ago must not start a rebuild of years of minutes). A machine whose recomputation fails on an
+error other than a lost connection does not stop the others: they are done, then
+`RollupsFailed` names it. It first *takes* the dirty mark in one statement
 (folds `dirty_since` into `computed_until` and clears it): a batch committed before that is
 visible to the reads that follow; one committed after leaves a new mark for the next refresh.
 A crash after the take leaves `computed_until` lowered, so nothing is lost. (Clearing the mark
@@ -146,6 +150,16 @@ async def covered_until(
     return {m: found.get(m) for m in machine_ids}
 
 
+class RollupsFailed(Exception):
+    """Some machines' rollups could not be recomputed (the others were)."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        self.failed = failed
+        super().__init__(
+            "rollups not refreshed for " + "; ".join(f"{m}: {e}" for m, e in failed.items())
+        )
+
+
 @dataclass
 class RefreshReport:
     """What one refresh recomputed: per machine the minute range [start, end)."""
@@ -154,6 +168,7 @@ class RefreshReport:
     minutes: int = 0
     # chunks whose count sums came from the pure core because the server's sums did not apply
     core_chunks: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # machine -> error
 
 
 Row = tuple[dt.datetime, tuple[object, ...]]
@@ -410,7 +425,11 @@ async def server_counts(
 
 
 async def _start_of(
-    conn: psycopg.AsyncConnection, machine_id: str, tags: MachineTags, margin: dt.timedelta
+    conn: psycopg.AsyncConnection,
+    machine_id: str,
+    tags: MachineTags,
+    margin: dt.timedelta,
+    horizon: dt.datetime | None,
 ) -> dt.datetime | None:
     """Take the dirty mark; where this machine's recomputation starts (None: no data yet)."""
     async with conn.transaction(), conn.cursor() as cur:
@@ -428,6 +447,8 @@ async def _start_of(
     start = floor_minute(first)
     if computed_until is not None:
         start = max(start, floor_minute(computed_until - margin))
+    if horizon is not None:
+        start = max(start, floor_minute(horizon))
     return start
 
 
@@ -474,7 +495,9 @@ async def _refresh_machine(
     settings = cfg.settings.kpi
     margin, ctx = rollup_margin(settings), context_margin(settings)
     end = floor_minute(now)
-    start = await _start_of(conn, machine.id, tags, margin)
+    raw_days = cfg.settings.retention.raw_days
+    horizon = now - dt.timedelta(days=raw_days) if raw_days is not None else None
+    start = await _start_of(conn, machine.id, tags, margin, horizon)
     if start is None or start >= end:
         return
     reasons = reason_categories(cfg, machine)
@@ -543,12 +566,25 @@ async def refresh(
     ]
     todo.reverse()  # popped from the end: config order
 
+    first_error: list[Exception] = []
+
     async def worker(c: psycopg.AsyncConnection) -> None:
         while todo:
             machine, tags = todo.pop()
-            await _refresh_machine(c, cfg, machine, tags, now, report)
+            try:
+                await _refresh_machine(c, cfg, machine, tags, now, report)
+            except (psycopg.OperationalError, OSError):
+                raise  # the connection is gone: so is this refresh
+            except Exception as exc:  # this machine's data or a bug: the others go on
+                report.failed[machine.id] = f"{type(exc).__name__}: {exc}"
+                first_error.append(exc)
 
-    async with asyncio.TaskGroup() as group:
-        for c in (conn, *more):
-            group.create_task(worker(c))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for c in (conn, *more):
+                group.create_task(worker(c))
+    except ExceptionGroup as group_error:  # a lost connection: raised as itself
+        raise group_error.exceptions[0] from None
+    if report.failed:
+        raise RollupsFailed(report.failed) from first_error[0]
     return report

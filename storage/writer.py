@@ -5,10 +5,13 @@ replayed batch (a spool replay after a crash, say) hits the unique (tag_id, time
 savepoint is rolled back and the batch goes through a temp staging table with
 `INSERT … ON CONFLICT DO NOTHING`, so rows already stored are skipped and none is duplicated.
 
-Bad rows: rows that cannot be readings (naive or missing timestamp, unknown tag id, NUL in text,
-quality out of range) are found before COPY; rows the server rejects anyway are isolated by
+Bad rows: rows that cannot be readings (naive or missing timestamp, a time outside the span the
+product handles, unknown tag id, text with a NUL or that is not valid Unicode, quality out of
+range) are found before COPY; rows the server or the encoder refuses anyway are isolated by
 bisecting the batch. Either way the GOOD rows of the batch are written and each bad row is stored
 in `rejected_readings` with its reason, in the same transaction: nothing is dropped silently.
+Input refused before it became a row (a malformed payload, an implausible reading time) rides
+with a batch as `Quarantined` and is stored there too.
 
 Rollups: in the same transaction the batch lowers `rollup_state.dirty_since` of each machine it
 has KPI readings for (storage.rollups recomputes from there), one small statement per batch with
@@ -30,6 +33,8 @@ from typing import NamedTuple
 
 import psycopg
 from psycopg import errors as pgerr
+
+from storage.kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,17 @@ SET dirty_since = LEAST(r.dirty_since, EXCLUDED.dirty_since), dirty_seq = r.dirt
 
 # SQLSTATE classes where trying again later can succeed (PostgreSQL appendix A).
 TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "58", "40")
+
+
+class Quarantined(NamedTuple):
+    """Input refused before it became a row, kept in rejected_readings with the batch."""
+
+    time: dt.datetime | None  # its own time, or when it arrived
+    tag_id: int | None
+    source: str | None
+    address: str | None  # topic, node id or register: where the source put it
+    what: str  # a printable rendering of what was refused
+    reason: str
 
 
 class ReadingRow(NamedTuple):
@@ -96,8 +112,22 @@ class WriteResult:
     used_staging: bool = False
 
 
+def text_problem(text: object) -> str | None:
+    """Why a text value cannot be stored (PostgreSQL text is UTF-8 without NUL), or None."""
+    if not isinstance(text, str):
+        return f"text_value is {type(text).__name__}, not str"
+    if "\x00" in text:
+        return "text_value contains a NUL byte"
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            return f"text_value is not valid Unicode ({exc.reason} at position {exc.start})"
+    return None
+
+
 def _row_problem(row: Sequence[object], known: set[int]) -> str | None:
-    """Why a row cannot be a reading, or None. Cheap: runs on every row of the ingest path."""
+    """Why a row cannot be a reading, or None: the one rule, which also words the reason."""
     if len(row) != 5:
         return f"expected 5 fields (time, tag_id, value, quality, text_value), got {len(row)}"
     time, tag_id, value, quality, text = row
@@ -105,6 +135,9 @@ def _row_problem(row: Sequence[object], known: set[int]) -> str | None:
         return f"time is {type(time).__name__}, not a datetime"
     if time.tzinfo is None or time.utcoffset() is None:
         return "time has no time zone (naive datetimes are ambiguous)"
+    span = time_problem(time)
+    if span is not None:
+        return span
     if tag_id not in known:
         return f"unknown tag_id {tag_id!r}"
     if value is not None and not isinstance(value, float):
@@ -114,9 +147,7 @@ def _row_problem(row: Sequence[object], known: set[int]) -> str | None:
             return "value is too large for double precision"
     if not isinstance(quality, int) or not SMALLINT_MIN <= quality <= SMALLINT_MAX:
         return f"quality {quality!r} is not a smallint"
-    if text is not None and (not isinstance(text, str) or "\x00" in text):
-        return "text_value contains a NUL byte" if isinstance(text, str) else "text_value not str"
-    return None
+    return None if text is None else text_problem(text)
 
 
 def classify(exc: BaseException) -> type[WriteError] | None:
@@ -144,7 +175,6 @@ class BatchWriter:
         self._conn = conn
         self._known: set[int] = set()
         self._kpi: set[int] = set()  # tags that feed rollups (signal other than measurement)
-        self._staging_ready = False
 
     @classmethod
     async def connect(cls, url: str) -> BatchWriter:
@@ -169,18 +199,13 @@ class BatchWriter:
         self._known = {tag_id for tag_id, _ in tags}
         self._kpi = {tag_id for tag_id, kpi in tags if kpi}
 
-    async def write(self, rows: Sequence[Sequence[object]]) -> WriteResult:
-        """Write one batch in one transaction. Raises TransientWriteError/PermanentWriteError."""
-        result = WriteResult()
-        if not rows:
-            return result
+    async def write(
+        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined] = ()
+    ) -> WriteResult:
+        """Write one batch (and what was quarantined with it) in one transaction.
+        Raises TransientWriteError/PermanentWriteError; nothing else."""
         try:
-            good, index = await self._screen(rows, result)
-            async with self._conn.transaction():
-                await self._write_good(good, index, result)
-                if result.rejected:
-                    await self._store_rejected(result.rejected)
-                await self._mark_dirty(good, index, result)
+            result = await self._write_or_isolate(rows, quarantined)
         except WriteError:
             raise
         except (psycopg.Error, OSError) as exc:
@@ -193,6 +218,63 @@ class BatchWriter:
                 result.rejected[0].index,
                 result.rejected[0].reason,
             )
+        return result
+
+    async def _write_or_isolate(
+        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined]
+    ) -> WriteResult:
+        try:
+            return await self._write(rows, quarantined)
+        except (WriteError, psycopg.Error, OSError):
+            raise
+        except Exception as exc:  # nothing foresaw it: it must not stop the writer
+            if self._conn.broken:
+                raise TransientWriteError(f"connection broken: {exc!r}") from exc
+            log.error(
+                "writing %d rows failed unexpectedly; isolating the rows at fault",
+                len(rows),
+                exc_info=exc,
+            )
+            return await self._isolate(rows, quarantined, exc)
+
+    async def _write(
+        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined]
+    ) -> WriteResult:
+        result = WriteResult()
+        if not rows and not quarantined:
+            return result
+        good, index = await self._screen(rows, result)
+        async with self._conn.transaction():
+            await self._write_good(good, index, result)
+            if result.rejected or quarantined:
+                await self._store_rejected(result.rejected, quarantined)
+            await self._mark_dirty(good, index, result)
+        return result
+
+    async def _isolate(
+        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined], exc: Exception
+    ) -> WriteResult:
+        """After an unforeseen failure: the batch in halves, each its own transaction (writes
+        are idempotent), down to the single rows that fail, which are rejected with the error.
+        Still failing with no row left to blame raises PermanentWriteError."""
+        if len(rows) <= 1:
+            row = [RejectedRow(0, tuple(r), f"cannot be written: {exc!r}") for r in rows]
+            try:
+                async with self._conn.transaction():
+                    await self._store_rejected(row, quarantined)
+            except Exception as again:
+                raise PermanentWriteError(f"cannot store rejected input: {again!r}") from again
+            return WriteResult(rejected=row)
+        mid = len(rows) // 2
+        result = WriteResult()
+        for offset, part, extra in ((0, rows[:mid], quarantined), (mid, rows[mid:], ())):
+            got = await self._write_or_isolate(part, extra)
+            result.inserted += got.inserted
+            result.duplicates += got.duplicates
+            result.used_staging |= got.used_staging
+            result.rejected += [
+                RejectedRow(r.index + offset, r.row, r.reason) for r in got.rejected
+            ]
         return result
 
     async def _screen(
@@ -216,11 +298,15 @@ class BatchWriter:
             if not (
                 time.__class__ is dt.datetime
                 and time.tzinfo is utc
+                and TIME_MIN <= time < TIME_MAX
                 and tag_id in known
                 and (value is None or value.__class__ is float)
                 and quality.__class__ is int
                 and SMALLINT_MIN <= quality <= SMALLINT_MAX  # type: ignore[operator]
-                and (text is None or (text.__class__ is str and "\x00" not in text))  # type: ignore[operator]
+                and (
+                    text is None
+                    or (text.__class__ is str and text.isascii() and "\x00" not in text)
+                )  # type: ignore[operator]
             ):
                 slow.append(i)
         if not slow:
@@ -254,39 +340,52 @@ class BatchWriter:
     async def _write_good(
         self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
     ) -> None:
-        """COPY `rows` (at batch positions `index`) in a savepoint; on a duplicate key take the
-        staging path; rows the server refuses are found by bisection and rejected."""
+        """COPY `rows` (at batch positions `index`) in a savepoint; when some are stored already
+        (a replay) through the staging table instead; rows the server or the encoder refuses are
+        found by bisection and rejected, the rest stored."""
         if not rows:
             return
-        try:
-            async with self._conn.transaction():  # savepoint
-                await self._copy("readings", rows)
-            result.inserted += len(rows)
-            return
-        except pgerr.UniqueViolation:
-            pass  # some rows are stored already: replay path below
-        except psycopg.Error as exc:
-            if classify(exc) is not None:
-                raise
-            if len(rows) == 1:
-                result.rejected.append(RejectedRow(index[0], tuple(rows[0]), _server_reason(exc)))
+        for staged in (False, True):
+            try:
+                async with self._conn.transaction():  # savepoint: a refusal undoes this part only
+                    inserted = await self._stage(rows) if staged else await self._copy_in(rows)
+            except pgerr.UniqueViolation:
+                continue  # some rows are stored already: the replay path
+            except psycopg.Error as exc:
+                if classify(exc) is not None:
+                    raise
+                reason = _server_reason(exc)
+            except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+                # A value the COPY encoder cannot turn into bytes (the screen missed it): the
+                # copy was aborted and its savepoint rolled back; find the row as for a refusal.
+                if self._conn.broken:
+                    raise TransientWriteError(f"connection broken: {exc!r}") from exc
+                reason = f"cannot be encoded: {type(exc).__name__}: {exc}"
+            else:
+                result.inserted += inserted
+                result.duplicates += len(rows) - inserted
+                result.used_staging |= staged
                 return
-            # Bisect to isolate the rows the server refuses; keep the rest.
-            mid = len(rows) // 2
-            await self._write_good(rows[:mid], index[:mid], result)
-            await self._write_good(rows[mid:], index[mid:], result)
+            break
+        if len(rows) == 1:
+            result.rejected.append(RejectedRow(index[0], tuple(rows[0]), reason))
             return
-        await self._write_staged(rows, result)
+        mid = len(rows) // 2
+        await self._write_good(rows[:mid], index[:mid], result)
+        await self._write_good(rows[mid:], index[mid:], result)
 
-    async def _write_staged(self, rows: Sequence[Sequence[object]], result: WriteResult) -> None:
-        result.used_staging = True
+    async def _copy_in(self, rows: Sequence[Sequence[object]]) -> int:
+        await self._copy("readings", rows)
+        return len(rows)
+
+    async def _stage(self, rows: Sequence[Sequence[object]]) -> int:
+        """Rows through a temp table, `ON CONFLICT DO NOTHING`: how many were new."""
         async with self._conn.cursor() as cur:
-            if not self._staging_ready:
-                await cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
-                    "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                )
-                self._staging_ready = True
+            # Every time: made inside a savepoint, the table is gone again if that rolls back.
+            await cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
+                "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
             await cur.execute("TRUNCATE readings_stage")
         await self._copy("readings_stage", rows)
         async with self._conn.cursor() as cur:
@@ -296,9 +395,7 @@ class BatchWriter:
                 f"SELECT DISTINCT ON (tag_id, time) {COPY_COLUMNS} FROM readings_stage "
                 "ON CONFLICT (tag_id, time) DO NOTHING"
             )
-            inserted = cur.rowcount
-        result.inserted += inserted
-        result.duplicates += len(rows) - inserted
+            return cur.rowcount
 
     async def _mark_dirty(
         self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
@@ -326,21 +423,37 @@ class BatchWriter:
         async with self._conn.cursor() as cur:
             await cur.execute(MARK_DIRTY_SQL, (list(first), list(first.values())))
 
-    async def _store_rejected(self, rejected: list[RejectedRow]) -> None:
+    async def _store_rejected(
+        self, rejected: Sequence[RejectedRow], quarantined: Sequence[Quarantined]
+    ) -> None:
+        records = [
+            (
+                r.row[0] if _is_aware(r.row[0]) else None,
+                r.row[1] if isinstance(r.row[1], int) and abs(r.row[1]) < 2**31 else None,
+                None,
+                None,
+                repr(r.row),
+                r.reason,
+            )
+            for r in rejected
+        ]
+        records += [
+            (q.time, q.tag_id, _printable(q.source), _printable(q.address), q.what, q.reason)
+            for q in quarantined
+        ]
         async with self._conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO rejected_readings (time, tag_id, row_repr, reason) "
-                "VALUES (%s, %s, %s, %s)",
-                [
-                    (
-                        r.row[0] if _is_aware(r.row[0]) else None,
-                        r.row[1] if isinstance(r.row[1], int) and abs(r.row[1]) < 2**31 else None,
-                        repr(r.row),
-                        r.reason,
-                    )
-                    for r in rejected
-                ],
+                "INSERT INTO rejected_readings (time, tag_id, source, address, row_repr, reason) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [tuple(_printable(v) if isinstance(v, str) else v for v in rec) for rec in records],
             )
+
+
+def _printable(text: str | None) -> str | None:
+    """Text PostgreSQL takes: no NUL, valid UTF-8 (what cannot be is written as escapes)."""
+    if text is None or (text.isascii() and "\x00" not in text):
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
 
 
 def _is_aware(value: object) -> bool:

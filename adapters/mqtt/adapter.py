@@ -26,8 +26,11 @@ Delivery (at least once for QoS 1 and 2 with a persistent session):
 - Messages of an earlier connection are still delivered to the sink, but a QoS 1 ack for them is
   not sent on the new connection (the broker redelivers them: a duplicate, never a loss).
 
-A payload that cannot be decoded is logged with its topic, counted in `status.malformed`,
-acknowledged and skipped. Messages whose topic matches no tag count in `extra["unmatched"]`.
+A payload that cannot be decoded (or whose decoding fails in a way nobody foresaw) is logged
+with its topic, counted in `status.malformed`, handed to the `malformed` sink (the collector keeps
+it in rejected_readings, as durably as readings) and then acknowledged like the others: a poison
+message is quarantined once, never redelivered forever. Messages whose topic matches no tag
+count in `extra["unmatched"]`.
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from adapters.base import Reading, ReadingSink, SourceStatus, good_readings
+from adapters.base import (
+    Malformed,
+    MalformedSink,
+    Reading,
+    ReadingSink,
+    SourceStatus,
+    good_readings,
+)
 from adapters.errors import ConfigurationError, DecodeError
 from adapters.mqtt.payload import Decoder, FieldSpec
 from adapters.mqtt.topics import matches, subscription_filters, template_filter
@@ -142,6 +152,7 @@ class MqttAdapter:
         queue_size: int = QUEUE_SIZE,
         max_batch: int = MAX_BATCH,
         max_inflight: int = MAX_INFLIGHT,
+        malformed: MalformedSink | None = None,
     ) -> None:
         if max_batch < 1 or max_inflight < 1 or queue_size < 1:
             raise ValueError(
@@ -150,6 +161,7 @@ class MqttAdapter:
             )
         self.source = source
         self._sink = sink
+        self._malformed = malformed
         self.status = SourceStatus(source=source.name, protocol="mqtt")
         self.status.extra["unmatched"] = 0
         self._max_batch = max_batch
@@ -464,15 +476,18 @@ class MqttAdapter:
 
     def _hand_over(self, messages: list[_Message]) -> _Batch:
         """Decode and start the sink call; messages already `stored` only wait for their ack."""
-        readings = self._decode([m for m in messages if not m.stored])
+        readings, malformed = self._decode([m for m in messages if not m.stored])
         call: asyncio.Future[None] | None = None
-        if readings:
-            try:
-                call = asyncio.ensure_future(self._sink(readings))
-            except Exception as exc:  # a sink that raises before it awaits: a failed call too
-                call = asyncio.get_running_loop().create_future()
-                call.set_exception(exc)
+        if readings or (malformed and self._malformed is not None):
+            call = asyncio.ensure_future(self._deliver(readings, malformed))
         return _Batch(messages, len(readings), call)
+
+    async def _deliver(self, readings: list[Reading], malformed: list[Malformed]) -> None:
+        """One batch's quarantined messages, then its readings: both durable before the ack."""
+        if malformed and self._malformed is not None:
+            await self._malformed(malformed)
+        if readings:
+            await self._sink(readings)
 
     def _ack_finished(self, inflight: deque[_Batch]) -> None:
         """Acknowledge the oldest batches, as long as they returned successfully."""
@@ -573,11 +588,9 @@ class MqttAdapter:
         held = [m for m in [*self._retry, *self._drain()] if m.qos != 1 and not m.stored]
         self._retry = []
         for start in range(0, len(held), self._max_batch):
-            readings = self._decode(held[start : start + self._max_batch])
-            if not readings:
-                continue
+            readings, malformed = self._decode(held[start : start + self._max_batch])
             try:
-                await self._sink(readings)
+                await self._deliver(readings, malformed)
             except Exception as exc:
                 self.status.errors += 1
                 self.status.last_error = f"sink failed at stop: {exc!r}"
@@ -608,8 +621,9 @@ class MqttAdapter:
                 self._routes[topic] = route
         return route
 
-    def _decode(self, batch: Sequence[_Message]) -> list[Reading]:
+    def _decode(self, batch: Sequence[_Message]) -> tuple[list[Reading], list[Malformed]]:
         readings: list[Reading] = []
+        malformed: list[Malformed] = []
         for m in batch:
             topic = self._topic(m.topic)
             if not topic.addresses:
@@ -618,20 +632,30 @@ class MqttAdapter:
             try:
                 readings.extend(self._decode_message(m, topic))
             except DecodeError as exc:
-                self.status.malformed += 1
-                level = logging.DEBUG if m.topic in self._warned_topics else logging.WARNING
-                log.log(
-                    level,
-                    "%s: malformed payload on topic %r skipped: %s (payload %r)",
-                    self.source.name,
-                    m.topic,
-                    exc,
-                    m.payload[:200],
-                )
-                self._warned_topics.add(m.topic)
+                malformed.append(self._quarantine(m, str(exc), None))
+            except Exception as exc:  # a decoding path nobody foresaw: still only this message
+                malformed.append(self._quarantine(m, f"cannot be decoded: {exc!r}", exc))
             else:
                 self._warned_topics.discard(m.topic)
-        return readings
+        return readings, malformed
+
+    def _quarantine(self, m: _Message, reason: str, bug: Exception | None) -> Malformed:
+        """Count and log a message that gave no reading (its topic once, until it decodes)."""
+        self.status.malformed += 1
+        level = logging.DEBUG if m.topic in self._warned_topics else logging.WARNING
+        if bug is not None:
+            level = logging.ERROR
+        log.log(
+            level,
+            "%s: malformed payload on topic %r quarantined: %s (payload %r)",
+            self.source.name,
+            m.topic,
+            reason,
+            m.payload[:200],
+            exc_info=bug,
+        )
+        self._warned_topics.add(m.topic)
+        return Malformed(self.source.name, m.topic, m.arrived, m.payload, reason)
 
     def _decode_message(self, m: _Message, topic: _Topic) -> list[Reading]:
         """Every tag's reading from one message, or DecodeError: a message is used whole."""

@@ -30,6 +30,8 @@ def parse_json(payload: bytes) -> Any:
         return json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"payload is not JSON: {exc}") from exc
+    except RecursionError:  # nested deeper than the parser's stack allows
+        raise DecodeError("payload is not JSON we accept: nested too deeply") from None
 
 
 def get_path(doc: Any, path: str) -> Any:
@@ -108,7 +110,10 @@ def parse_timestamp(raw: Any, fmt: TimestampFormat) -> dt.datetime:
             raise DecodeError(f"timestamp {raw!r} is not ISO 8601") from exc
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=dt.UTC)
-        return ts.astimezone(dt.UTC)
+        try:
+            return ts.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:30+01:00 lies before year 1 in UTC
+            raise DecodeError(f"timestamp {raw!r} is out of range") from None
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise DecodeError(f"timestamp {raw!r} is not a number")
     try:

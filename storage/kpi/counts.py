@@ -116,7 +116,8 @@ _sample_time = operator.itemgetter(0)
 
 
 def _clean(samples: Sequence[Sample]) -> list[tuple[dt.datetime, int]]:
-    good = [(t, v) for t, v in samples if v is not None and not math.isnan(v)]
+    # NaN and ±inf (an OPC UA Double, a Modbus float32 bit pattern) are no count: skipped.
+    good = [(t, v) for t, v in samples if v is not None and math.isfinite(v)]
     return [(t, round(v)) for t, v in sorted(good, key=_sample_time)]
 
 

@@ -59,6 +59,8 @@ MALFORMED_CASES = [
     (b'{"a": [1, 2]}', "a"),
     (b"[1, 2]", "a"),
     (b'{"a": 1e999}', "a"),
+    (b"[" * 10_000 + b"]" * 10_000, "a"),  # RecursionError killed the source (issue 11)
+    (b'{"a": ' * 10_000 + b"1" + b"}" * 10_000, "a"),
 ]
 
 
@@ -99,6 +101,10 @@ def test_parse_timestamp(raw: object, fmt: str, expected: dt.datetime) -> None:
         (True, "epoch_ms"),
         (1e300, "epoch_s"),
         (None, "epoch_s"),
+        # beyond year 1 and 9999 once in UTC: OverflowError killed the source (issue 11)
+        ("0001-01-01T00:30:00+01:00", "iso8601"),
+        ("9999-12-31T23:59:59-01:00", "iso8601"),
+        (-1e20, "epoch_ms"),
     ],
 )
 def test_parse_timestamp_malformed(raw: object, fmt: str) -> None:

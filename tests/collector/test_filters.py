@@ -78,7 +78,7 @@ sources:
 
 def test_router_maps_filters_and_counts_unmapped_readings() -> None:
     cfg = parse_config(CONFIG)
-    router = TagRouter(cfg, StateHeartbeat(30))
+    router = TagRouter(cfg, StateHeartbeat(30), clock=lambda: T0)
     addr = {t.name: t.reading_address for _, t in cfg.tags()}
     rows = router.rows(
         [
@@ -123,7 +123,7 @@ def test_router_maps_each_source_s_addresses_to_its_own_tags() -> None:
     cfg = parse_config(TWO_SOURCES)
     now = [0.0]
     hb = StateHeartbeat(30, clock=lambda: now[0])
-    router = TagRouter(cfg, hb)
+    router = TagRouter(cfg, hb, clock=lambda: T0)
     addr = {t.name: t.reading_address for _, t in cfg.tags()}
     assert addr["state"] == addr["temp"]
     t1 = T0 + dt.timedelta(seconds=1)
@@ -148,3 +148,42 @@ def test_router_maps_each_source_s_addresses_to_its_own_tags() -> None:
     now[0] += 30 + LAG_S
     assert hb.due("plc1") == [(T0 + dt.timedelta(seconds=30), "m.state", 1.0, 0, None)]
     assert hb.due("plc2") == []
+
+
+def test_router_refuses_implausible_times_and_unstorable_text_with_reasons() -> None:
+    """A PLC clock reset to 1970, one running a day ahead, a lone surrogate from a JSON escape:
+    refused with the reason and counted, never handed to the heartbeat; the next good reading of
+    the same tag passes."""
+    cfg = parse_config(TWO_SOURCES)
+    now = [0.0]
+    hb = StateHeartbeat(30, clock=lambda: now[0])
+    router = TagRouter(cfg, hb, clock=lambda: T0)
+    addr = {t.name: t.reading_address for _, t in cfg.tags()}
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    routed = router.route(
+        [
+            Reading("plc1", addr["state"], epoch, 1.0),
+            Reading("plc1", addr["speed"], T0 + dt.timedelta(days=1), 5.0),
+            Reading("plc1", addr["speed"], T0, None, Quality.GOOD, "bad \ud800 text"),
+            Reading("plc1", addr["speed"], T0 - dt.timedelta(days=29), 7.0),  # old, plausible
+            Reading("plc1", addr["state"], T0 + dt.timedelta(seconds=600), 2.0),  # at the limit
+        ]
+    )
+    assert routed.rows == [
+        (T0 - dt.timedelta(days=29), "m.speed", 7.0, 0, None),
+        (T0 + dt.timedelta(seconds=600), "m.state", 2.0, 0, None),
+    ]
+    assert [(r.time, r.key, r.source, r.address) for r in routed.rejected] == [
+        (epoch, "m.state", "plc1", addr["state"]),
+        (T0 + dt.timedelta(days=1), "m.speed", "plc1", addr["speed"]),
+        (T0, "m.speed", "plc1", addr["speed"]),
+    ]
+    reasons = [r.reason for r in routed.rejected]
+    assert "56.2 years before the collector's clock (max_reading_age_days: 30)" in reasons[0]
+    assert "1.0 days ahead of the collector's clock (max_reading_lead_s: 600)" in reasons[1]
+    assert reasons[2] == "text_value is not valid Unicode (surrogates not allowed at position 4)"
+    assert "1970-01-01" in routed.rejected[0].what
+    assert router.rejected["plc1"] == 3
+    now[0] += 30 + LAG_S
+    # only the accepted state was held: its heartbeat, never the 1970 one
+    assert hb.due("plc1") == [(T0 + dt.timedelta(seconds=630), "m.state", 2.0, 0, None)]

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from collector.mosquitto import Mosquitto
@@ -57,16 +58,63 @@ def _spooled_rows(spool_dir: Path) -> int:
         return db.execute("SELECT coalesce(sum(nrows), 0) FROM batches").fetchone()[0]
 
 
-def _start_collector(config: Path, url: str, spool: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_collector(
+    config: Path, url: str, spool: Path, log: Path, verb: str = "collect", **env: str
+) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "shopfloor"
-    env = {**os.environ, "SHOPFLOOR_DATABASE_URL": url, "SHOPFLOOR_ROLLUPS_INTERVAL_S": "2"}
+    env = {
+        **os.environ,
+        "SHOPFLOOR_DATABASE_URL": url,
+        "SHOPFLOOR_ROLLUPS_INTERVAL_S": "2",
+        **env,
+    }
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(exe), "-v", "collect", "--config", str(config), "--spool-dir", str(spool)],
+            [str(exe), "-v", verb, "--config", str(config), "--spool-dir", str(spool)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+
+def _fresh_database(cluster: LocalCluster) -> str:
+    cluster.start()
+    url = cluster.url
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        name = url.rsplit("/", 1)[1]
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def _stored(url: str) -> list[tuple[str, str, dt.datetime, float]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT t.machine_id, t.name, r.time, r.value FROM readings r "
+            "JOIN tags t ON t.id = r.tag_id ORDER BY r.time"
+        ).fetchall()
+
+
+def _duplicates_and_rejected(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        dupes = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM readings GROUP BY tag_id, time "
+            "HAVING count(*) > 1) d"
+        ).fetchone()[0]  # type: ignore[index]
+        rejected = conn.execute("SELECT count(*) FROM rejected_readings").fetchone()[0]  # type: ignore[index]
+    return dupes, rejected
+
+
+def _assert_packer_cases_exactly_once(
+    truth: truth_file.Truth, stored: list[tuple[str, str, dt.datetime, float]]
+) -> None:
+    """MQTT (acknowledged after storage): every case the packer reported, exactly once."""
+    packer = truth_file.window(truth, "packer", truth.records[0]["_ts"], truth.end)
+    events = [r for r in truth.records if r["type"] == "count" and r["machine"] == "packer"]
+    good = [v for m, n, _, v in stored if (m, n) == ("packer", "good_count")]
+    reject = [v for m, n, _, v in stored if (m, n) == ("packer", "reject_count")]
+    assert len(good) == len(reject) == len(events) > 0
+    assert (sum(good), sum(reject)) == (packer.good, packer.reject)
 
 
 def in_force(
@@ -92,12 +140,7 @@ def _count(url: str, sql: str) -> int:
 async def test_database_outage_and_collector_kill_lose_nothing(
     own_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    own_cluster.start()
-    url = own_cluster.url
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
-        name = url.rsplit("/", 1)[1]
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
+    url = _fresh_database(own_cluster)
     cfg = with_simulation(load_config(DEMO), follow_calendar=False)  # no break at test time
     broker = Mosquitto(tmp_path / "mosquitto").start()
     ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
@@ -145,25 +188,9 @@ async def test_database_outage_and_collector_kill_lose_nothing(
         broker.stop()
     assert outage_s >= 20
     truth = truth_file.load(truth_path)
-    with psycopg.connect(url) as conn:
-        stored = conn.execute(
-            "SELECT t.machine_id, t.name, r.time, r.value FROM readings r "
-            "JOIN tags t ON t.id = r.tag_id ORDER BY r.time"
-        ).fetchall()
-        dupes = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM readings GROUP BY tag_id, time "
-            "HAVING count(*) > 1) d"
-        ).fetchone()[0]
-        rejected = conn.execute("SELECT count(*) FROM rejected_readings").fetchone()[0]
-    assert dupes == 0 and rejected == 0
-
-    # MQTT (acknowledged after storage): every case the packer reported, exactly once.
-    packer = truth_file.window(truth, "packer", truth.records[0]["_ts"], truth.end)
-    events = [r for r in truth.records if r["type"] == "count" and r["machine"] == "packer"]
-    good = [v for m, n, _, v in stored if (m, n) == ("packer", "good_count")]
-    reject = [v for m, n, _, v in stored if (m, n) == ("packer", "reject_count")]
-    assert len(good) == len(reject) == len(events) > 0
-    assert (sum(good), sum(reject)) == (packer.good, packer.reject)
+    stored = _stored(url)
+    assert _duplicates_and_rejected(url) == (0, 0)
+    _assert_packer_cases_exactly_once(truth, stored)
 
     # Polled and subscribed PLCs: each stored counter and state equals the truth at its time, and
     # the last stored counter is the simulators' final value, give or take LATENCY: cumulative
@@ -196,3 +223,71 @@ async def test_database_outage_and_collector_kill_lose_nothing(
     assert "database unavailable, spooling readings" in text
     assert "spool holds" in text  # the restarted collector found the spool and replayed it
     assert "spool drained" in text
+
+
+def _metric(text: str, name: str) -> float:
+    found = re.search(rf"^shopfloor_{name} (\S+)$", text, re.M)
+    assert found, name
+    return float(found[1])
+
+
+async def test_full_spool_with_block_policy_bounds_what_a_kill_can_lose(
+    own_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """issue 11, item 6: database away and the spool at its budget with policy `block`. The
+    collector takes no more readings once a batch has no home, so what it holds in memory stays
+    that batch and does not grow while the outage lasts (before, the queue filled to
+    `queue_rows`: a 7.9 s gap at SIGKILL). MQTT stays unacknowledged; after a SIGKILL and the
+    database's return, every packer case is stored exactly once."""
+    url = _fresh_database(own_cluster)
+    cfg = with_simulation(load_config(DEMO), follow_calendar=False)
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
+    config = tmp_path / "plant.yaml"
+    config.write_text(_config_with_ports(DEMO.read_text(), ports, broker.port))
+    spool, log, truth_path = tmp_path / "spool", tmp_path / "collector.log", tmp_path / "truth"
+    api = free_port()
+    small = {"SHOPFLOOR_COLLECTOR_SPOOL_MAX_MB": "0.02", "SHOPFLOOR_API_PORT": str(api)}
+    collector = _start_collector(config, url, spool, log, "run", **small)
+    metrics = f"http://127.0.0.1:{api}/metrics"
+    try:
+        with SimulatorThread(cfg, speed=SPEED, ports=ports, truth_path=truth_path):
+            await eventually(
+                lambda: _count(url, "SELECT count(*) FROM readings") > 200,
+                within=60,
+                what=lambda: log.read_text(),
+            )
+            await asyncio.to_thread(own_cluster.stop, mode="fast")
+            seen: dict[str, float] = {}
+
+            def homeless() -> bool:
+                text = httpx.get(metrics, timeout=5).text
+                seen.update(
+                    queue=_metric(text, "queue_rows"), taking=_metric(text, "taking_readings")
+                )
+                return seen["taking"] == 0
+
+            await eventually(homeless, within=60, what=lambda: f"{seen}\n{log.read_text()}")
+            held = seen["queue"]
+            await asyncio.sleep(3)  # the line runs on; nothing more is taken
+            assert homeless() and seen["queue"] == held < 1000, (held, seen)
+            health = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{api}/healthz")
+            assert health.status_code == 503 and health.json()["status"] == "failing"
+            collector.send_signal(signal.SIGKILL)
+            collector.wait(10)
+            await asyncio.to_thread(own_cluster.start)
+            collector = _start_collector(config, url, spool, log)
+            await eventually(
+                lambda: _spooled_rows(spool) == 0, within=90, what=lambda: log.read_text()
+            )
+            await asyncio.sleep(3)  # live traffic after the replay
+        await asyncio.sleep(2)
+        collector.send_signal(signal.SIGTERM)
+        assert collector.wait(30) == 0, log.read_text()
+    finally:
+        if collector.poll() is None:
+            collector.kill()
+        broker.stop()
+    assert _duplicates_and_rejected(url) == (0, 0)
+    _assert_packer_cases_exactly_once(truth_file.load(truth_path), _stored(url))
+    assert "spool full" in log.read_text()

@@ -12,7 +12,7 @@ import pytest
 
 from collector.dbsink import DatabaseSink
 from collector.pipeline import Pipeline
-from collector.rows import Row
+from collector.rows import Rejected, Row
 from collector.spool import Spool
 from config import parse_config
 from config.settings import CollectorSettings
@@ -110,9 +110,11 @@ async def test_replaying_a_batch_already_committed_never_duplicates(
 async def test_full_spool_with_block_policy_applies_backpressure(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    """Database away and the spool at its budget: submit blocks instead of losing rows."""
+    """Database away and the spool at its budget: submit blocks instead of losing rows, and at
+    once, not when the queue is full: what a crash could lose stays the held batch (and what
+    was admitted while it was tried), never `queue_rows` of readings (issue 11, item 6)."""
     await asyncio.to_thread(cluster.stop, mode="fast")
-    settings = CollectorSettings(batch_rows=50, batch_age_ms=10, queue_rows=120)
+    settings = CollectorSettings(batch_rows=50, batch_age_ms=10, queue_rows=1000)
     db = DatabaseSink(parse_config(CONFIG), cluster.url)
     spool = Spool(tmp_path, max_bytes=3000, on_full="block")
     pipe = Pipeline(settings, db, spool)
@@ -122,24 +124,28 @@ async def test_full_spool_with_block_policy_applies_backpressure(
 
         async def producer() -> None:
             nonlocal submitted
-            for k in range(20):
+            for k in range(40):  # a poller: 50 readings every 20 ms
                 await pipe.submit(rows(50, start=50 * k))
                 submitted += 50
+                await asyncio.sleep(0.02)
 
         task = asyncio.create_task(producer())
         await eventually(lambda: spool.stats().full, what="spool at its budget")
+        await eventually(lambda: pipe.homeless, what="a batch without a home")
+        held = pipe.queued
         await asyncio.sleep(1.5)
-        assert not task.done() and submitted < 1000  # held back, not dropped
-        assert pipe.queued <= settings.queue_rows
+        assert not task.done() and submitted < 2000  # held back, not dropped
+        assert pipe.queued == held <= 2 * settings.batch_rows  # nothing more was taken
         await asyncio.to_thread(cluster.start)
         await asyncio.wait_for(task, 120)
         await eventually(lambda: pipe.queued == 0 and len(spool) == 0, within=60, what="drained")
+        assert not pipe.homeless
     finally:
         await pipe.close()
         await writer
         await db.close()
         pipe.shutdown()
-    assert len(stored(cluster.url)) == 1000
+    assert len(stored(cluster.url)) == 2000
     assert spool.stats().dropped_rows == 0 and pipe.lost_rows == 0
 
 
@@ -199,9 +205,9 @@ class RecordingSink(DatabaseSink):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.order: list[float] = []
 
-    async def write(self, rows: Sequence[Row]) -> object:  # type: ignore[override]
+    async def write(self, rows: Sequence[Row], rejected: Sequence[Rejected] = ()) -> object:  # type: ignore[override]
         self.order.extend(r[2] for r in rows)  # type: ignore[misc]
-        return await super().write(rows)
+        return await super().write(rows, rejected)
 
 
 async def test_concurrent_submits_enter_the_queue_in_call_order(

@@ -17,7 +17,8 @@ from config import parse_config
 from tests.adapters.test_mqtt_adapter import Publisher
 from tests.services import Mosquitto, eventually, free_port
 
-T0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+# Recent: the collector refuses readings stamped more than max_reading_age_days ago.
+T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0)
 
 
 def config(broker_port: int, api_port: int, root: str) -> str:

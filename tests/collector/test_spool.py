@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
-from collector.rows import Row
+from collector.rows import Rejected, Row
 from collector.spool import Spool, decode, encode
 
 T0 = dt.datetime(2026, 3, 2, 6, 0, 0, 123456, tzinfo=dt.UTC)
@@ -24,7 +25,22 @@ def test_encoding_round_trips_exactly() -> None:
         (T0 + dt.timedelta(microseconds=1), "filler.text", None, 2, 'quote " and ü'),
         (T0 - dt.timedelta(days=400), "filler.state", -1.5e300, -32768, None),
     ]
-    assert decode(encode(batch)) == batch
+    assert decode(encode(batch)) == (batch, [])
+
+
+def test_refused_input_rides_with_its_batch_and_counts(tmp_path: Path) -> None:
+    """Refused input is as durable as rows and counts like them; a time no datetime can hold
+    comes back as None."""
+    rejected = [
+        Rejected(T0, "filler.text", "gw", "line/filler", "'\\ud800'", "not valid Unicode"),
+        Rejected(None, None, "gw", "line/x", "b'{'", "payload is not JSON"),
+    ]
+    assert decode(encode(rows(2), rejected)) == (rows(2), rejected)
+    spool = Spool(tmp_path, max_bytes=10_000_000)
+    assert spool.append(rows(2), rejected)
+    assert spool.stats().rows == 4
+    far = json.dumps({"k": [], "r": [], "x": [[10**20, None, "gw", "t", "x", "why"]]})
+    assert decode(far.encode()).rejected == [Rejected(None, None, "gw", "t", "x", "why")]
 
 
 def test_batches_survive_reopen_and_replay_oldest_first(tmp_path: Path) -> None:
@@ -35,10 +51,10 @@ def test_batches_survive_reopen_and_replay_oldest_first(tmp_path: Path) -> None:
     again = Spool(tmp_path, max_bytes=10_000_000)
     assert (again.stats().batches, again.stats().rows) == (2, 8)
     first = again.oldest()
-    assert first is not None and first[1] == rows(5)
+    assert first is not None and first[1].rows == rows(5)
     again.delete(first[0])
     second = again.oldest()
-    assert second is not None and second[1] == rows(3, start=100)
+    assert second is not None and second[1].rows == rows(3, start=100)
     again.delete(second[0])
     stats = again.stats()
     assert (stats.batches, stats.rows, stats.bytes, stats.oldest_created) == (0, 0, 0, None)
@@ -68,4 +84,4 @@ def test_drop_oldest_policy_makes_room_and_counts_the_loss(tmp_path: Path) -> No
     stats = spool.stats()
     assert (stats.batches, stats.rows, stats.dropped_rows, stats.full) == (2, 100, 50, True)
     oldest = spool.oldest()
-    assert oldest is not None and oldest[1] == rows(50, start=50)  # the first batch went
+    assert oldest is not None and oldest[1].rows == rows(50, start=50)  # the first batch went

@@ -37,6 +37,9 @@ DELTA_CASES = {
     "glitch then new level": ([1_000, 50_000, 50_002, 50_003], None, [(0, G), (2, C), (1, C)]),
     "reset to a value too high to believe": ([1_000, 900], None, [(0, G)]),
     "null samples are skipped": ([10, None, 15, float("nan"), 20], None, [(5, C), (5, C)]),
+    # an OPC UA Double or Modbus float32 counter reading ±inf: no count (round(inf) raised and
+    # broke rollups and every KPI request of the line)
+    "infinities are skipped": ([10, float("inf"), 15, float("-inf"), 20], None, [(5, C), (5, C)]),
     "first sample is only the baseline": ([42], None, []),
 }
 

@@ -139,3 +139,49 @@ def test_db_cli_up_status_down() -> None:
     finally:
         run_shopfloor("db", "down", "--dir", str(base / "db"))
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_migration_4_moves_readings_outside_the_span_to_rejected_readings(
+    database_url: str,
+) -> None:
+    """A database written before the writer refused such times: a year-1 reading (it broke
+    rollups and every KPI request of its line) is moved to rejected_readings, not lost; the
+    rollup marks it set are cleared so the next refresh starts afresh."""
+    cfg = load_config(DEMO_CONFIG)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "CREATE TABLE shopfloor_schema (version int PRIMARY KEY, name text NOT NULL, "
+            "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for m in available_migrations()[:3]:  # the schema as version 3 left it
+            conn.execute(m.sql.encode())
+            conn.execute(
+                "INSERT INTO shopfloor_schema (version, name, checksum) VALUES (%s, %s, %s)",
+                (m.version, m.name, m.checksum),
+            )
+        sync_plant(conn, cfg)
+        tag = tag_ids(conn)[("filler-plc", "ns=2;s=filler.state")]
+        conn.execute(
+            "INSERT INTO readings (time, tag_id, value, quality) VALUES "
+            "('0001-01-01T00:00:00Z', %s, 1, 0), ('2026-03-02T06:00:00Z', %s, 1, 0)",
+            (tag, tag),
+        )
+        conn.execute(
+            "INSERT INTO rollup_state (machine_id, computed_until, dirty_since) VALUES "
+            "('filler', '0001-01-01T00:00:00Z', NULL), "
+            "('capper', '2026-03-02T06:00:00Z', '2026-03-02T05:00:00Z')"
+        )
+        conn.commit()
+        assert [m.version for m in migrate(conn)] == [4]
+        readings = conn.execute("SELECT time::text FROM readings ORDER BY time").fetchall()
+        moved = conn.execute("SELECT tag_id, reason FROM rejected_readings").fetchall()
+        marks = conn.execute(
+            "SELECT machine_id, computed_until::text, dirty_since::text FROM rollup_state "
+            "ORDER BY machine_id"
+        ).fetchall()
+    assert readings == [("2026-03-02 06:00:00+00",)]
+    assert moved == [(tag, "time outside 1900-01-01 .. 2200-01-01 (moved by migration 004)")]
+    assert marks == [
+        ("capper", "2026-03-02 06:00:00+00", "2026-03-02 05:00:00+00"),
+        ("filler", None, None),
+    ]

@@ -8,13 +8,14 @@ import datetime as dt
 import psycopg
 import pytest
 
+from config import parse_config
 from storage import rollups
 from storage.kpi import CountStreams, Interval, context_margin, state_seconds
 from storage.rollups import VALUE_COLUMNS, covered_until, refresh
 from storage.samples import fetch_raw_many, machine_tags, reason_categories, timeline_and_counts
 from storage.writer import BatchWriter, ReadingRow
 from tests.kpi.builders import heartbeat
-from tests.storage.conftest import at, plant, tag_id
+from tests.storage.conftest import PLANT, at, plant, tag_id
 
 RUN, IDLE, DOWN = 1, 2, 3
 NOW0 = at(59 + 10 / 60)  # 06:59:10, the down from 06:58 is 70 s old: short so far
@@ -198,3 +199,48 @@ async def test_refresh_needs_autocommit(plant_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(plant_url) as c:
         with pytest.raises(ValueError, match="autocommit"):
             await refresh(c, plant(), now=NOW1)
+
+
+async def test_catch_up_starts_no_earlier_than_the_raw_retention_horizon(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    """issue 11, item 3: a reading stamped 1970 (a PLC whose clock reset), stored by a collector
+    of before, made the refresh rebuild minutes from 1970 (~11 minutes and ~29M rows per
+    machine). The refresh starts at the raw retention horizon: older raw data is dropped anyway."""
+    await write_story(conn, {"state": [(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), RUN)]})
+    await write_story(conn, {"state": heartbeat([(at(0), RUN)], until=at(5))})
+    cfg = parse_config(PLANT + "settings: {retention: {raw_days: 2}}", env={})
+    report = await refresh(conn, cfg, now=at(5))
+    assert report.ranges["m1"] == (at(5 - 2 * 1440), at(5))
+    assert report.minutes == 2 * 1440  # not 56 years of minutes
+    await write_story(conn, {"state": [(dt.datetime(1970, 1, 2, tzinfo=dt.UTC), IDLE)]})
+    again = await refresh(conn, cfg, now=at(6))  # a late mark from 1970: still the horizon
+    assert again.ranges["m1"] == (at(6 - 2 * 1440), at(6))
+
+
+async def test_a_machine_that_fails_does_not_stop_the_others(
+    conn: psycopg.AsyncConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure refreshing one machine (injected) used to stop the refresh of every machine
+    after it, every 10 s. The others are refreshed; the failure is named, with its cause."""
+    await write_story(conn, {"state": heartbeat([(at(0), RUN)], until=at(5))})
+    m2 = await tag_id(conn, "m2", "state")
+    writer = BatchWriter(conn)
+    await writer.refresh_tags()
+    await writer.write([ReadingRow(t, m2, 1.0) for t, _ in heartbeat([(at(0), 1)], until=at(5))])
+    real = rollups._refresh_machine
+
+    async def faulty(c, cfg, machine, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if machine.id == "m1":
+            raise ZeroDivisionError("injected")
+        return await real(c, cfg, machine, *args, **kwargs)
+
+    monkeypatch.setattr(rollups, "_refresh_machine", faulty)
+    with pytest.raises(rollups.RollupsFailed) as failed:
+        await refresh(conn, plant(), now=at(5))
+    assert failed.value.failed == {"m1": "ZeroDivisionError: injected"}
+    assert isinstance(failed.value.__cause__, ZeroDivisionError)
+    cur = await conn.execute(
+        "SELECT machine_id, count(*) FROM machine_minutes GROUP BY 1 ORDER BY 1"
+    )
+    assert await cur.fetchall() == [("m2", 5)]

@@ -18,6 +18,7 @@ from storage.writer import (
     SMALLINT_MIN,
     BatchWriter,
     PermanentWriteError,
+    Quarantined,
     ReadingRow,
     TransientWriteError,
 )
@@ -301,3 +302,69 @@ async def test_only_readings_of_kpi_tags_mark_rollups_dirty(
     )
     assert (result.inserted, [r.index for r in result.rejected]) == (3, [1])
     assert rollup_marks(migrated_url) == [("filler", at[7], 2)]
+
+
+async def test_text_that_is_not_unicode_and_times_beyond_the_span_are_rejected_not_fatal(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    """issue 11, items 1 and 3: a lone surrogate (a JSON escape) raised UnicodeEncodeError out
+    of COPY and killed the collector's writer; a year-1 reading was stored and broke rollups and
+    KPIs for good. Both are rejected with their reason; the rest of the batch is stored."""
+    good = rows_for(ids, 20)
+    batch: list[tuple] = list(good)
+    batch.insert(2, (T0, ids[0], None, 0, "lone \ud800"))
+    batch.insert(5, (dt.datetime(1, 1, 1, tzinfo=dt.UTC), ids[1], 1.0, 0, None))
+    batch.insert(9, (dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))), ids[1], 1.0, 0, None))  # fmt: skip
+    batch.insert(12, (dt.datetime(2200, 1, 1, tzinfo=dt.UTC), ids[2], 1.0, 0, None))
+    batch.insert(14, (T0 + dt.timedelta(hours=1), ids[3], None, 0, "Störung: Füllstand"))
+    result = await writer.write(batch)
+    assert result.inserted == 21
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (2, "text_value is not valid Unicode (surrogates not allowed at position 5)"),
+        (5, "time 0001-01-01T00:00:00+00:00 is outside the span this product handles (1900-01-01 .. 2200-01-01)"),
+        (9, "time 0001-01-01T00:30:00+01:00 is outside the span this product handles (1900-01-01 .. 2200-01-01)"),
+        (12, "time 2200-01-01T00:00:00+00:00 is outside the span this product handles (1900-01-01 .. 2200-01-01)"),
+    ]  # fmt: skip
+    with psycopg.connect(migrated_url) as conn:
+        kept = conn.execute("SELECT row_repr FROM rejected_readings ORDER BY id").fetchall()
+        text = conn.execute("SELECT text_value FROM readings WHERE text_value IS NOT NULL")
+        assert text.fetchall() == [("Störung: Füllstand",)]
+    assert "\\ud800" in kept[0][0]  # kept as an escape: storable
+
+
+async def test_quarantined_input_is_stored_with_the_batch(
+    writer: BatchWriter, ids: list[int], migrated_url: str
+) -> None:
+    """Input refused before it became a row (a malformed payload) is kept with where it came
+    from, in the batch's transaction; a NUL or a surrogate in it is kept as an escape."""
+    q = Quarantined(T0, None, "gw", "line/\x00topic", "b'{\\ud800'", "payload is not JSON")
+    result = await writer.write(rows_for(ids, 3), [q])
+    assert result.inserted == 3 and result.rejected == []
+    with psycopg.connect(migrated_url) as conn:
+        kept = conn.execute(
+            "SELECT time, tag_id, source, address, row_repr, reason FROM rejected_readings"
+        ).fetchall()
+    assert kept == [(T0, None, "gw", "line/\\x00topic", "b'{\\ud800'", "payload is not JSON")]
+
+
+async def test_a_fault_nobody_foresaw_is_isolated_to_its_row(
+    writer: BatchWriter, ids: list[int], migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no check anticipated (injected into COPY for one value) must not stop the
+    writer: the batch is halved down to the row at fault, which is rejected with the error;
+    every other row is stored, once."""
+    real_copy = BatchWriter._copy
+
+    async def copy(self: BatchWriter, table: str, rows: Sequence[Sequence[object]]) -> None:
+        if any(r[2] == 13.0 for r in rows):
+            raise RuntimeError("injected fault")
+        await real_copy(self, table, rows)
+
+    monkeypatch.setattr(BatchWriter, "_copy", copy)
+    batch = rows_for(ids, 40)
+    result = await writer.write(batch)
+    assert (result.inserted, [(r.index, r.reason) for r in result.rejected]) == (
+        39,
+        [(13, "cannot be written: RuntimeError('injected fault')")],
+    )
+    assert len(stored(migrated_url)) == 39

@@ -118,7 +118,7 @@ def parse_timestamp(raw: Any, fmt: TimestampFormat) -> dt.datetime:
         raise DecodeError(f"timestamp {raw!r} is not a number")
     try:
         seconds = float(raw)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: an integer beyond any float
         raise DecodeError(f"timestamp {raw!r} is not a number") from exc
     if fmt == "epoch_ms":
         seconds /= 1000.0

@@ -105,6 +105,7 @@ def test_parse_timestamp(raw: object, fmt: str, expected: dt.datetime) -> None:
         ("0001-01-01T00:30:00+01:00", "iso8601"),
         ("9999-12-31T23:59:59-01:00", "iso8601"),
         (-1e20, "epoch_ms"),
+        (10**400, "epoch_ms"),  # found by tests/collector/test_fuzz_mqtt.py
     ],
 )
 def test_parse_timestamp_malformed(raw: object, fmt: str) -> None:

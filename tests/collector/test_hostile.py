@@ -237,3 +237,33 @@ async def test_a_failing_adapter_is_restarted_and_reported(
             assert task.running
     finally:
         pub.close()
+
+
+async def test_a_stop_ends_even_when_an_adapter_does_not(
+    mosquitto: Mosquitto,
+    database_url: str,
+    tmp_path: Path,
+    root: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM must end within a bound (systemd kills after TimeoutStopSec): an adapter whose
+    stop never returns (injected) is given ADAPTERS_STOP_S, then cancelled; what the pipeline
+    holds is still stored."""
+    from collector import service
+
+    async def stuck(self: MqttAdapter) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(service, "ADAPTERS_STOP_S", 0.5)
+    monkeypatch.setattr(MqttAdapter, "stop", stuck)
+    cfg = config(mosquitto.port, root)
+    pub = Publisher(mosquitto.port)
+    try:
+        async with running(cfg, database_url, tmp_path) as collector:
+            await pub.publish(f"{root}/temp", json.dumps({"v": 4.0, "ts": now_iso()}))
+            await eventually(lambda: collector.adapters[0].status.readings == 1, what="reading")
+        # `running` returned: the stop ended although the adapter's never did
+        assert stored(database_url, "temp") == [(4.0, None)]
+        assert not collector.supervisor.tasks["adapter gw"].running
+    finally:
+        pub.close()

@@ -48,7 +48,8 @@ from storage.migrate import migrate
 from storage.plant_sync import sync_plant, tag_ids
 from storage.writer import COPY_COLUMNS, COPY_TYPES, BatchWriter, ReadingRow
 
-EPOCH = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+# A day ago: the collector refuses readings stamped more than max_reading_age_days ago.
+EPOCH = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
 
 
 def make_batch(ids: Sequence[int], n: int, offset_s: float) -> list[ReadingRow]:

@@ -142,7 +142,7 @@ class Supervisor:
                 error = TaskEnded(f"{health.name} returned while the collector runs")
             health.running = False
             health.failures += 1
-            health.error = describe(error)
+            health.error, health.expected = describe(error), False
             health.failed_at = dt.datetime.now(dt.UTC)
             if health.critical:
                 log.critical("%s failed; stopping the collector", health.name, exc_info=error)

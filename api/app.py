@@ -4,7 +4,10 @@
     await api.server.serve(app, cfg.settings.api)
 
 /healthz, /metrics, /docs and /openapi.json are open; everything under /api/v1 needs a bearer
-token when `settings.api.api_keys` is set (see api.auth).
+token when `settings.api.api_keys` is set (see api.auth). Only then does the OpenAPI document
+declare the bearer scheme and 401 answers: without keys there is no authentication to declare.
+
+KPI answers go through one result cache per app (api.cache, api.results).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from psycopg_pool import AsyncConnectionPool
 from api import errors
 from api import health as health_routes
 from api.auth import require_key
+from api.cache import ResultCache
 from api.models import ErrorResponse
+from api.results import settle_margin
 from api.routes import kpis, plant, stops, tags
 from config import ShopfloorConfig
 from storage.engine import KpiEngine
@@ -28,10 +33,12 @@ from storage.engine.session import configure as engine_session
 API_PREFIX = "/api/v1"
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
     404: {"model": ErrorResponse, "description": "unknown line, machine or tag"},
     422: {"model": ErrorResponse, "description": "a parameter is missing, malformed or unusable"},
     503: {"model": ErrorResponse, "description": "the database is not reachable"},
+}
+_UNAUTHORIZED: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
 }
 
 
@@ -72,10 +79,16 @@ def create_app(cfg: ShopfloorConfig, *, database_url: str, health: object | None
     app.state.engine = KpiEngine(cfg)
     app.state.clock = _utc_now
     app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
+    app.state.cache = ResultCache(ttl_s=cfg.settings.api.cache_s)
+    app.state.settle_margin = settle_margin(cfg.settings.kpi)
     errors.install(app)
     app.include_router(health_routes.router)
+    keyed = bool(app.state.api_keys)
     for router in (plant.router, kpis.router, stops.router, tags.router):
         app.include_router(
-            router, prefix=API_PREFIX, dependencies=[Depends(require_key)], responses=_ERRORS
+            router,
+            prefix=API_PREFIX,
+            dependencies=[Depends(require_key)] if keyed else [],
+            responses={**_ERRORS, **_UNAUTHORIZED} if keyed else _ERRORS,
         )
     return app

@@ -1,6 +1,7 @@
 """Bearer-token check for /api/v1 against `settings.api.api_keys`.
 
-Without keys there is no authentication, and `api.server.serve` binds to loopback only, so an
+Without keys there is no authentication (api.app does not even add this dependency, so the
+OpenAPI document declares no security), and `api.server.serve` binds to loopback only, so an
 unauthenticated API is never reachable from the network. Tokens are compared with
 `hmac.compare_digest` against every key, so the time taken says nothing about a key's prefix.
 """
@@ -15,10 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Unauthorized
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="one of `settings.api.api_keys`; not needed when no key is configured",
-)
+_bearer = HTTPBearer(auto_error=False, description="one of `settings.api.api_keys`")
 
 
 def _matches(token: str, keys: list[bytes]) -> bool:

@@ -1,33 +1,50 @@
 """Dependencies of the routes, as `Annotated` aliases: a handler declares `conn: Conn`.
 
 Everything comes from `app.state`, set by `api.app.create_app` and its lifespan: the config,
-the connection pool, the KPI engine and the clock (a function, so tests can fix "now").
+the connection pool, the KPI engine, the result cache and the clock (a function, so tests can
+fix "now").
+
+Every dependency is `async def`, also where nothing is awaited: FastAPI runs a plain `def`
+dependency in a worker thread, which cost ~0.1 ms per dependency and request.
+
+Path ids (`LineId`, `MachineId`, `TagName`) are checked here against the config's id rule
+(config.plant.ID_PATTERN) before anything looks them up: what cannot be an id is a 422 that
+says so, on every route alike, without a database round trip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import WithJsonSchema
 
+from api.errors import BadParameter, shown
+from api.results import Results as ResultsOf
+from api.windows import SPAN, WindowQuery
 from config import ShopfloorConfig
+from config.plant import ID_PATTERN
 from storage.engine import KpiEngine
 
+ID_MAX = 63  # ID_PATTERN: a letter, then up to 62 more
+_ID = re.compile(r"[a-z][a-z0-9_-]{0,62}")  # ID_PATTERN, matched whole (no `$` newline)
+ID_RULE = "ids are 1-63 characters a-z, 0-9, _ and -, starting with a letter"
 
-def get_cfg(request: Request) -> ShopfloorConfig:
+
+async def get_cfg(request: Request) -> ShopfloorConfig:
     return request.app.state.cfg
 
 
-def get_now(request: Request) -> dt.datetime:
+async def get_now(request: Request) -> dt.datetime:
     clock: Callable[[], dt.datetime] = request.app.state.clock
     return clock().astimezone(dt.UTC)
 
 
-def get_engine(request: Request) -> KpiEngine:
+async def get_engine(request: Request) -> KpiEngine:
     return request.app.state.engine
 
 
@@ -43,33 +60,71 @@ Engine = Annotated[KpiEngine, Depends(get_engine)]
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
 
 
+async def get_results(request: Request, now: Now) -> ResultsOf:
+    return ResultsOf(request, now)
+
+
+Results = Annotated[ResultsOf, Depends(get_results)]
+
+
+# --- path ids -----------------------------------------------------------------------------------
+
+
+def check_id(kind: str, value: str) -> str:
+    """`value` if it can be an id; else a 422 naming the path parameter `kind`."""
+    if _ID.fullmatch(value) is None:
+        raise BadParameter(["path", kind], f"{shown(value)} is not an id: {ID_RULE}", "not_an_id")
+    return value
+
+
+def _id_path(what: str, example: str) -> Any:
+    return Path(
+        description=f"{what} ({ID_RULE})",
+        examples=[example],
+        json_schema_extra={"pattern": ID_PATTERN, "maxLength": ID_MAX},
+    )
+
+
+async def _line_id(line: Annotated[str, _id_path("line id", "line1")]) -> str:
+    return check_id("line", line)
+
+
+async def _machine_id(machine: Annotated[str, _id_path("machine id", "filler")]) -> str:
+    return check_id("machine", machine)
+
+
+async def _tag_name(tag: Annotated[str, _id_path("tag name", "temperature")]) -> str:
+    return check_id("tag", tag)
+
+
+LineId = Annotated[str, Depends(_line_id)]
+MachineId = Annotated[str, Depends(_machine_id)]
+TagName = Annotated[str, Depends(_tag_name)]
+
+
+# --- windows ------------------------------------------------------------------------------------
+
 _TIME_HELP = (
-    "ISO 8601 with offset, e.g. 2026-03-02T06:00:00Z or 2026-03-02T07:00:00+01:00; "
-    "a time without offset is refused. Default: the line's current shift so far"
+    "ISO 8601 with offset, e.g. 2026-03-02T06:00:00Z or 2026-03-02T07:00:00+01:00 (send '+' "
+    f"as %2B); a time without offset is refused, and so is one outside {SPAN}"
 )
 
 
-@dataclass(frozen=True, slots=True)
-class WindowQuery:
-    """`start` and `end` as given; `api.windows.resolve_window` checks and defaults them."""
-
-    start: str | None
-    end: str | None
+def _time_schema(example: str) -> WithJsonSchema:
+    """Declared as date-time; parsed by api.windows for messages that say what is wrong."""
+    return WithJsonSchema({"type": "string", "format": "date-time", "examples": [example]})
 
 
-def get_window_query(
+async def get_window_query(
     start: Annotated[
         str | None,
-        Query(
-            description=f"window start (inclusive). {_TIME_HELP}", examples=["2026-03-02T05:00:00Z"]
-        ),
+        Query(description=f"window start (inclusive). {_TIME_HELP}. Default: the current shift"),
+        _time_schema("2026-03-02T05:00:00Z"),
     ] = None,
     end: Annotated[
         str | None,
-        Query(
-            description="window end (exclusive), same format; default: now",
-            examples=["2026-03-02T13:00:00Z"],
-        ),
+        Query(description="window end (exclusive), same format; default: now"),
+        _time_schema("2026-03-02T13:00:00Z"),
     ] = None,
 ) -> WindowQuery:
     return WindowQuery(start, end)

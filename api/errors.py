@@ -35,6 +35,16 @@ from storage.engine.errors import BadBucket, BadRequest, BadWindow, UnknownEntit
 
 log = logging.getLogger(__name__)
 
+SHOWN_CHARS = 60  # of a client's value echoed in a message
+
+
+def shown(value: str) -> str:
+    """`value` as a message quotes it: repr (control characters escaped), long ones cut."""
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -156,7 +166,7 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
 async def _engine_unknown(_: Request, exc: Exception) -> JSONResponse:
     """An unknown line or machine: the path parameter of that name."""
     assert isinstance(exc, UnknownEntity)
-    return NotFound(f"no {exc.kind} {exc.ident!r}", ["path", exc.kind]).response()
+    return NotFound(f"no {exc.kind} {shown(exc.ident)}", ["path", exc.kind]).response()
 
 
 async def _engine_bad_request(_: Request, exc: Exception) -> JSONResponse:

@@ -41,7 +41,11 @@ async def _snapshot(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/healthz", summary="Health of the database, spool, pipeline and sources")
+@router.get(
+    "/healthz",
+    summary="Health of the database, spool, pipeline and sources",
+    responses={503: {"description": "failing: `problems` says why"}},
+)
 async def healthz(request: Request) -> JSONResponse:
     snap = await _snapshot(request)
     return JSONResponse(snap, status_code=503 if snap["status"] == "failing" else 200)
@@ -61,4 +65,5 @@ async def metrics(request: Request) -> PlainTextResponse:
             "# TYPE shopfloor_database_up gauge\n"
             f"shopfloor_database_up {int(ok)}\n"
         )
+    text += request.app.state.cache.metrics()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -22,6 +22,15 @@ def calendar_of(plant: Plant, kind: Kind, ident: str) -> Calendar | None:
     return plant.calendar(line)
 
 
+def machine_ids(plant: Plant, kind: Kind, ident: str) -> list[str]:
+    """The machines whose readings make a line's or a machine's KPIs (the result cache's
+    validity: late readings of any of them change the answer)."""
+    if kind == "line":
+        return [m.id for m in plant.line(ident).machines]
+    plant.machine(ident)
+    return [ident]
+
+
 def reason_texts(cfg: ShopfloorConfig) -> dict[int, str]:
     return {r.code: r.text for r in cfg.stop_reasons}
 

@@ -16,36 +16,37 @@ from typing import TYPE_CHECKING
 from collector.logs import setup_logging
 
 if TYPE_CHECKING:
-    from config import Problem, ShopfloorConfig
+    from config import ShopfloorConfig
     from storage.cluster import LocalCluster
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from config import ConfigError, load_config
+    """Every problem with its key path and line (exit 1), else the warnings and OK (exit 0)."""
+    from config import ConfigError, check_config
 
     try:
-        cfg = load_config(args.config)
-        problems = _node_id_problems(cfg)
-        if problems:
-            raise ConfigError(str(args.config), problems)
+        checked = check_config(args.config, checks=[_node_id_problems])
     except ConfigError as exc:
         print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    for warning in checked.warnings:
+        print(f"{args.config}: warning: {warning}", file=sys.stderr)
+    cfg = checked.config
     machines = sum(len(line.machines) for line in cfg.lines)
     print(
         f"{args.config}: OK ({len(cfg.lines)} line(s), {machines} machine(s), "
-        f"{len(cfg.sources)} source(s), {len(cfg.tags())} tag(s))"
+        f"{len(cfg.sources)} source(s), {len(cfg.tags())} tag(s)"
+        + (f", {len(checked.warnings)} warning(s))" if checked.warnings else ")")
     )
     return 0
 
 
-def _node_id_problems(cfg: ShopfloorConfig) -> list[Problem]:
+def _node_id_problems(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
     """OPC UA node id syntax: config cannot import adapters, so the command checks it."""
     from adapters.errors import ConfigurationError
     from adapters.opcua.nodeid import parse_node
-    from config import Problem
 
     problems = []
     for si, source in enumerate(cfg.sources):
@@ -54,8 +55,8 @@ def _node_id_problems(cfg: ShopfloorConfig) -> list[Problem]:
         for ti, tag in enumerate(source.tags):
             try:
                 parse_node(tag.node)
-            except ConfigurationError as exc:
-                problems.append(Problem(f"sources[{si}].tags[{ti}].node", str(exc)))
+            except (ConfigurationError, ValueError) as exc:  # ValueError: int() of odd digits
+                problems.append((f"sources[{si}].tags[{ti}].node", str(exc)))
     return problems
 
 

@@ -126,6 +126,8 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     except (ConfigError, ClusterError) as exc:
         print(exc, file=sys.stderr)
         return 1
+    for path, message in cfg.security_warnings():
+        log.warning("%s: %s", path, message)
     settle_garbage_collector()
 
     async def main() -> None:

@@ -2,16 +2,25 @@
 
 from pathlib import Path
 
-from config.loader import ConfigError, Problem, load_config, parse_config
+from config.loader import (
+    CheckedConfig,
+    ConfigError,
+    Problem,
+    check_config,
+    load_config,
+    parse_config,
+)
 from config.model import ShopfloorConfig
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
 __all__ = [
     "DEMO_CONFIG",
+    "CheckedConfig",
     "ConfigError",
     "Problem",
     "ShopfloorConfig",
+    "check_config",
     "load_config",
     "parse_config",
 ]

@@ -1,92 +1,63 @@
 """Read a YAML config file into a `ShopfloorConfig`, or report every problem with where it is.
 
-Order of work: YAML syntax and duplicate keys, `${ENV}` references, SHOPFLOOR_* overrides of
-settings, the pydantic model, then references across sections. Each problem carries the key path
-(`lines[0].machines[2].ideal_cycle_s`) and, where the key is in the file, its line number.
+Order of work: the YAML document (size, encoding, characters, nesting and aliases bounded,
+duplicate keys: `config.document`), `${ENV}` references, SHOPFLOOR_* overrides of settings, the
+pydantic model, then the checks across keys and sections (`ShopfloorConfig.reference_problems`).
+Each problem carries the key path (`lines[0].machines[2].ideal_cycle_s`) and, where the key is in
+the file, its line number. Whatever the bytes, the only exception out of here is `ConfigError`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from config.document import MAX_FILE_BYTES, read_document
 from config.model import ShopfloorConfig
+from config.problems import (
+    ConfigError,
+    LineMap,
+    PathPart,
+    Problem,
+    format_path,
+    line_of,
+    located,
+)
 from config.settings import Settings
+
+__all__ = [
+    "CheckedConfig",
+    "ConfigError",
+    "Problem",
+    "check_config",
+    "env_override_names",
+    "load_config",
+    "parse_config",
+]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_PREFIX = "SHOPFLOOR_"
 
-PathPart = str | int
+# Problems listed at most; a garbage file can have one per value (hundreds of thousands), and
+# turning each into a message costs about a kilobyte.
+MAX_PROBLEMS = 200
 
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.path}" if self.path else "(top level)"
-        at = f" (line {self.line})" if self.line else ""
-        return f"{where}{at}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config file has problems; `problems` lists each one with its key path and line."""
-
-    def __init__(self, filename: str, problems: list[Problem]) -> None:
-        self.filename = filename
-        self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{filename}: {len(problems)} problem(s)\n{lines}")
-
-
-def format_path(parts: tuple[PathPart, ...] | list[PathPart]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _line_map(node: yaml.Node, problems: list[Problem]) -> dict[tuple[PathPart, ...], int]:
-    """Line of every key path in the document; duplicate mapping keys are problems."""
-    lines: dict[tuple[PathPart, ...], int] = {}
-
-    def walk(n: yaml.Node, path: tuple[PathPart, ...]) -> None:
-        lines[path] = n.start_mark.line + 1
-        if isinstance(n, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in n.value:
-                key = key_node.value
-                if key in seen:
-                    problems.append(
-                        Problem(
-                            format_path((*path, key)), "duplicate key", key_node.start_mark.line + 1
-                        )
-                    )
-                seen.add(key)
-                walk(value_node, (*path, key))
-                lines[(*path, key)] = key_node.start_mark.line + 1
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*path, i))
-
-    walk(node, ())
-    return lines
+# A check the config package cannot make itself (OPC UA node id syntax lives in adapters).
+Check = Callable[[ShopfloorConfig], Iterable[tuple[str, str]]]
 
 
 def _substitute_env(
     data: Any, env: Mapping[str, str], path: tuple[PathPart, ...], problems: list[Problem]
 ) -> Any:
     if isinstance(data, dict):
-        return {k: _substitute_env(v, env, (*path, k), problems) for k, v in data.items()}
+        return {k: _substitute_env(v, env, (*path, str(k)), problems) for k, v in data.items()}
     if isinstance(data, list):
         return [_substitute_env(v, env, (*path, i), problems) for i, v in enumerate(data)]
     if isinstance(data, str):
@@ -132,11 +103,25 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
         target[field] = value
 
 
-def _pydantic_problems(
-    exc: ValidationError, data: Any, lines: Mapping[tuple[PathPart, ...], int]
-) -> list[Problem]:
+def _first_errors(exc: ValidationError, limit: int) -> list[dict[str, Any]]:
+    """The first `limit` of pydantic's errors, without building the others as dicts."""
+    text = exc.json(include_url=False, include_input=False)
+    decoder = json.JSONDecoder()
+    errors: list[dict[str, Any]] = []
+    index = text.index("[") + 1
+    while len(errors) < limit:
+        while text[index] in " ,\n":
+            index += 1
+        if text[index] == "]":
+            break
+        error, index = decoder.raw_decode(text, index)
+        errors.append(error)
+    return errors
+
+
+def _pydantic_problems(exc: ValidationError, data: Any, lines: LineMap) -> list[Problem]:
     problems = []
-    for err in exc.errors():
+    for err in _first_errors(exc, MAX_PROBLEMS):
         # Walk the data along the error's location; parts that are not keys of the data (the
         # discriminator tag of a union, a validator's name) are pydantic's, not the user's.
         path: list[PathPart] = []
@@ -165,72 +150,82 @@ def _pydantic_problems(
             )
         formatted = format_path(path)
         problems.append(
-            Problem(formatted, msg.removeprefix("Value error, "), _line_of(formatted, lines))
+            Problem(formatted, msg.removeprefix("Value error, "), line_of(formatted, lines))
         )
     return problems
 
 
-def _line_of(path: str, lines: Mapping[tuple[PathPart, ...], int]) -> int | None:
-    """Line of a formatted key path, or of its nearest ancestor that is in the file."""
-    parts: list[PathPart] = [
-        int(p[1:-1]) if p.startswith("[") else p.lstrip(".")
-        for p in re.findall(r"\[\d+\]|\.?[^.\[\]]+", path)
-    ]
-    for cut in range(len(parts), -1, -1):
-        if tuple(parts[:cut]) in lines:
-            return lines[tuple(parts[:cut])]
-    return None
-
-
-# libyaml's loader when PyYAML has it: a 10,000-tag plant parses several times faster and with a
-# third of the peak memory of the pure-Python one (the collector's RSS peaks while loading).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def parse_config(
-    text: str, *, filename: str = "<config>", env: Mapping[str, str] | None = None
-) -> ShopfloorConfig:
+def _validate(
+    source: str | bytes, filename: str, env: Mapping[str, str] | None
+) -> tuple[ShopfloorConfig, LineMap]:
+    """The config and the line map, or `ConfigError` with every problem found."""
     env = os.environ if env is None else env
-    problems: list[Problem] = []
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-        data = yaml.load(text, Loader=_LOADER)  # a safe loader (no arbitrary objects)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            filename,
-            [
-                Problem(
-                    "",
-                    f"YAML syntax: {getattr(exc, 'problem', exc)}",
-                    mark.line + 1 if mark else None,
-                )
-            ],
-        ) from exc
-    if not isinstance(data, dict) or node is None:
-        raise ConfigError(filename, [Problem("", "the file must hold a mapping (key: value)")])
-    lines = _line_map(node, problems)
-    data = _substitute_env(data, env, (), problems)
+    doc = read_document(source, filename)
+    problems = list(doc.problems)
+    data = _substitute_env(doc.data, env, (), problems)
     problems = [
-        p if p.line else Problem(p.path, p.message, _line_of(p.path, lines)) for p in problems
+        p if p.line else Problem(p.path, p.message, line_of(p.path, doc.lines)) for p in problems
     ]
     _apply_env_overrides(data, env)
     try:
         cfg = ShopfloorConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, data, lines))
-        raise ConfigError(filename, problems) from exc
-    for path, message in cfg.reference_problems():
-        problems.append(Problem(path, message, _line_of(path, lines)))
+        problems.extend(_pydantic_problems(exc, data, doc.lines))
+        raise ConfigError(filename, _capped(problems, exc.error_count())) from exc
+    problems.extend(located(cfg.reference_problems(), doc.lines))
     if problems:
-        raise ConfigError(filename, problems)
-    return cfg
+        raise ConfigError(filename, _capped(problems))
+    return cfg, doc.lines
+
+
+def _capped(problems: list[Problem], model_errors: int = 0) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, then one that says how many more there are."""
+    more = len(problems) - MAX_PROBLEMS + max(0, model_errors - MAX_PROBLEMS)
+    if more <= 0:
+        return problems
+    return [*problems[:MAX_PROBLEMS], Problem("", f"… and {more:,} more problem(s)")]
+
+
+def parse_config(
+    text: str | bytes, *, filename: str = "<config>", env: Mapping[str, str] | None = None
+) -> ShopfloorConfig:
+    """The config in `text` (bytes: decoded as YAML detects the encoding), or `ConfigError`."""
+    return _validate(text, filename, env)[0]
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes, reading no more than one byte past the size limit."""
+    try:
+        with path.open("rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(str(path), [Problem("", f"cannot read: {reason}")]) from exc
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> ShopfloorConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [Problem("", f"cannot read: {exc.strerror}")]) from exc
-    return parse_config(text, filename=str(path), env=env)
+    return parse_config(_read(path), filename=str(path), env=env)
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """A valid config and what it leaves open: `warnings` (security off), with their lines."""
+
+    config: ShopfloorConfig
+    warnings: list[Problem]
+
+
+def check_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, checks: Iterable[Check] = ()
+) -> CheckedConfig:
+    """`load_config` plus further `checks` (problems: errors) and the security warnings.
+
+    `shopfloor check` passes the checks that need other packages (OPC UA node id syntax).
+    """
+    path = Path(path)
+    cfg, lines = _validate(_read(path), str(path), env)
+    problems = [p for check in checks for p in located(list(check(cfg)), lines)]
+    if problems:
+        raise ConfigError(str(path), problems)
+    return CheckedConfig(cfg, located(cfg.security_warnings(), lines))

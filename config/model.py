@@ -6,8 +6,10 @@ from pydantic import Field
 
 from config.plant import Calendar, Line, Machine, Model, StopReason
 from config.settings import Settings
+from config.shifts import calendar_problems
 from config.simulation import SimulationConfig
-from config.sources import Source, Tag
+from config.sources import MqttSource, OpcUaSource, Source, Tag
+from config.tags import SignalKind
 
 
 class ShopfloorConfig(Model):
@@ -20,26 +22,66 @@ class ShopfloorConfig(Model):
     simulation: SimulationConfig | None = None
 
     def reference_problems(self) -> list[tuple[str, str]]:
-        """Cross-section problems as (key path, message): what one section says of another."""
+        """Problems as (key path, message) that no single model sees: what one key or section
+        says of another (names, codes, machines), and the calendars' shifts as a whole."""
+        return [
+            *self._calendar_problems(),
+            *self._line_problems(),
+            *self._stop_reason_problems(),
+            *self._tag_problems(),
+            *self._signal_problems(),
+            *self._simulation_problems(),
+        ]
+
+    def security_warnings(self) -> list[tuple[str, str]]:
+        """(key path, message) wherever security is off on a network: OPC UA policy None, an
+        MQTT password without TLS, a database connection with SSL disabled. Not errors: a
+        plant may accept them on a closed cell network, but should know."""
+        warnings = [
+            (f"settings.database.{path}", message)
+            for path, message in self.settings.database.security_warnings()
+        ]
+        for i, source in enumerate(self.sources):
+            if isinstance(source, OpcUaSource | MqttSource):
+                warnings += [(f"sources[{i}].{p}", m) for p, m in source.security_warnings()]
+        return warnings
+
+    def _calendar_problems(self) -> list[tuple[str, str]]:
+        return [
+            (f"calendars.{name}.{path}", message)
+            for name, calendar in self.calendars.items()
+            for path, message in calendar_problems(calendar)
+        ]
+
+    def _line_problems(self) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
+        line_of_machine: dict[str, str] = {}
+        line_ids: set[str] = set()
         for i, line in enumerate(self.lines):
             if line.calendar is not None and line.calendar not in self.calendars:
                 problems.append((f"lines[{i}].calendar", f"no calendar named {line.calendar!r}"))
-        seen: dict[str, str] = {}
-        for i, line in enumerate(self.lines):
             for j, m in enumerate(line.machines):
-                if m.id in seen and seen[m.id] != line.id:
+                other = line_of_machine.setdefault(m.id, line.id)
+                if other != line.id:
                     problems.append(
                         (
                             f"lines[{i}].machines[{j}].id",
-                            f"{m.id!r} is also a machine of line {seen[m.id]!r}; "
+                            f"{m.id!r} is also a machine of line {other!r}; "
                             "machine ids are plant-wide",
                         )
                     )
-                seen.setdefault(m.id, line.id)
-            if line.id in [other.id for other in self.lines[:i]]:
+            if line.id in line_ids:
                 problems.append((f"lines[{i}].id", f"line id {line.id!r} is used twice"))
-        codes = {r.code for r in self.stop_reasons}
+            line_ids.add(line.id)
+        return problems
+
+    def _stop_reason_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        codes: set[int] = set()
+        for i, reason in enumerate(self.stop_reasons):
+            if reason.code in codes:
+                problems.append((f"stop_reasons[{i}].code", f"code {reason.code} is used twice"))
+            codes.add(reason.code)
         for i, line in enumerate(self.lines):
             for j, m in enumerate(line.machines):
                 for code in sorted(set(m.stop_reasons or []) - codes):
@@ -49,40 +91,71 @@ class ShopfloorConfig(Model):
                             f"no stop reason with code {code}",
                         )
                     )
-        for i, reason in enumerate(self.stop_reasons):
-            if reason.code in [r.code for r in self.stop_reasons[:i]]:
-                problems.append((f"stop_reasons[{i}].code", f"code {reason.code} is used twice"))
+        return problems
+
+    def _tag_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        machines = self.machines()
+        names: set[str] = set()
         keys: dict[str, str] = {}
         for si, source in enumerate(self.sources):
-            if source.name in [s.name for s in self.sources[:si]]:
+            if source.name in names:
                 problems.append(
                     (f"sources[{si}].name", f"source name {source.name!r} is used twice")
                 )
+            names.add(source.name)
             for ti, tag in enumerate(source.tags):
                 where = f"sources[{si}].tags[{ti}]"
-                if tag.machine not in seen:
+                if tag.machine not in machines:
                     problems.append((f"{where}.machine", f"no machine {tag.machine!r} in any line"))
                 if tag.key in keys:
                     problems.append(
                         (where, f"tag {tag.key!r} is already defined at {keys[tag.key]}")
                     )
                 keys.setdefault(tag.key, where)
-        if self.simulation is not None:
-            for machine_id, sim in self.simulation.machines.items():
-                where = f"simulation.machines.{machine_id}"
-                if machine_id not in seen:
-                    problems.append((where, f"no machine {machine_id!r} in any line"))
-                for key in (
-                    "failure_reasons",
-                    "changeover_reason",
-                    "maintenance_reason",
-                    "starved_reason",
-                    "blocked_reason",
-                ):
-                    value = getattr(sim, key)
-                    for code in value if isinstance(value, list) else [value]:
-                        if code is not None and code not in codes:
-                            problems.append((f"{where}.{key}", f"no stop reason with code {code}"))
+        return problems
+
+    def _signal_problems(self) -> list[tuple[str, str]]:
+        """One tag per KPI signal and machine: two state tags would interleave two truths."""
+        problems: list[tuple[str, str]] = []
+        first: dict[tuple[str, SignalKind], str] = {}
+        for si, source in enumerate(self.sources):
+            for ti, tag in enumerate(source.tags):
+                if tag.signal is SignalKind.MEASUREMENT:
+                    continue
+                where = f"sources[{si}].tags[{ti}]"
+                other = first.setdefault((tag.machine, tag.signal), where)
+                if other != where:
+                    problems.append(
+                        (
+                            f"{where}.signal",
+                            f"machine {tag.machine!r} already has its {tag.signal.value} tag "
+                            f"at {other}; a KPI signal comes from one tag",
+                        )
+                    )
+        return problems
+
+    def _simulation_problems(self) -> list[tuple[str, str]]:
+        if self.simulation is None:
+            return []
+        problems: list[tuple[str, str]] = []
+        machines = self.machines()
+        codes = {r.code for r in self.stop_reasons}
+        for machine_id, sim in self.simulation.machines.items():
+            where = f"simulation.machines.{machine_id}"
+            if machine_id not in machines:
+                problems.append((where, f"no machine {machine_id!r} in any line"))
+            for key in (
+                "failure_reasons",
+                "changeover_reason",
+                "maintenance_reason",
+                "starved_reason",
+                "blocked_reason",
+            ):
+                value = getattr(sim, key)
+                for code in value if isinstance(value, list) else [value]:
+                    if code is not None and code not in codes:
+                        problems.append((f"{where}.{key}", f"no stop reason with code {code}"))
         return problems
 
     def machines(self) -> dict[str, tuple[Line, Machine]]:

@@ -12,16 +12,27 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from config.bounds import Bounds, PlcCode
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: a-z, 0-9, _ and -")]
 
 
 class Model(BaseModel):
-    """Base for every config model: unknown keys are errors, not silently ignored."""
+    """Base for every config model: unknown keys are errors, not silently ignored, and every
+    float is finite (`.inf` as an ideal cycle time would make OEE silently 0)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StateClass(StrEnum):
@@ -70,9 +81,9 @@ class Weekday(StrEnum):
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a folder
         raise ValueError(
-            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+            f"unknown time zone {name[:60]!r} (use an IANA name like Europe/Berlin)"
         ) from exc
     return name
 
@@ -80,18 +91,50 @@ def _check_timezone(name: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_CLOCK_HELP = 'a clock time is "HH:MM" from 00:00 to 24:00'
+
+
 def _parse_clock(value: object) -> object:
-    # YAML 1.1 reads an unquoted 06:00 as the sexagesimal integer 360; accept that too.
-    if isinstance(value, int) and not isinstance(value, bool):
+    """HH:MM (or HH:MM:SS) text, or the minutes YAML 1.1 reads an unquoted 06:00 as (360)."""
+    if isinstance(value, bool | float):
+        raise ValueError(f"{value!r} is not a clock time: {_CLOCK_HELP}")
+    if isinstance(value, int):
+        if not 0 <= value <= 24 * 60:
+            raise ValueError(
+                f"{value} is not a clock time: {_CLOCK_HELP} (YAML reads an unquoted 6:00 as "
+                "360 minutes and 06:00:30 as 21630 seconds; write the time in quotes)"
+            )
         hours, minutes = divmod(value, 60)
         return dt.time(hours % 24, minutes)
-    if isinstance(value, str) and re.fullmatch(r"24:00(:00)?", value):
-        return dt.time(0, 0)
+    if isinstance(value, str):
+        return _parse_clock_text(value)
     return value
 
 
+def _parse_clock_text(text: str) -> dt.time:
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text[:40]!r} is not a clock time: {_CLOCK_HELP}")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    if hours == 24 and minutes == seconds == 0:
+        return dt.time(0, 0)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        raise ValueError(f"{text!r} is not a clock time: {_CLOCK_HELP}")
+    return dt.time(hours, minutes, seconds)
+
+
+def _naive(clock: dt.time) -> dt.time:
+    if clock.tzinfo is not None:
+        raise ValueError("a clock time has no UTC offset: the calendar's timezone applies")
+    return clock
+
+
 Clock = Annotated[
-    dt.time, BeforeValidator(_parse_clock), Field(description="local wall-clock time HH:MM")
+    dt.time,
+    BeforeValidator(_parse_clock),
+    AfterValidator(_naive),
+    Field(description="local wall-clock time HH:MM"),
 ]
 
 
@@ -129,7 +172,7 @@ class Calendar(Model):
 
 
 class StopReason(Model):
-    code: int
+    code: PlcCode
     text: str
     category: ReasonCategory
 
@@ -137,13 +180,25 @@ class StopReason(Model):
 class Machine(Model):
     id: Ident
     name: str | None = None
-    ideal_cycle_s: float = Field(gt=0, description="ideal time for one part, in seconds")
-    state_map: dict[int, StateClass] = Field(
+    # 0.1 ms (36 million parts an hour) to a week: beyond either end it is a typo
+    ideal_cycle_s: Annotated[float, Bounds(0.0001, 604800, "s")] = Field(
+        description="ideal time for one part, in seconds"
+    )
+    state_map: dict[PlcCode, StateClass] = Field(
         min_length=1, description="PLC state value -> time class of KPI.md"
     )
-    stop_reasons: list[int] | None = Field(
+    stop_reasons: list[PlcCode] | None = Field(
         default=None, description="codes of the plant's stop reasons this machine reports"
     )
+
+    @field_validator("state_map")
+    @classmethod
+    def _runs(cls, state_map: dict[int, StateClass]) -> dict[int, StateClass]:
+        if StateClass.RUNNING not in state_map.values():
+            raise ValueError(
+                "no PLC value maps to running: the machine would never run (availability 0)"
+            )
+        return state_map
 
 
 class Line(Model):
@@ -154,7 +209,9 @@ class Line(Model):
         default=None, description="the bottleneck; default: the last machine"
     )
     output_machines: list[str] | None = Field(
-        default=None, description="machines whose good count is the line's; default: the last"
+        default=None,
+        min_length=1,
+        description="machines whose good count is the line's; default: the last",
     )
     machines: list[Machine] = Field(min_length=1)
 
@@ -171,6 +228,9 @@ class Line(Model):
         for m in self.output_machines or []:
             if m not in ids:
                 raise ValueError(f"output_machines: {m!r} is not a machine of this line")
+        outputs = self.output_machines or []
+        if len(set(outputs)) != len(outputs):
+            raise ValueError("output_machines: a machine listed twice would count its parts twice")
         return self
 
     @property

@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from config.bounds import Bounds, PlcCode, Probability, SimSeconds, Spread
 from config.plant import Model
+
+# A process value the simulator random-walks in (degC, bar, Pa …): finite and not astronomic.
+ProcessValue = Annotated[float, Bounds(-1e9, 1e9)]
 
 
 class Duration(Model):
     """A random duration: exponential (memoryless failures), uniform around a mean, or fixed."""
 
     distribution: Literal["exponential", "uniform", "fixed"] = "exponential"
-    mean_s: float = Field(gt=0, description="mean duration, simulated seconds")
-    spread: float = Field(default=0.5, ge=0, lt=1, description="uniform only: mean × (1 ± spread)")
+    mean_s: SimSeconds = Field(description="mean duration, simulated seconds")
+    spread: Spread = Field(default=0.5, description="uniform only: mean × (1 ± spread)")
 
 
 class Range(Model):
     """Bounds of a process value; the simulator random-walks inside them."""
 
-    min: float
-    max: float
+    min: ProcessValue
+    max: ProcessValue
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -45,7 +49,7 @@ class MachineSimulation(Model):
         description="running time between failures; null: never fails",
     )
     mttr: Duration = Field(default_factory=lambda: Duration(mean_s=60))
-    failure_reasons: list[int] | None = Field(
+    failure_reasons: list[PlcCode] | None = Field(
         default=None, description="codes drawn for failures; default: every failure-category code"
     )
     changeover_every: Duration | None = Field(
@@ -54,42 +58,43 @@ class MachineSimulation(Model):
     changeover: Duration = Field(
         default_factory=lambda: Duration(mean_s=120, distribution="uniform")
     )
-    changeover_reason: int | None = Field(default=None, description="default: first setup code")
+    changeover_reason: PlcCode | None = Field(default=None, description="default: first setup code")
     maintenance_every: Duration | None = Field(
         default=None, description="running time between planned maintenance stops; null: none"
     )
     maintenance: Duration = Field(
         default_factory=lambda: Duration(mean_s=300, distribution="fixed")
     )
-    maintenance_reason: int | None = Field(default=None, description="default: first planned code")
-    starved_reason: int | None = Field(
+    maintenance_reason: PlcCode | None = Field(
+        default=None, description="default: first planned code"
+    )
+    starved_reason: PlcCode | None = Field(
         default=None,
         description="idle because the upstream buffer is empty; default: first idle code",
     )
-    blocked_reason: int | None = Field(
+    blocked_reason: PlcCode | None = Field(
         default=None,
         description="idle because the downstream buffer is full; default: second idle code",
     )
-    reject_probability: float = Field(default=0.02, ge=0, le=1)
-    speed_variation: float = Field(
-        default=0.1, ge=0, lt=1, description="each cycle lasts ideal × (1 + U(0, variation))"
+    reject_probability: Probability = 0.02
+    speed_variation: Spread = Field(
+        default=0.1, description="each cycle lasts ideal × (1 + U(0, variation))"
     )
-    counter_start: int = Field(
-        default=0, ge=0, description="counters' value at start (to see wraps soon)"
+    counter_start: Annotated[int, Bounds(0, 2**32 - 1)] = Field(
+        default=0, description="counters' value at start (to see wraps soon)"
     )
     counter_bits: Literal[16, 32] | None = Field(
         default=None, description="counter width; default: the tag's wrap, else its register width"
     )
-    counter_reset_at_s: list[float] = Field(
+    counter_reset_at_s: list[Annotated[float, Bounds(0, 31_536_000, "s")]] = Field(
         default_factory=list,
         description="simulated seconds at which the PLC restarts (counters to 0)",
     )
-    buffer_after: int = Field(
-        default=10, ge=1, description="parts the buffer to the next machine holds"
+    buffer_after: Annotated[int, Bounds(1, 1_000_000)] = Field(
+        default=10, description="parts the buffer to the next machine holds"
     )
-    consumes: int = Field(
+    consumes: Annotated[int, Bounds(1, 10_000)] = Field(
         default=1,
-        ge=1,
         description="upstream parts one cycle takes (a case packer: bottles per case)",
     )
     temperature: Range = Field(default_factory=lambda: Range(min=20.0, max=30.0))
@@ -97,13 +102,15 @@ class MachineSimulation(Model):
 
 
 class SimulationConfig(Model):
-    seed: int = 1
-    speed: float = Field(default=1.0, gt=0, description="time compression; 60: a minute per second")
+    seed: Annotated[int, Bounds(0, 2**63 - 1)] = 1
+    speed: Annotated[float, Bounds(0.01, 10_000)] = Field(
+        default=1.0, description="time compression; 60: a minute per second"
+    )
     follow_calendar: bool = Field(
         default=True, description="breaks and off-shift time of the line's calendar -> planned_stop"
     )
-    process_interval_s: float = Field(
-        default=5.0, gt=0, description="simulated seconds between process value samples"
+    process_interval_s: Annotated[float, Bounds(0.1, 3600, "s")] = Field(
+        default=5.0, description="simulated seconds between process value samples"
     )
     start: dt.datetime | None = Field(
         default=None, description="offline runs only: wall time of simulated second 0"

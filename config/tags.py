@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from config.bounds import Bounds
 from config.plant import Ident, Model
 
 
@@ -36,21 +37,18 @@ class TagBase(Model):
         default="cumulative",
         description="count tags: a running PLC counter, or one increment per message",
     )
-    wrap: int | None = Field(
+    wrap: Annotated[int, Bounds(2, 2**64)] | None = Field(
         default=None,
-        gt=1,
         description="cumulative counters: modulus the PLC counter wraps at (65536, 4294967296)",
     )
 
-    deadband: float | None = Field(
+    deadband: Annotated[float, Bounds(0, None)] | None = Field(
         default=None,
-        ge=0,
         description="measurements: store a value only when it moved more than this from the "
         "last stored one (store on change); unset: store every reading",
     )
-    heartbeat_s: float | None = Field(
+    heartbeat_s: Annotated[float, Bounds(0.1, 86400, "s")] | None = Field(
         default=None,
-        gt=0,
         description="with deadband: store the value at least this often even when unchanged",
     )
 

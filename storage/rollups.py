@@ -588,3 +588,11 @@ async def refresh(
     if report.failed:
         raise RollupsFailed(report.failed) from first_error[0]
     return report
+
+
+async def late_marks(conn: psycopg.AsyncConnection) -> dict[str, int]:
+    """`rollup_state.late_seq` per machine: it moves when a batch brings the machine KPI
+    readings older than storage.writer.LATE_AFTER_S (migration 004); the API's result cache
+    keeps answers for past windows until it does."""
+    cur = await conn.execute("SELECT machine_id, late_seq FROM rollup_state")
+    return {str(m): int(seq) for m, seq in await cur.fetchall()}

@@ -88,6 +88,9 @@ async def list_tags(conn: psycopg.AsyncConnection, *, active_only: bool = False)
 
 
 async def find_tag(conn: psycopg.AsyncConnection, *, machine: str, name: str) -> TagRow | None:
+    """The tag, or None; text PostgreSQL cannot hold (a NUL) names no tag."""
+    if "\x00" in machine or "\x00" in name:
+        return None
     cur = await conn.execute(
         f"SELECT {_TAG_COLUMNS} FROM tags WHERE machine_id = %s AND name = %s",  # type: ignore[arg-type]
         (machine, name),

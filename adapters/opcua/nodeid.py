@@ -68,7 +68,7 @@ def parse_node(text: str) -> NodeRef | BrowsePath:
     if m:
         key, value, rest = m.groups()
         if key == "ns":
-            if not value.isdigit() or int(value) > UINT16_MAX:
+            if not _small_number(value, UINT16_MAX):
                 raise ConfigurationError(f"namespace index must be 0..65535 in {text!r}")
             namespace_index = int(value)
         else:
@@ -84,7 +84,7 @@ def parse_node(text: str) -> NodeRef | BrowsePath:
     kind, value = m.groups()
     identifier: int | str | uuid.UUID | bytes
     if kind == "i":
-        if not value.isdigit() or int(value) > UINT32_MAX:
+        if not _small_number(value, UINT32_MAX):
             raise ConfigurationError(f"numeric id must be 0..4294967295 in {text!r}")
         identifier = int(value)
     elif kind == "s":
@@ -115,7 +115,7 @@ def _parse_browse_path(text: str) -> BrowsePath:
         m = _PATH_ELEMENT.match(part)
         assert m is not None  # `.+` matches any non-empty part
         ns, name = m.groups()
-        if ns is not None and int(ns) > UINT16_MAX:
+        if ns is not None and not _small_number(ns, UINT16_MAX):
             raise ConfigurationError(f"namespace index must be 0..65535 in {text!r}")
         elements.append((int(ns) if ns is not None else 0, name))
     return BrowsePath(tuple(elements))
@@ -169,3 +169,9 @@ def format_nodeid(nodeid: ua.NodeId) -> str:
     if t is ua.NodeIdType.Guid:
         return f"{prefix}g={nodeid.Identifier}"
     return f"{prefix}b={base64.b64encode(nodeid.Identifier).decode('ascii')}"
+
+
+def _small_number(text: str, most: int) -> bool:
+    """ASCII digits (`isdigit` takes '²' and other scripts' digits, which `int` refuses) of a
+    value 0..most; the length check keeps `int` from ever seeing thousands of digits."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= most

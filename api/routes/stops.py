@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter
+import psycopg
+from fastapi import APIRouter, Response
 
-from api.deps import Cfg, Conn, Engine, Now, WindowParams
+from api.deps import Cfg, Engine, LineId, MachineId, Now, Results, WindowParams
 from api.models import Downtime, DowntimeRow, Timeline, TimelineInterval
-from api.plant import calendar_of, reason_texts
+from api.plant import calendar_of, machine_ids, reason_texts
 from api.routes.kpis import MAX_KPI_WINDOW, window_model
 from api.windows import resolve_window
 from storage.engine import Kind
@@ -24,52 +25,65 @@ router = APIRouter(tags=["stops"])
     summary="Classified state intervals of a machine",
 )
 async def machine_timeline(
-    machine: str, window: WindowParams, cfg: Cfg, conn: Conn, engine: Engine, now: Now
-) -> Timeline:
+    machine: MachineId, window: WindowParams, cfg: Cfg, engine: Engine, now: Now, results: Results
+) -> Response:
     cal = calendar_of(engine.plant, "machine", machine)
     w = resolve_window(window, cal, now, max_length=MAX_TIMELINE_WINDOW)
     texts = reason_texts(cfg)
-    intervals = await engine.timeline(conn, machine, w.start, w.end, now=now)
-    return Timeline(
-        machine=machine,
-        window=window_model(w),
-        intervals=[
-            TimelineInterval(
-                start=iv.start,
-                end=iv.end,
-                time_class=iv.time_class.value,
-                reason_code=iv.reason,
-                reason_text=texts.get(iv.reason) if iv.reason is not None else None,
-                short_stop=iv.short_stop,
-            )
-            for iv in intervals
-        ],
-    )
+
+    async def compute(conn: psycopg.AsyncConnection) -> Timeline:
+        intervals = await engine.timeline(conn, machine, w.start, w.end, now=now)
+        return Timeline(
+            machine=machine,
+            window=window_model(w),
+            intervals=[
+                TimelineInterval(
+                    start=iv.start,
+                    end=iv.end,
+                    time_class=iv.time_class.value,
+                    reason_code=iv.reason,
+                    reason_text=texts.get(iv.reason) if iv.reason is not None else None,
+                    short_stop=iv.short_stop,
+                )
+                for iv in intervals
+            ],
+        )
+
+    return await results.answer(compute, window=w, machines=[machine])
 
 
 async def _downtime(
-    kind: Kind, ident: str, window: WindowParams, conn: Conn, engine: Engine, now: dt.datetime
-) -> Downtime:
+    kind: Kind,
+    ident: str,
+    window: WindowParams,
+    engine: Engine,
+    now: dt.datetime,
+    results: Results,
+) -> Response:
     cal = calendar_of(engine.plant, kind, ident)
     w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
-    rows = await engine.downtime(conn, kind, ident, w.start, w.end, now=now)
-    return Downtime(
-        kind=kind,
-        id=ident,
-        window=window_model(w),
-        rows=[
-            DowntimeRow(
-                reason_code=r.reason,
-                reason_text=r.text,
-                category=r.category,
-                time_class=r.time_class,  # type: ignore[arg-type]
-                duration_s=r.duration_s,
-                events=r.events,
-                share=r.share,
-            )
-            for r in rows
-        ],
-    )
+
+    async def compute(conn: psycopg.AsyncConnection) -> Downtime:
+        rows = await engine.downtime(conn, kind, ident, w.start, w.end, now=now)
+        return Downtime(
+            kind=kind,
+            id=ident,
+            window=window_model(w),
+            rows=[
+                DowntimeRow(
+                    reason_code=r.reason,
+                    reason_text=r.text,
+                    category=r.category,
+                    time_class=r.time_class,  # type: ignore[arg-type]
+                    duration_s=r.duration_s,
+                    events=r.events,
+                    share=r.share,
+                )
+                for r in rows
+            ],
+        )
+
+    return await results.answer(compute, window=w, machines=machine_ids(engine.plant, kind, ident))
 
 
 @router.get(
@@ -78,9 +92,9 @@ async def _downtime(
     summary="Stop time of a line's machines by reason, longest first",
 )
 async def line_downtime(
-    line: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
-) -> Downtime:
-    return await _downtime("line", line, window, conn, engine, now)
+    line: LineId, window: WindowParams, engine: Engine, now: Now, results: Results
+) -> Response:
+    return await _downtime("line", line, window, engine, now, results)
 
 
 @router.get(
@@ -89,6 +103,6 @@ async def line_downtime(
     summary="Stop time of a machine by reason, longest first",
 )
 async def machine_downtime(
-    machine: str, window: WindowParams, conn: Conn, engine: Engine, now: Now
-) -> Downtime:
-    return await _downtime("machine", machine, window, conn, engine, now)
+    machine: MachineId, window: WindowParams, engine: Engine, now: Now, results: Results
+) -> Response:
+    return await _downtime("machine", machine, window, engine, now, results)

@@ -9,22 +9,25 @@ import json
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+import psycopg
+from fastapi import APIRouter, Query, Response
 
-from api.deps import Conn, Engine, Now, WindowParams
-from api.errors import BadParameter, NotFound
+from api.deps import Conn, Engine, MachineId, Now, Results, TagName, WindowParams
+from api.errors import BadParameter, NotFound, shown
 from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
 from api.routes.kpis import MAX_KPI_WINDOW, window_model
 from api.windows import resolve_window
 from config.plant import Calendar
 from storage import tag_series
 from storage.engine.plant import Plant
+from storage.kpi.limits import time_problem
 from storage.tag_series import TagRow
 
 MAX_RAW_WINDOW = dt.timedelta(days=7)
 MAX_RAW_LIMIT = 10_000
 MAX_TAG_BUCKETS = 10_000
-_BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d)$")
+_BUCKET = re.compile(r"([0-9]{1,7})(s|m|h|d)")  # ASCII digits; 31d is 2678400 s
+MAX_TAG_BUCKET = dt.timedelta(days=31)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 router = APIRouter(tags=["tags"])
@@ -55,11 +58,12 @@ async def list_tags(
 
 
 def bucket_width(bucket: str) -> dt.timedelta:
-    m = _BUCKET.match(bucket)
+    m = _BUCKET.fullmatch(bucket)
     width = dt.timedelta(seconds=int(m[1]) * _UNITS[m[2]]) if m else dt.timedelta(0)
-    if not m or width <= dt.timedelta(0) or width > dt.timedelta(days=31):
+    if not m or width <= dt.timedelta(0) or width > MAX_TAG_BUCKET:
         raise BadParameter(
-            ["query", "bucket"], f"bad bucket {bucket!r}: use e.g. 10s, 1m, 15m, 1h, 1d (max 31d)"
+            ["query", "bucket"],
+            f"bad bucket {shown(bucket)}: use e.g. 10s, 1m, 15m, 1h, 1d (max 31d)",
         )
     return width
 
@@ -69,20 +73,35 @@ def encode_cursor(tag_id: int, after: dt.datetime) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str, tag_id: int) -> dt.datetime:
-    """The time after which the next page starts; 422 for a token this API did not issue."""
+_NOT_OURS = "not a cursor returned by this API"
+
+
+def decode_cursor(token: str) -> tuple[int, dt.datetime]:
+    """(tag id, time after which the next page starts); 422 for a token this API did not
+    issue. The tag is checked against the route's by `check_cursor`, once the tag is known."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         after = dt.datetime.fromisoformat(data["after"])
         tag = data["tag"]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise BadParameter(["query", "cursor"], "not a cursor returned by this API") from None
-    if after.utcoffset() is None or not isinstance(tag, int):
-        raise BadParameter(["query", "cursor"], "not a cursor returned by this API")
-    if tag != tag_id:
+        raise BadParameter(["query", "cursor"], _NOT_OURS) from None
+    if after.utcoffset() is None or type(tag) is not int or time_problem(after) is not None:
+        raise BadParameter(["query", "cursor"], _NOT_OURS)
+    return tag, after.astimezone(dt.UTC)
+
+
+def check_cursor(cursor: tuple[int, dt.datetime], tag_id: int) -> dt.datetime:
+    if cursor[0] != tag_id:
         raise BadParameter(["query", "cursor"], "this cursor belongs to another tag")
-    return after.astimezone(dt.UTC)
+    return cursor[1]
+
+
+async def _find(conn: psycopg.AsyncConnection, machine: str, tag: str) -> TagRow:
+    row = await tag_series.find_tag(conn, machine=machine, name=tag)
+    if row is None:
+        raise NotFound(f"no tag {tag!r} on machine {machine!r}", ["path", "tag"])
+    return row
 
 
 def _calendar(plant: Plant, machine: str) -> Calendar | None:
@@ -100,12 +119,12 @@ def _calendar(plant: Plant, machine: str) -> Calendar | None:
     f"`cursor` for the next page. Raw windows are limited to {MAX_RAW_WINDOW.days} days.",
 )
 async def tag_series_route(
-    machine: str,
-    tag: str,
+    machine: MachineId,
+    tag: TagName,
     window: WindowParams,
     engine: Engine,
-    conn: Conn,
     now: Now,
+    results: Results,
     bucket: Annotated[
         str, Query(description="bucket size: Ns, Nm, Nh or Nd (max 31d)", examples=["1m"])
     ] = "1m",
@@ -119,30 +138,35 @@ async def tag_series_route(
     cursor: Annotated[
         str | None, Query(max_length=512, description="raw mode: next_cursor of the last page")
     ] = None,
-) -> TagSeries | TagRaw:
-    row = await tag_series.find_tag(conn, machine=machine, name=tag)
-    if row is None:
-        raise NotFound(f"no tag {tag!r} on machine {machine!r}", ["path", "tag"])
+) -> Response:
+    """Measurements are not marked when late (storage.writer), so answers are live only."""
     cal = _calendar(engine.plant, machine)
     if raw:
         w = resolve_window(window, cal, now, max_length=MAX_RAW_WINDOW)
-        after = decode_cursor(cursor, row.id) if cursor is not None else None
-        rows = await tag_series.raw_page(
-            conn, tag_id=row.id, start=w.start, end=w.end, after=after, limit=limit + 1
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return TagRaw(
-            machine=row.machine,
-            tag=row.name,
-            unit=row.unit,
-            window=window_model(w),
-            limit=limit,
-            readings=[
-                RawReading(time=r.time, value=r.value, quality=r.quality, text=r.text) for r in rows
-            ],
-            next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
-        )
+        given = decode_cursor(cursor) if cursor is not None else None
+
+        async def raw_page(conn: psycopg.AsyncConnection) -> TagRaw:
+            row = await _find(conn, machine, tag)
+            after = check_cursor(given, row.id) if given is not None else None
+            rows = await tag_series.raw_page(
+                conn, tag_id=row.id, start=w.start, end=w.end, after=after, limit=limit + 1
+            )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return TagRaw(
+                machine=row.machine,
+                tag=row.name,
+                unit=row.unit,
+                window=window_model(w),
+                limit=limit,
+                readings=[
+                    RawReading(time=r.time, value=r.value, quality=r.quality, text=r.text)
+                    for r in rows
+                ],
+                next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
+            )
+
+        return await results.answer(raw_page, window=w)
     width = bucket_width(bucket)
     w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
     n = (w.end - w.start) / width
@@ -152,21 +176,26 @@ async def tag_series_route(
             f"{n:.0f} buckets of {bucket} in this window; at most {MAX_TAG_BUCKETS}",
             "too_many_buckets",
         )
-    points = await tag_series.bucketed(
-        conn,
-        tag_id=row.id,
-        start=w.start,
-        end=w.end,
-        width=width,
-        agg=agg,
-        timezone=cal.timezone if cal else "UTC",
-    )
-    return TagSeries(
-        machine=row.machine,
-        tag=row.name,
-        unit=row.unit,
-        bucket=bucket,
-        agg=agg,
-        window=window_model(w),
-        points=[TagBucket(start=p.start, value=p.value, samples=p.samples) for p in points],
-    )
+
+    async def bucketed(conn: psycopg.AsyncConnection) -> TagSeries:
+        row = await _find(conn, machine, tag)
+        points = await tag_series.bucketed(
+            conn,
+            tag_id=row.id,
+            start=w.start,
+            end=w.end,
+            width=width,
+            agg=agg,
+            timezone=cal.timezone if cal else "UTC",
+        )
+        return TagSeries(
+            machine=row.machine,
+            tag=row.name,
+            unit=row.unit,
+            bucket=bucket,
+            agg=agg,
+            window=window_model(w),
+            points=[TagBucket(start=p.start, value=p.value, samples=p.samples) for p in points],
+        )
+
+    return await results.answer(bucketed, window=w)

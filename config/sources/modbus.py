@@ -8,10 +8,11 @@ with `unit_id`. See docs/adapters/modbus.md.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from config.bounds import Bounds, PollInterval, Port, ReconnectDelay, Timeout, UnitId
 from config.plant import Ident, Model
 from config.tags import TagBase
 
@@ -67,17 +68,23 @@ class ModbusTag(TagBase):
     # Written `register:` in YAML, as Telegraf and the spec say it; `register` itself is taken
     # by pydantic's ABC base.
     table: RegisterKind = Field(default=RegisterKind.HOLDING_REGISTER, alias="register")
-    address: int = Field(ge=0, le=65535, description="0-based protocol address")
+    address: Annotated[int, Bounds(0, 65535)] = Field(description="0-based protocol address")
     type: DataType = DataType.UINT16
     byte_order: ByteOrder = ByteOrder.ABCD
-    bit: int | None = Field(default=None, ge=0, le=15, description="one bit of a register")
-    length: int | None = Field(default=None, ge=1, le=125, description="registers of a string")
+    bit: Annotated[int, Bounds(0, 15)] | None = Field(
+        default=None, description="one bit of a register"
+    )
+    length: Annotated[int, Bounds(1, 125)] | None = Field(
+        default=None, description="registers of a string"
+    )
     scale: float = 1.0
     offset: float = 0.0
-    unit_id: int | None = Field(default=None, ge=0, le=255, description="overrides the source's")
+    unit_id: UnitId | None = Field(default=None, description="overrides the source's")
 
     @model_validator(mode="after")
     def _shape(self) -> ModbusTag:
+        if self.scale == 0:
+            raise ValueError("scale 0 would make every value 0")
         if self.table.is_bit and self.type not in (DataType.BOOL, DataType.UINT16):
             raise ValueError(f"a {self.table.value} holds one bit: type must be bool")
         if self.type is DataType.STRING and self.length is None:
@@ -121,27 +128,30 @@ class ModbusTag(TagBase):
 class ModbusDevice(Model):
     """A device (unit) behind the connection with its own cadence, e.g. a slow drive."""
 
-    unit_id: int = Field(ge=0, le=255)
-    poll_interval_s: float = Field(gt=0)
+    unit_id: UnitId
+    poll_interval_s: PollInterval
 
 
 class ModbusSource(Model):
     protocol: Literal["modbus"]
     name: Ident
     host: str
-    port: int = Field(default=502, ge=1, le=65535)
+    port: Port = 502
     framer: Literal["tcp", "rtu"] = Field(default="tcp", description="rtu = RTU over TCP")
-    unit_id: int = Field(default=1, ge=0, le=255)
-    poll_interval_s: float = Field(default=1.0, gt=0)
-    timeout_s: float = Field(default=1.0, gt=0)
-    retries: int = Field(default=2, ge=0)
-    reconnect_delay_s: float = Field(
+    unit_id: UnitId = 1
+    poll_interval_s: PollInterval = 1.0
+    timeout_s: Timeout = 1.0
+    retries: Annotated[int, Bounds(0, 10)] = Field(
+        default=2, description="further attempts after a timeout"
+    )
+    reconnect_delay_s: ReconnectDelay = Field(
         default=0.5,
-        gt=0,
         description="first wait after a failed connect; doubles up to reconnect_delay_max_s",
     )
-    reconnect_delay_max_s: float = Field(default=30.0, gt=0)
-    max_gap: int = Field(default=8, ge=0, description="registers of gap a merged request may read")
+    reconnect_delay_max_s: ReconnectDelay = 30.0
+    max_gap: Annotated[int, Bounds(0, 2000)] = Field(
+        default=8, description="registers (or bits) of gap a merged request may read"
+    )
     devices: list[ModbusDevice] = Field(default_factory=list)
     tags: list[ModbusTag] = Field(min_length=1)
 

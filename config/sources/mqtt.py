@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from config.bounds import Bounds, Port, ReconnectDelay
+from config.net import is_loopback
 from config.plant import Ident, Model
 from config.tags import TagBase
 
 PLACEHOLDERS = ("machine", "name")
+MAX_TOPIC_BYTES = 65535  # a topic is a UTF-8 string with a 16-bit length (MQTT 5 §1.5.4)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
@@ -33,6 +36,8 @@ def validate_filter(topic_filter: str) -> str:
         raise TopicError("a topic filter is not empty")
     if "\0" in topic_filter:
         raise TopicError("a topic filter holds no NUL character")
+    if len(topic_filter.encode("utf-8", "surrogatepass")) > MAX_TOPIC_BYTES:
+        raise TopicError(f"a topic filter is at most {MAX_TOPIC_BYTES} bytes of UTF-8")
     segments = topic_filter.split("/")
     for i, seg in enumerate(segments):
         if "#" in seg and (seg != "#" or i != len(segments) - 1):
@@ -120,7 +125,7 @@ class MqttSource(Model):
     protocol: Literal["mqtt"]
     name: Ident
     host: str
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: Port = 1883
     protocol_version: Literal["5", "3.1.1"] = Field(
         default="5", description="MQTT protocol version the broker speaks"
     )
@@ -132,14 +137,15 @@ class MqttSource(Model):
     clean_start: bool = Field(
         default=False, description="false: persistent session, messages acked after storage"
     )
-    session_expiry_s: int = Field(
+    # Both are fixed-width fields of the CONNECT packet; paho's thread dies on a wider value.
+    session_expiry_s: Annotated[int, Bounds(0, 2**32 - 1, "s")] = Field(
         default=86400,
-        ge=0,
-        description="MQTT 5: how long the broker keeps the session while we are away",
+        description="MQTT 5: how long the broker keeps the session while we are away "
+        "(4294967295: never expires)",
     )
-    keepalive_s: int = Field(default=30, ge=1)
-    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
-    reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")
+    keepalive_s: Annotated[int, Bounds(1, 65535, "s")] = 30
+    reconnect_min_s: ReconnectDelay = Field(default=1.0, description="first reconnect delay")
+    reconnect_max_s: ReconnectDelay = Field(default=30.0, description="reconnect delay cap")
     topic_template: str | None = Field(
         default=None,
         description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
@@ -173,6 +179,29 @@ class MqttSource(Model):
         if not self.clean_start and self.protocol_version == "5" and self.session_expiry_s == 0:
             raise ValueError("a persistent session (clean_start: false) needs session_expiry_s > 0")
         return self
+
+    def security_warnings(self) -> list[tuple[str, str]]:
+        """(key path below this source, message) where security is off on a network."""
+        if is_loopback(self.host):
+            return []
+        warnings = []
+        if self.password is not None and self.tls is None:
+            warnings.append(
+                (
+                    "password",
+                    f"sent in clear text to {self.host}:{self.port}: the broker connection has "
+                    "no tls",
+                )
+            )
+        if self.tls is not None and self.tls.insecure:
+            warnings.append(
+                (
+                    "tls.insecure",
+                    "the broker certificate's host name is not checked: anyone on the path can "
+                    "pose as the broker",
+                )
+            )
+        return warnings
 
     @property
     def effective_client_id(self) -> str:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
+from config.bounds import Bounds, PollInterval, ReconnectDelay, Timeout
+from config.net import is_loopback
 from config.plant import Ident, Model
 from config.tags import TagBase
 
@@ -71,8 +74,8 @@ class OpcUaTag(TagBase):
         "or a browse path /0:Objects/2:Line1/2:State"
     )
     deadband_type: Literal["absolute", "percent"] | None = None
-    deadband_value: float | None = Field(
-        default=None, ge=0, description="absolute: in the value's unit; percent: 0..100 of EURange"
+    deadband_value: Annotated[float, Bounds(0, None)] | None = Field(
+        default=None, description="absolute: in the value's unit; percent: 0..100 of EURange"
     )
 
     @model_validator(mode="after")
@@ -88,22 +91,39 @@ class OpcUaTag(TagBase):
         return self.node
 
 
+def endpoint_host(endpoint: str) -> str:
+    """The host of an opc.tcp:// URL; ValueError when it has none or a bad port."""
+    parts = urlsplit(endpoint)
+    if parts.port == 0 or not parts.hostname:  # .port raises ValueError beyond 65535
+        raise ValueError(f"{endpoint[:80]!r} names no host (and a port 1 to 65535)")
+    return parts.hostname
+
+
+def _endpoint(endpoint: str) -> str:
+    endpoint_host(endpoint)
+    return endpoint
+
+
 class OpcUaSource(Model):
     protocol: Literal["opcua"]
     name: Ident
-    endpoint: str = Field(pattern=r"^opc\.tcp://", description="opc.tcp://host:port/path")
+    endpoint: Annotated[str, AfterValidator(_endpoint)] = Field(
+        pattern=r"^opc\.tcp://", description="opc.tcp://host:port/path"
+    )
     security: OpcUaSecurity = Field(default_factory=OpcUaSecurity)
     username: str | None = None
     password: SecretStr | None = None
     mode: Literal["subscription", "polling"] = "subscription"
-    publishing_interval_ms: float = Field(default=500, gt=0)
-    sampling_interval_ms: float = Field(default=250, ge=0)
-    queue_size: int = Field(default=10, ge=1)
-    poll_interval_s: float = Field(default=1.0, gt=0)
+    publishing_interval_ms: Annotated[float, Bounds(1, 3_600_000, "ms")] = 500
+    sampling_interval_ms: Annotated[float, Bounds(0, 3_600_000, "ms")] = Field(
+        default=250, description="0: as fast as the server samples"
+    )
+    queue_size: Annotated[int, Bounds(1, 65535)] = 10
+    poll_interval_s: PollInterval = 1.0
     timestamp: Literal["source", "server"] = "source"
-    timeout_s: float = Field(default=5.0, gt=0)
-    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
-    reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")
+    timeout_s: Timeout = 5.0
+    reconnect_min_s: ReconnectDelay = Field(default=1.0, description="first reconnect delay")
+    reconnect_max_s: ReconnectDelay = Field(default=30.0, description="reconnect delay cap")
     application_uri: str | None = Field(
         default=None,
         description="client ApplicationUri; default: from the certificate, or "
@@ -116,3 +136,25 @@ class OpcUaSource(Model):
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s is at least reconnect_min_s")
         return self
+
+    def security_warnings(self) -> list[tuple[str, str]]:
+        """(key path below this source, message) where security is off on a network."""
+        host = endpoint_host(self.endpoint)
+        if self.security.policy is not SecurityPolicy.NONE or is_loopback(host):
+            return []
+        warnings = [
+            (
+                "security.policy",
+                f"security policy None: traffic with {host} is neither signed nor encrypted, "
+                "so anyone on the network can read or alter it",
+            )
+        ]
+        if self.password is not None:
+            warnings.append(
+                (
+                    "password",
+                    "with security policy None the password may cross the network in clear "
+                    "text (unless the server's user token policy encrypts it)",
+                )
+            )
+        return warnings

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from storage.engine.errors import BadWindow
 from storage.kpi import CalendarTime
+from storage.kpi.limits import time_problem
 from storage.kpi.spans import Span, subtract, total_seconds, union
 
 MINUTE = dt.timedelta(minutes=1)
@@ -41,9 +42,15 @@ def ceil_to(t: dt.datetime, step: dt.timedelta) -> dt.datetime:
 
 
 def check_window(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """Both aware and start < end; returned in UTC."""
+    """Both aware, inside the span the product handles (storage.kpi.limits: the calendar and
+    the timelines step days around a window, which overflows near years 1 and 9999), and
+    start < end; returned in UTC."""
     if start.utcoffset() is None or end.utcoffset() is None:
         raise BadWindow(start, end, "start and end need a time zone (naive times are ambiguous)")
+    for t in (start, end):
+        problem = time_problem(t)
+        if problem is not None:
+            raise BadWindow(start, end, problem)
     if start >= end:
         raise BadWindow(start, end, "start must be before end")
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)

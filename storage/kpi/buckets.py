@@ -28,7 +28,9 @@ from storage.kpi.counts import CountStreams
 from storage.kpi.sums import Sums, window_sums
 from storage.kpi.timeline import Interval
 
-_FIXED = re.compile(r"^(\d+)(m|h)$")
+# ASCII digits only (`\d` takes any script's), at most 4 (a day is 1440 m): a longer number
+# cannot divide a day, and 10^30 minutes would overflow timedelta before being refused.
+_FIXED = re.compile(r"([0-9]{1,4})(m|h)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ def parse_bucket(bucket: str) -> str | dt.timedelta:
     """'day', 'shift' or a fixed size that divides a day; ValueError names what is accepted."""
     if bucket in ("day", "shift"):
         return bucket
-    m = _FIXED.match(bucket)
+    m = _FIXED.fullmatch(bucket)
     if m:
         size = dt.timedelta(minutes=int(m[1]) * (60 if m[2] == "h" else 1))
         if dt.timedelta(0) < size <= dt.timedelta(days=1) and dt.timedelta(

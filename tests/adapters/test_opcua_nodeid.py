@@ -65,6 +65,8 @@ BAD_CASES = [
     "/",
     "/0:Objects//2:Line1",
     "/99999:Objects",
+    "ns=²;s=a",  # isdigit() says yes, int() raised ValueError
+    "ns=2;i=" + "9" * 5000,  # int() refuses more than 4300 digits
 ]
 
 

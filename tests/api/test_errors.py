@@ -75,7 +75,7 @@ CASES = [
     ),
     invalid(
         "/api/v1/lines/la/kpis",
-        {"start": "0001-01-01T00:00:00Z", "end": W["end"]},
+        {"start": "2025-01-01T00:00:00Z", "end": W["end"]},
         "end",
         "longer than",
     ),
@@ -83,7 +83,7 @@ CASES = [
         "/api/v1/lines/la/kpis",
         {"start": "0001-01-01T00:00:00+01:00", "end": W["end"]},
         "start",
-        "out of range",
+        "outside the span this product handles (1900-01-01 .. 2200-01-01)",
     ),
     invalid(
         "/api/v1/machines/ma/timeline",

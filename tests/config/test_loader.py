@@ -51,7 +51,7 @@ def test_minimal_config_defaults() -> None:
 BROKEN = [
     pytest.param(
         ("ideal_cycle_s: 1.0", "ideal_cycle_s: 0"),
-        ("lines[0].machines[0].ideal_cycle_s", "greater than 0", 5),
+        ("lines[0].machines[0].ideal_cycle_s", "must be at least 0.0001 s and at most 604800 s", 5),
         id="cycle-zero",
     ),
     pytest.param(
@@ -76,7 +76,11 @@ BROKEN = [
     ),
     pytest.param(
         ("address: 0}", "address: 70000}"),
-        ("sources[0].tags[0].address", "less than or equal to 65535", 12),
+        (
+            "sources[0].tags[0].address",
+            "70000 is out of range: must be at least 0 and at most 65535",
+            12,
+        ),
         id="address-range",
     ),
     pytest.param(
@@ -194,7 +198,8 @@ def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
     proc = run_shopfloor("check", str(bad))
     assert proc.returncode == 1
     assert (
-        "lines[0].machines[0].ideal_cycle_s (line 5): Input should be greater than 0" in proc.stderr
+        "lines[0].machines[0].ideal_cycle_s (line 5): 0 is out of range: must be at least "
+        "0.0001 s and at most 604800 s" in proc.stderr
     )
     assert "sources[0].tags[0].colour (line 12): unknown key" in proc.stderr
     bad_node = tmp_path / "node.yaml"
@@ -205,7 +210,7 @@ def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
     )
     proc = run_shopfloor("check", str(bad_node))
     assert proc.returncode == 1
-    assert "sources[0].tags[5].node: " in proc.stderr
+    assert "sources[0].tags[5].node (line 76): namespace index" in proc.stderr
     ok = run_shopfloor("check", str(DEMO_CONFIG))
     assert ok.returncode == 0, ok.stderr
     assert "OK (1 line(s), 4 machine(s)" in ok.stdout

@@ -52,8 +52,6 @@ from collector.mosquitto import free_port, wait_port
 from storage import rollups
 from storage.cluster import LocalCluster, world_traversable_tempdir
 from storage.engine.session import configure as engine_session
-from storage.migrate import migrate
-from storage.plant_sync import sync_plant
 
 LINE = "line1"
 NOW = END - dt.timedelta(hours=1)  # the API's clock at its start: 05:00 Berlin, a night shift
@@ -285,16 +283,7 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
 async def prepare(url: str, args: argparse.Namespace) -> None:
     cfg = bench_kpi.config(args.machines)
-    with psycopg.connect(url, autocommit=True) as conn:
-        loaded = (
-            args.reuse
-            and conn.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]
-            and conn.execute("SELECT EXISTS (SELECT FROM readings)").fetchone()[0]
-        )
-        if not loaded:
-            migrate(conn)
-            sync_plant(conn, cfg, now=END - dt.timedelta(days=400))
-    if loaded:
+    if bench_kpi.prepare_schema(url, cfg, reuse=args.reuse):
         return
     load_args = argparse.Namespace(
         days=args.days, analog_days=args.analog_days, counter_step_s=1, load_connections=2

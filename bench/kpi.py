@@ -255,18 +255,24 @@ async def timed(runs: int, fn: Callable[[], Awaitable[object]]) -> tuple[float, 
     return statistics.median(times), times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
 
 
-async def run(url: str, args: argparse.Namespace) -> None:
-    cfg = config(args.machines)
-    now = END + dt.timedelta(minutes=3)  # the window "ends now": a raw edge at the right
+def prepare_schema(url: str, cfg: ShopfloorConfig, *, reuse: bool) -> bool:
+    """True when `reuse` and the database holds readings already; else migrate and sync."""
     with psycopg.connect(url, autocommit=True) as conn:
-        loaded = (
-            args.reuse
-            and conn.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]
-            and conn.execute("SELECT EXISTS (SELECT FROM readings)").fetchone()[0]
+        loaded = bool(
+            reuse
+            and conn.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]  # type: ignore[index]
+            and conn.execute("SELECT EXISTS (SELECT FROM readings)").fetchone()[0]  # type: ignore[index]
         )
         if not loaded:
             migrate(conn)
             sync_plant(conn, cfg, now=END - dt.timedelta(days=400))
+    return loaded
+
+
+async def run(url: str, args: argparse.Namespace) -> None:
+    cfg = config(args.machines)
+    now = END + dt.timedelta(minutes=3)  # the window "ends now": a raw edge at the right
+    loaded = prepare_schema(url, cfg, reuse=args.reuse)
     if not loaded:
         t0 = time.perf_counter()
         rows = await load(url, cfg, args)

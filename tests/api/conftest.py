@@ -3,6 +3,7 @@ of the API over it: in-process (ASGI) with the app's real lifespan, the clock fi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,11 +23,11 @@ from tests.api.plant import plant, readings, t
 AFTER_SHIFT = t("15:00")  # "now" unless a test sets another
 
 
-@pytest.fixture(scope="module")
-def plant_url(pg_cluster: LocalCluster) -> Iterator[str]:
-    """A migrated database with the test plant synced, readings not yet written."""
-    name = f"api_{uuid.uuid4().hex[:12]}"
-    base = pg_cluster.url.rsplit("/", 1)[0]
+@contextlib.contextmanager
+def plant_database(cluster: LocalCluster, prefix: str = "api") -> Iterator[str]:
+    """A migrated database with the test plant synced, readings not yet written; dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    base = cluster.url.rsplit("/", 1)[0]
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{base}/{name}"
@@ -39,6 +40,12 @@ def plant_url(pg_cluster: LocalCluster) -> Iterator[str]:
     finally:
         with psycopg.connect(base + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def plant_url(pg_cluster: LocalCluster) -> Iterator[str]:
+    with plant_database(pg_cluster) as url:
+        yield url
 
 
 async def write_readings(url: str) -> int:

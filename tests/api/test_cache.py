@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg
@@ -14,10 +13,8 @@ import pytest
 from api.cache import LIVE, ResultCache
 from config import parse_config
 from storage.cluster import LocalCluster
-from storage.migrate import migrate
-from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter
-from tests.api.conftest import AFTER_SHIFT, AsyncClientContext, write_readings
+from tests.api.conftest import AFTER_SHIFT, AsyncClientContext, plant_database, write_readings
 from tests.api.plant import PLANT, plant, t
 from tests.services import eventually
 
@@ -103,20 +100,8 @@ async def test_concurrent_asks_share_one_computation(
 @pytest.fixture
 def own_url(pg_cluster: LocalCluster) -> Iterator[str]:
     """A database of the test plant that a test may change."""
-    name = f"apic_{uuid.uuid4().hex[:12]}"
-    base = pg_cluster.url.rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
-    try:
-        with psycopg.connect(url) as conn:
-            migrate(conn)
-            sync_plant(conn, plant(), now=t("00:00"))
-            conn.commit()
+    with plant_database(pg_cluster, "apic") as url:
         yield url
-    finally:
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -87,6 +87,17 @@ def _fresh_database(cluster: LocalCluster) -> str:
     return url
 
 
+def _demo_plant(tmp_path: Path) -> tuple[ShopfloorConfig, Mosquitto, dict[str, int], Path]:
+    """The demo line (no break at test time) on free ports, its broker started, its config
+    written for the collector."""
+    cfg = with_simulation(load_config(DEMO), follow_calendar=False)
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
+    config = tmp_path / "plant.yaml"
+    config.write_text(_config_with_ports(DEMO.read_text(), ports, broker.port))
+    return cfg, broker, ports, config
+
+
 def _stored(url: str) -> list[tuple[str, str, dt.datetime, float]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
@@ -141,11 +152,7 @@ async def test_database_outage_and_collector_kill_lose_nothing(
     own_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     url = _fresh_database(own_cluster)
-    cfg = with_simulation(load_config(DEMO), follow_calendar=False)  # no break at test time
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
-    config = tmp_path / "plant.yaml"
-    config.write_text(_config_with_ports(DEMO.read_text(), ports, broker.port))
+    cfg, broker, ports, config = _demo_plant(tmp_path)
     spool, log, truth_path = tmp_path / "spool", tmp_path / "collector.log", tmp_path / "truth"
     collector = _start_collector(config, url, spool, log)
     rows_sql = "SELECT count(*) FROM readings"
@@ -240,11 +247,7 @@ async def test_full_spool_with_block_policy_bounds_what_a_kill_can_lose(
     `queue_rows`: a 7.9 s gap at SIGKILL). MQTT stays unacknowledged; after a SIGKILL and the
     database's return, every packer case is stored exactly once."""
     url = _fresh_database(own_cluster)
-    cfg = with_simulation(load_config(DEMO), follow_calendar=False)
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    ports = {s.name: broker.port if isinstance(s, MqttSource) else free_port() for s in cfg.sources}
-    config = tmp_path / "plant.yaml"
-    config.write_text(_config_with_ports(DEMO.read_text(), ports, broker.port))
+    cfg, broker, ports, config = _demo_plant(tmp_path)
     spool, log, truth_path = tmp_path / "spool", tmp_path / "collector.log", tmp_path / "truth"
     api = free_port()
     small = {"SHOPFLOOR_COLLECTOR_SPOOL_MAX_MB": "0.02", "SHOPFLOOR_API_PORT": str(api)}

@@ -65,7 +65,7 @@ class Collector:
         self.rates = Rates()
         self.supervisor = Supervisor(self._fatal)
         self.adapters: list[Adapter] = [
-            create_adapter(source, self._sink(source.name, source.protocol), self._malformed_sink())
+            create_adapter(source, self._sink(source.name, source.protocol), self._quarantine)
             for source in cfg.sources
         ]
         self.rollups_at: dt.datetime | None = None
@@ -87,17 +87,12 @@ class Collector:
 
         return sink
 
-    def _malformed_sink(self) -> Callable[[Sequence[Malformed]], Awaitable[None]]:
-        pipeline = self.pipeline
-
-        async def malformed(items: Sequence[Malformed]) -> None:
-            rejected = [
-                Rejected(m.ts, None, m.source, m.address, render(m.payload), m.reason)
-                for m in items
-            ]
-            await pipeline.submit((), rejected, durable=True)
-
-        return malformed
+    async def _quarantine(self, items: Sequence[Malformed]) -> None:
+        """Malformed messages: kept in rejected_readings, durably, before they are acked."""
+        rejected = [
+            Rejected(m.ts, None, m.source, m.address, render(m.payload), m.reason) for m in items
+        ]
+        await self.pipeline.submit((), rejected, durable=True)
 
     def health(self) -> dict[str, Any]:
         return snapshot(self)

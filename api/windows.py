@@ -2,7 +2,7 @@
 
 A time without an offset is refused: "06:00" on a plant in Berlin and a server in UTC would
 silently mean two different instants. So is a time outside the span the product handles
-(storage.kpi.limits: 1900 .. 2200), here, before anything steps days around it. Without start
+(kpi.limits: 1900 .. 2200), here, before anything steps days around it. Without start
 and end the window is the current shift of the line's calendar so far (outside every shift: the
 last shift that ended; no calendar: the last 8 hours); with only `start` it runs to now.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from api.errors import BadParameter, shown
 from config.plant import Calendar
-from storage.kpi import shift_at, shift_instances
-from storage.kpi.limits import TIME_MAX, TIME_MIN, time_problem
+from kpi import shift_at, shift_instances
+from kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
 NO_CALENDAR_WINDOW = dt.timedelta(hours=8)
 LOOKBACK = dt.timedelta(days=8)  # a weekly calendar has a shift in any 8 days, if any at all

@@ -48,9 +48,9 @@ import psycopg
 
 from bench import kpi as bench_kpi
 from bench.kpi import END, load_average
-from collector.mosquitto import free_port, wait_port
+from localenv.cluster import LocalCluster, world_traversable_tempdir
+from localenv.mosquitto import free_port, wait_port
 from storage import rollups
-from storage.cluster import LocalCluster, world_traversable_tempdir
 from storage.engine.session import configure as engine_session
 
 LINE = "line1"

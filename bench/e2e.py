@@ -49,8 +49,8 @@ from bench.e2e_load import (
     OPCUA_SAMPLING_MS,
     machine_name,
 )
-from collector.mosquitto import Mosquitto, free_port, wait_port
-from storage.cluster import LocalCluster, world_traversable_tempdir
+from localenv.cluster import LocalCluster, world_traversable_tempdir
+from localenv.mosquitto import Mosquitto, free_port, wait_port
 
 PYTHON = sys.executable
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))

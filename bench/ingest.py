@@ -39,11 +39,11 @@ from adapters.base import Quality, Reading
 from bench.e2e import fresh_database, modbus_config
 from collector.dbsink import DatabaseSink
 from collector.heartbeat import StateHeartbeat
-from collector.mosquitto import free_port
 from collector.routing import TagRouter
 from collector.rows import Row
 from config import DEMO_CONFIG, load_config, parse_config
-from storage.cluster import LocalCluster, world_traversable_tempdir
+from localenv.cluster import LocalCluster, world_traversable_tempdir
+from localenv.mosquitto import free_port
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant, tag_ids
 from storage.writer import COPY_COLUMNS, COPY_TYPES, BatchWriter, ReadingRow

@@ -34,12 +34,12 @@ from collections.abc import Awaitable, Callable
 import psycopg
 import yaml
 
-from collector.mosquitto import free_port
 from collector.runner import settle_garbage_collector
 from config import ShopfloorConfig
 from config.loader import parse_config
+from localenv.cluster import LocalCluster, pg_bin_dir, world_traversable_tempdir
+from localenv.mosquitto import free_port
 from storage import rollups, tag_series
-from storage.cluster import LocalCluster, pg_bin_dir, world_traversable_tempdir
 from storage.engine import KpiEngine
 from storage.engine.session import configure as engine_session
 from storage.migrate import migrate

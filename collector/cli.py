@@ -17,7 +17,7 @@ from collector.logs import setup_logging
 
 if TYPE_CHECKING:
     from config import ShopfloorConfig
-    from storage.cluster import LocalCluster
+    from localenv.cluster import LocalCluster
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -61,13 +61,13 @@ def _node_id_problems(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
 
 
 def _cluster(args: argparse.Namespace) -> LocalCluster:
-    from storage.cluster import LocalCluster
+    from localenv.cluster import LocalCluster
 
     return LocalCluster.at(args.dir, getattr(args, "port", None))
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from storage.cluster import ClusterError
+    from localenv.cluster import ClusterError
     from storage.migrate import MigrationError
 
     try:
@@ -99,7 +99,7 @@ def _db_status(args: argparse.Namespace) -> int:
     if not cluster.running():
         print(f"stopped: {cluster.data_dir}")
         return 3
-    from storage.database import connect
+    from localenv.database import connect
     from storage.migrate import schema_version
 
     with connect(cluster.url) as conn:
@@ -110,7 +110,7 @@ def _db_status(args: argparse.Namespace) -> int:
 
 def _db_migrate(args: argparse.Namespace) -> int:
     from config import ConfigError, load_config
-    from storage.database import connect, resolve_database_url
+    from localenv.database import connect, resolve_database_url
     from storage.migrate import migrate
     from storage.plant_sync import sync_plant
 

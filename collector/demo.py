@@ -15,10 +15,10 @@ import socket
 import tempfile
 from pathlib import Path
 
-from collector.mosquitto import Mosquitto, free_port
 from collector.runner import run_services, stop_on_signals, until
 from config import ShopfloorConfig, load_config
 from config.sources import MqttSource
+from localenv.mosquitto import Mosquitto, free_port
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from storage.cluster import LocalCluster
+    from localenv.cluster import LocalCluster
 
     cfg = load_config(args.config)
     cluster = LocalCluster.at(args.db_dir)

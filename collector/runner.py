@@ -19,8 +19,8 @@ from pathlib import Path
 
 from collector.supervisor import CollectorFailed
 from config import ConfigError, ShopfloorConfig, load_config
-from storage.cluster import ClusterError
-from storage.database import resolve_database_url
+from localenv.cluster import ClusterError
+from localenv.database import resolve_database_url
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from collector.rows import Rejected, render
 from collector.spool import Spool
 from collector.supervisor import CollectorFailed, Supervisor, describe
 from config import ShopfloorConfig
+from localenv.cluster import default_base_dir
 from storage import retention, rollups
-from storage.cluster import default_base_dir
 
 log = logging.getLogger(__name__)
 

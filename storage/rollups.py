@@ -44,7 +44,7 @@ import psycopg
 from config.model import ShopfloorConfig
 from config.plant import Machine
 from config.settings import KpiSettings
-from storage.kpi import (
+from kpi import (
     CountStreams,
     CycleHistory,
     Interval,

@@ -1,4 +1,4 @@
-"""Raw samples of one machine from the database, shaped for the pure KPI core (storage.kpi).
+"""Raw samples of one machine from the database, shaped for the pure KPI core (kpi).
 
 Both the rollup writer (storage.rollups) and the KPI engine's raw edges read samples through
 here, so the two see the same inputs and run the same pipeline: the sums of rollup minutes
@@ -23,7 +23,7 @@ import psycopg
 from config.model import ShopfloorConfig
 from config.plant import Machine, ReasonCategory
 from config.settings import KpiSettings
-from storage.kpi import (
+from kpi import (
     CountEvent,
     CountStreams,
     CycleHistory,

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import psycopg
 from psycopg import errors as pgerr
 
-from storage.kpi.limits import TIME_MAX, TIME_MIN, time_problem
+from kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from tests.services import Mosquitto, temporary_cluster
 
 

@@ -1,4 +1,4 @@
-"""Helpers for tests that use real services (the broker itself lives in collector.mosquitto).
+"""Helpers for tests that use real services (the broker itself lives in localenv.mosquitto).
 
 Nothing is mocked and nothing is written outside temp dirs; every process started is stopped.
 """
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
-from collector.mosquitto import Mosquitto, free_port, wait_port
-from storage.cluster import LocalCluster, world_traversable_tempdir
+from localenv.cluster import LocalCluster, world_traversable_tempdir
+from localenv.mosquitto import Mosquitto, free_port, wait_port
 
 __all__ = [
     "Mosquitto",

@@ -15,8 +15,8 @@ from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint, W
 from api.plant import calendar_of, machine_ids
 from api.windows import ResolvedWindow, resolve_window
 from config.plant import Calendar
+from kpi import Kpis, bucket_spans, parse_bucket
 from storage.engine import Kind
-from storage.kpi import Kpis, bucket_spans, parse_bucket
 
 MAX_KPI_WINDOW = dt.timedelta(days=366)
 MAX_SERIES_BUCKETS = 3000

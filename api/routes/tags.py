@@ -18,9 +18,9 @@ from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
 from api.routes.kpis import MAX_KPI_WINDOW, window_model
 from api.windows import resolve_window
 from config.plant import Calendar
+from kpi.limits import time_problem
 from storage import tag_series
 from storage.engine.plant import Plant
-from storage.kpi.limits import time_problem
 from storage.tag_series import TagRow
 
 MAX_RAW_WINDOW = dt.timedelta(days=7)

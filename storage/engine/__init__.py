@@ -25,14 +25,7 @@ import psycopg
 
 from config import ShopfloorConfig
 from config.plant import Line
-from storage import samples
-from storage.engine.current import CurrentState, current_states
-from storage.engine.downtime import DowntimeRow, downtime_rows
-from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
-from storage.engine.plant import Plant
-from storage.engine.sums import bucket_results, counter_names, empty_sums, raw_timelines
-from storage.engine.windows import check_window, resolve_now
-from storage.kpi import (
+from kpi import (
     Bucket,
     Interval,
     Kpis,
@@ -45,6 +38,13 @@ from storage.kpi import (
     machine_kpis,
     parse_bucket,
 )
+from storage import samples
+from storage.engine.current import CurrentState, current_states
+from storage.engine.downtime import DowntimeRow, downtime_rows
+from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
+from storage.engine.plant import Plant
+from storage.engine.sums import bucket_results, counter_names, empty_sums, raw_timelines
+from storage.engine.windows import check_window, resolve_now
 
 Kind = Literal["line", "machine"]
 T = TypeVar("T")
@@ -64,7 +64,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LineResult:
-    kpis: Kpis  # the line rule (KPI.md §4, storage.kpi.line_kpis)
+    kpis: Kpis  # the line rule (KPI.md §4, kpi.line_kpis)
     machines: dict[str, Kpis]  # each machine's own KPIs, in line order
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 
 import psycopg
 
+from kpi import Interval, TimeClass
 from storage import samples
 from storage.engine.plant import Plant
 from storage.engine.sums import timeline_and_streams
-from storage.kpi import Interval, TimeClass
 
 FIRST_LOOKBACK = dt.timedelta(hours=1)
 MAX_LOOKBACK = dt.timedelta(days=32)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from config.plant import StopReason
-from storage.kpi import Interval, TimeClass
-from storage.kpi.spans import Span, clip
+from kpi import Interval, TimeClass
+from kpi.spans import Span, clip
 
 STOP_ROW_CLASSES = frozenset(
     {TimeClass.DOWN, TimeClass.IDLE, TimeClass.SETUP, TimeClass.PLANNED_STOP}

@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 
+from kpi import Counts, Sums, TimeSums, time_elements
+from kpi.counts import make_counts
+from kpi.sums import make_state_seconds, make_sums
 from storage.engine.windows import PieceColumns, Pieces, Region
-from storage.kpi import Counts, Sums, TimeSums, time_elements
-from storage.kpi.counts import make_counts
-from storage.kpi.sums import make_state_seconds, make_sums
 from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS
 
 _INTEGERS = frozenset({"down_starts", "good", "reject", "total", *FLAG_COLUMNS})

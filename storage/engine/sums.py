@@ -28,6 +28,19 @@ import psycopg
 
 from config.plant import Calendar
 from config.settings import KpiSettings
+from kpi import (
+    Bucket,
+    CalendarTime,
+    Counts,
+    CountStreams,
+    Interval,
+    Sums,
+    TimeSums,
+    calendar_time,
+    context_margin,
+    window_sums,
+)
+from kpi.spans import Span, clip
 from storage import rollups, samples
 from storage.engine.plant import Plant
 from storage.engine.rollup_read import NO_ROWS, Row, first_minutes, rollup_rows
@@ -40,19 +53,6 @@ from storage.engine.windows import (
     ceil_to,
     floor_to,
 )
-from storage.kpi import (
-    Bucket,
-    CalendarTime,
-    Counts,
-    CountStreams,
-    Interval,
-    Sums,
-    TimeSums,
-    calendar_time,
-    context_margin,
-    window_sums,
-)
-from storage.kpi.spans import Span, clip
 
 COUNTER_NAMES = ("good", "reject", "total")
 T = TypeVar("T")
@@ -146,7 +146,7 @@ async def bucket_results(
 
     Machines in `counts_only` get their counts and flags only: zero time elements carrying the
     flags full sums would carry (`calendar_missing`). A line's KPIs read only that of every
-    machine but the constraint (KPI.md §4, storage.kpi.line_kpis), and the class seconds of
+    machine but the constraint (KPI.md §4, kpi.line_kpis), and the class seconds of
     hours cut by a calendar edge are most of a long series' rollup read and its Python work.
     """
     all_tags = await samples.machine_tags(conn)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
+from kpi import CalendarTime
+from kpi.limits import time_problem
+from kpi.spans import Span, subtract, total_seconds, union
 from storage.engine.errors import BadWindow
-from storage.kpi import CalendarTime
-from storage.kpi.limits import time_problem
-from storage.kpi.spans import Span, subtract, total_seconds, union
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
@@ -42,7 +42,7 @@ def ceil_to(t: dt.datetime, step: dt.timedelta) -> dt.datetime:
 
 
 def check_window(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """Both aware, inside the span the product handles (storage.kpi.limits: the calendar and
+    """Both aware, inside the span the product handles (kpi.limits: the calendar and
     the timelines step days around a window, which overflows near years 1 and 9999), and
     start < end; returned in UTC."""
     if start.utcoffset() is None or end.utcoffset() is None:

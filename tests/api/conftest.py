@@ -14,7 +14,7 @@ import pytest
 
 from api.app import create_app
 from config import ShopfloorConfig
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter

@@ -12,7 +12,7 @@ import pytest
 
 from api.cache import LIVE, ResultCache
 from config import parse_config
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from storage.writer import BatchWriter
 from tests.api.conftest import AFTER_SHIFT, AsyncClientContext, plant_database, write_readings
 from tests.api.plant import PLANT, plant, t

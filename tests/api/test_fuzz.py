@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from collector.runner import run_services
 from config import ShopfloorConfig, parse_config
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from tests.adapters.test_mqtt_adapter import Publisher

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from api.models import KpisOut
-from storage.kpi import Kpis
+from kpi import Kpis
 
 
 def test_kpis_out_has_every_kpi_field_and_no_other() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from tests.services import temporary_cluster
 
 

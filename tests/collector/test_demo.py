@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from storage.cluster import world_traversable_tempdir
+from localenv.cluster import world_traversable_tempdir
 from tests.services import eventually
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from collector.mosquitto import Mosquitto
 from config import ShopfloorConfig, load_config
 from config.sources import ModbusSource, MqttSource
+from localenv.cluster import LocalCluster
+from localenv.mosquitto import Mosquitto
 from simulators import truth as truth_file
 from simulators.runner import SimulatorThread, with_simulation
-from storage.cluster import LocalCluster
 from tests.services import eventually, free_port
 
 DEMO = Path(__file__).parents[2] / "config" / "demo.yaml"

@@ -16,7 +16,7 @@ from collector.rows import Rejected, Row
 from collector.spool import Spool
 from config import parse_config
 from config.settings import CollectorSettings
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from tests.collector.test_filters import CONFIG
 from tests.services import eventually
 

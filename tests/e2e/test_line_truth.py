@@ -50,10 +50,10 @@ import httpx
 import psycopg
 import pytest
 
-from collector.mosquitto import Mosquitto, free_port
 from collector.runner import run_services
 from config import ShopfloorConfig, load_config
 from config.sources import ModbusSource, MqttSource, OpcUaSource
+from localenv.mosquitto import Mosquitto, free_port
 from simulators import truth as truth_mod
 from simulators.runner import SimulatorThread, with_ports, with_simulation
 from tests.services import eventually

@@ -12,8 +12,8 @@ import yaml
 
 from config import ShopfloorConfig
 from config.loader import parse_config
+from kpi import Kpis
 from storage import rollups
-from storage.kpi import Kpis
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter, ReadingRow

@@ -8,10 +8,10 @@ import datetime as dt
 import psycopg
 import pytest
 
+from kpi import bucket_spans, line_kpis
 from storage.engine import KpiEngine
 from storage.engine.plant import Plant
 from storage.engine.sums import bucket_results
-from storage.kpi import bucket_spans, line_kpis
 from tests.engine.plant import M, assert_same, plant_config, refresh, setup_db, shift, write
 from tests.kpi.builders import DOWN, RUN, at, heartbeat
 

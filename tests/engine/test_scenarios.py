@@ -8,9 +8,9 @@ import datetime as dt
 import psycopg
 import pytest
 
+from kpi import TimeClass
 from storage import rollups
 from storage.engine import BadBucket, BadWindow, KpiEngine, UnknownEntity
-from storage.kpi import TimeClass
 from tests.engine.plant import (
     M,
     assert_same,

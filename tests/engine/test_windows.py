@@ -8,6 +8,8 @@ from collections import Counter
 
 import pytest
 
+from kpi import bucket_spans, calendar_time
+from kpi.spans import intersect, subtract, total_seconds
 from storage.engine.windows import (
     HOUR,
     MINUTE,
@@ -17,8 +19,6 @@ from storage.engine.windows import (
     RegionCutter,
     RegionSpans,
 )
-from storage.kpi import bucket_spans, calendar_time
-from storage.kpi.spans import intersect, subtract, total_seconds
 from tests.kpi.builders import at, calendar
 
 D = "2026-03-02"  # a Monday

@@ -12,7 +12,7 @@ import pytest
 
 from config.plant import Break, Calendar, ReasonCategory, Shift, StateClass, Weekday
 from config.settings import KpiSettings
-from storage.kpi import (
+from kpi import (
     CountStreams,
     CycleHistory,
     Sums,

@@ -11,7 +11,7 @@ import pytest
 
 from config.plant import Weekday
 from config.settings import KpiSettings
-from storage.kpi import (
+from kpi import (
     CountStreams,
     CycleHistory,
     StateSeconds,
@@ -28,7 +28,7 @@ from storage.kpi import (
     time_elements,
     window_sums,
 )
-from storage.kpi.spans import total_seconds
+from kpi.spans import total_seconds
 from tests.kpi.builders import (
     DOWN,
     IDLE,

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from config.plant import Break, Calendar, Shift, Weekday
-from storage.kpi import calendar_time, shift_at, shift_instances
-from storage.kpi.spans import total_seconds
+from kpi import calendar_time, shift_at, shift_instances
+from kpi.spans import total_seconds
 from tests.kpi.builders import at, calendar
 
 BERLIN = "Europe/Berlin"

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from storage.kpi import CountKind, CountStreams, CycleHistory, cumulative_deltas, increments
-from storage.kpi.counts import Counts
+from kpi import CountKind, CountStreams, CycleHistory, cumulative_deltas, increments
+from kpi.counts import Counts
 from tests.kpi.builders import at
 
 T0 = at("2026-03-02", "06:00")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.plant import Line, Machine
-from storage.kpi import line_kpis, machine_kpis
+from kpi import line_kpis, machine_kpis
 from tests.kpi.builders import (
     DOWN,
     IDLE,

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from config.plant import Line, Machine
-from storage.kpi import Counts, Sums, TimeSums, line_kpis, machine_kpis
+from kpi import Counts, Sums, TimeSums, line_kpis, machine_kpis
 from tests.kpi.builders import STATE_MAP
 
 

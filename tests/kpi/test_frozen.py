@@ -1,4 +1,4 @@
-"""The hot paths' constructors (storage.kpi.frozen) build what the dataclasses' own do."""
+"""The hot paths' constructors (kpi.frozen) build what the dataclasses' own do."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pickle
 
 import pytest
 
-from storage.kpi import Counts, CycleHistory, Kpis, StateSeconds, Sums, TimeSums
-from storage.kpi.counts import make_counts
-from storage.kpi.formulas import make_kpis
-from storage.kpi.frozen import fast_constructor
-from storage.kpi.sums import make_state_seconds, make_sums, make_time_sums
+from kpi import Counts, CycleHistory, Kpis, StateSeconds, Sums, TimeSums
+from kpi.counts import make_counts
+from kpi.formulas import make_kpis
+from kpi.frozen import fast_constructor
+from kpi.sums import make_state_seconds, make_sums, make_time_sums
 
 STATE = (1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 0.5, 2)
 TIMES = (3600.0, 600.0, 60.0, 30.0, 2400.0, 90.0, 300.0, 120.0, 60.0, 2, 0.0, {"x": 1})

@@ -10,7 +10,7 @@ import pytest
 
 from config.plant import Weekday
 from config.settings import KpiSettings
-from storage.kpi import TimeSums, machine_kpis, shift_at
+from kpi import TimeSums, machine_kpis, shift_at
 from tests.kpi.builders import (
     DOWN,
     IDLE,

@@ -8,7 +8,7 @@ import pytest
 
 from config.plant import ReasonCategory, StateClass
 from config.settings import KpiSettings
-from storage.kpi import Interval, TimeClass, build_timeline, clip_timeline
+from kpi import Interval, TimeClass, build_timeline, clip_timeline
 from tests.kpi.builders import DOWN, IDLE, PLANNED, REASONS, RUN, SETUP, STATE_MAP, at
 
 D = "2026-03-02"

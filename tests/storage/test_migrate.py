@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from config import DEMO_CONFIG, load_config
-from storage.cluster import LocalCluster
+from localenv.cluster import LocalCluster
 from storage.migrate import MigrationError, available_migrations, migrate, schema_version
 from storage.plant_sync import sync_plant, tag_ids
 from tests.services import free_port, run_shopfloor, world_traversable_tempdir

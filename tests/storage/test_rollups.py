@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from config import parse_config
+from kpi import CountStreams, Interval, context_margin, state_seconds
 from storage import rollups
-from storage.kpi import CountStreams, Interval, context_margin, state_seconds
 from storage.rollups import VALUE_COLUMNS, covered_until, refresh
 from storage.samples import fetch_raw_many, machine_tags, reason_categories, timeline_and_counts
 from storage.writer import BatchWriter, ReadingRow

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from config.plant import Calendar
-from storage.kpi.calendar import calendar_time, shift_instances, to_utc
-from storage.kpi.counts import CountStreams
-from storage.kpi.sums import Sums, window_sums
-from storage.kpi.timeline import Interval
+from kpi.calendar import calendar_time, shift_instances, to_utc
+from kpi.counts import CountStreams
+from kpi.sums import Sums, window_sums
+from kpi.timeline import Interval
 
 # ASCII digits only (`\d` takes any script's), at most 4 (a day is 1440 m): a longer number
 # cannot divide a day, and 10^30 minutes would overflow timedelta before being refused.

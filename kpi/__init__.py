@@ -12,15 +12,15 @@ Pipeline for one machine and a window [start, end):
 Decisions where KPI.md is silent are written down in docs/kpi.md.
 """
 
-from storage.kpi.buckets import Bucket, bucket_spans, parse_bucket, series
-from storage.kpi.calendar import (
+from kpi.buckets import Bucket, bucket_spans, parse_bucket, series
+from kpi.calendar import (
     CalendarTime,
     ShiftInstance,
     calendar_time,
     shift_at,
     shift_instances,
 )
-from storage.kpi.counts import (
+from kpi.counts import (
     CountEvent,
     CountKind,
     Counts,
@@ -30,10 +30,10 @@ from storage.kpi.counts import (
     increments,
     plausible_max,
 )
-from storage.kpi.flags import render as render_flags
-from storage.kpi.formulas import Kpis, line_kpis, machine_kpis
-from storage.kpi.sums import StateSeconds, Sums, TimeSums, state_seconds, time_elements, window_sums
-from storage.kpi.timeline import Interval, TimeClass, build_timeline, clip_timeline, context_margin
+from kpi.flags import render as render_flags
+from kpi.formulas import Kpis, line_kpis, machine_kpis
+from kpi.sums import StateSeconds, Sums, TimeSums, state_seconds, time_elements, window_sums
+from kpi.timeline import Interval, TimeClass, build_timeline, clip_timeline, context_margin
 
 __all__ = [
     "Bucket",

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from config import ShopfloorConfig
-from storage.cluster import ClusterError, LocalCluster
+from localenv.cluster import ClusterError, LocalCluster
 
 
 def resolve_database_url(

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from config.plant import Line
-from storage.kpi.counts import Counts
-from storage.kpi.flags import FlagCounts, add_flags, render
-from storage.kpi.frozen import fast_constructor
-from storage.kpi.sums import Sums, TimeSums
+from kpi.counts import Counts
+from kpi.flags import FlagCounts, add_flags, render
+from kpi.frozen import fast_constructor
+from kpi.sums import Sums, TimeSums
 
 PERFORMANCE_FLAG_ABOVE = 1.05
 
@@ -61,7 +61,7 @@ class Kpis:
 _KPI_FIELDS = tuple(f.name for f in fields(Kpis))
 
 
-make_kpis = fast_constructor(Kpis)  # Kpis(...) without its __init__ (storage.kpi.frozen)
+make_kpis = fast_constructor(Kpis)  # Kpis(...) without its __init__ (kpi.frozen)
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:

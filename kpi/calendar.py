@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from config.plant import Break, Calendar, Shift
-from storage.kpi.spans import Span, clip, intersect, subtract, union
+from kpi.spans import Span, clip, intersect, subtract, union
 
 _DAY = dt.timedelta(days=1)
 

@@ -30,12 +30,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-from storage.kpi.calendar import CalendarTime
-from storage.kpi.counts import Counts, CountStreams
-from storage.kpi.flags import FlagCounts, add_flags
-from storage.kpi.frozen import fast_constructor
-from storage.kpi.spans import Span, clip, intersect, subtract, total_seconds
-from storage.kpi.timeline import Interval, TimeClass
+from kpi.calendar import CalendarTime
+from kpi.counts import Counts, CountStreams
+from kpi.flags import FlagCounts, add_flags
+from kpi.frozen import fast_constructor
+from kpi.spans import Span, clip, intersect, subtract, total_seconds
+from kpi.timeline import Interval, TimeClass
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class StateSeconds:
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(StateSeconds))
-# StateSeconds(*values) without its __init__ (storage.kpi.frozen); likewise below
+# StateSeconds(*values) without its __init__ (kpi.frozen); likewise below
 make_state_seconds = fast_constructor(StateSeconds)
 
 
@@ -150,7 +150,7 @@ def time_elements(
     each region summed: shift and break clocks are whole local minutes.
     """
     unscheduled = in_breaks.running_s + outside.running_s
-    return make_time_sums(  # = TimeSums(...) without its __init__ (storage.kpi.frozen)
+    return make_time_sums(  # = TimeSums(...) without its __init__ (kpi.frozen)
         planned_time_s=planned_time_s,
         planned_stop_s=break_s + productive.planned_stop_s,
         unknown_time_s=productive.unknown_s,

@@ -49,7 +49,7 @@ class Mosquitto:
         auth = ["allow_anonymous true"]
         if self.users:
             # Started as root, mosquitto reads this file as the `mosquitto` user: keep workdir
-            # traversable (storage.cluster.world_traversable_tempdir).
+            # traversable (localenv.cluster.world_traversable_tempdir).
             passwd = self.workdir / "passwd"
             passwd.unlink(missing_ok=True)
             for user, password in self.users.items():

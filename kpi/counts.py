@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
-from storage.kpi.flags import FlagCounts, add_flags
-from storage.kpi.frozen import fast_constructor
+from kpi.flags import FlagCounts, add_flags
+from kpi.frozen import fast_constructor
 
 Sample = tuple[dt.datetime, float | int | None]
 
@@ -83,7 +83,7 @@ class CountEvent:
     kind: CountKind = CountKind.COUNT
 
 
-# CountEvent(time, delta, kind) without its __init__ (storage.kpi.frozen): one per counter sample
+# CountEvent(time, delta, kind) without its __init__ (kpi.frozen): one per counter sample
 make_event = fast_constructor(CountEvent)
 
 

@@ -276,10 +276,10 @@ class SimulatorThread:
             self._ready.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        alive = self._thread is not None and self._thread.is_alive()
-        if self._loop is not None and self._done is not None and alive:
+        thread = self._thread
+        if self._loop is not None and self._done is not None and thread and thread.is_alive():
             self._loop.call_soon_threadsafe(self._done.set)
-            self._thread.join(timeout)
+            thread.join(timeout)
         if self._error is not None:
             raise self._error
 

@@ -128,7 +128,7 @@ def snapshots(truth: Truth, machine: str) -> list[tuple[dt.datetime, dict[str, A
     """
     start = truth.header["machines"][machine].get("counter_start", 0)
     now: dict[str, Any] = dict.fromkeys(("good_counter", "reject_counter", "total_counter"), start)
-    out = []
+    out: list[tuple[dt.datetime, dict[str, Any]]] = []
     for rec in truth.records:
         if rec["machine"] != machine:
             continue

@@ -43,13 +43,17 @@ def counter_modulus(tag: TagBase, bits: int | None, register_bits: int | None = 
     return 1 << (register_bits or 32)
 
 
+def _initial_values() -> dict[str, float | int | bool]:
+    values: dict[str, float | int | bool] = dict.fromkeys(SIGNALS, 0)
+    values["running"] = False
+    return values
+
+
 @dataclass
 class MachineImage:
     """Current PLC values of one machine; counters unwrapped (tags apply their modulus)."""
 
-    values: dict[str, float | int | bool] = field(
-        default_factory=lambda: {s: 0 for s in SIGNALS} | {"running": False}
-    )
+    values: dict[str, float | int | bool] = field(default_factory=_initial_values)
 
     def apply(self, event: Event) -> set[str]:
         """Update from one event; return the signals whose value changed."""

@@ -124,7 +124,7 @@ class MqttFrontEnd:
             )
             client.tls_insecure_set(src.tls.insecure)
         client.max_queued_messages_set(MAX_QUEUED)
-        client.reconnect_delay_set(0.1, 2)
+        client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]  # paho takes float seconds
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

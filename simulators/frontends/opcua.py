@@ -204,15 +204,16 @@ class OpcUaFrontEnd:
                     f"ns=N;i=... or nsu=URI;s=..., not {tag.node!r}"
                 )
             ns = await self._namespace(server, match)
+            index = ua.Int16(ns)
             node_id = (
-                ua.NodeId(int(match["id"]), ns)
+                ua.NodeId(ua.Int32(int(match["id"])), index)
                 if match["kind"] == "i"
-                else ua.NodeId(match["id"], ns)
+                else ua.NodeId(ua.String(match["id"]), index)
             )
             if tag.machine not in folders:
-                folder_id = ua.NodeId(f"{tag.machine}", ns)
+                folder_id = ua.NodeId(ua.String(tag.machine), index)
                 if folder_id == node_id:
-                    folder_id = ua.NodeId(f"machines/{tag.machine}", ns)
+                    folder_id = ua.NodeId(ua.String(f"machines/{tag.machine}"), index)
                 folders[tag.machine] = await server.nodes.objects.add_folder(
                     folder_id, ua.QualifiedName(tag.machine, ns)
                 )
@@ -254,7 +255,12 @@ class OpcUaFrontEnd:
     async def _write(
         self, server: Server, node_id: ua.NodeId, variant: ua.Variant, ts: dt.datetime
     ) -> None:
-        dv = ua.DataValue(variant, SourceTimestamp=ts, ServerTimestamp=dt.datetime.now(dt.UTC))
+        # asyncua annotates timestamps as its DateTime subclass; it takes any aware datetime
+        dv = ua.DataValue(
+            variant,
+            SourceTimestamp=ts,  # type: ignore[arg-type]
+            ServerTimestamp=dt.datetime.now(dt.UTC),  # type: ignore[arg-type]
+        )
         await server.write_attribute_value(node_id, dv)
         self.writes += 1
 

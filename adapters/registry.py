@@ -21,13 +21,13 @@ def create_adapter(
         case "modbus":
             from adapters.modbus import ModbusAdapter
 
-            return ModbusAdapter(source, sink)  # type: ignore[arg-type]
+            return ModbusAdapter(source, sink)
         case "opcua":
             from adapters.opcua import OpcUaAdapter
 
-            return OpcUaAdapter(source, sink)  # type: ignore[arg-type]
+            return OpcUaAdapter(source, sink)
         case "mqtt":
             from adapters.mqtt import MqttAdapter
 
-            return MqttAdapter(source, sink, malformed=malformed)  # type: ignore[arg-type]
+            return MqttAdapter(source, sink, malformed=malformed)
     raise ConfigurationError(f"no adapter for protocol {source.protocol!r}", source=source.name)

@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from api import errors
 from api import health as health_routes
 from api.auth import require_key
 from api.cache import ResultCache
+from api.health import HealthSource
 from api.models import ErrorResponse
 from api.results import settle_margin
 from api.routes import kpis, plant, stops, tags
@@ -46,8 +48,11 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_app(cfg: ShopfloorConfig, *, database_url: str, health: object | None = None) -> FastAPI:
-    """The API for one plant configuration; the pool opens with the app's lifespan."""
+def create_app(
+    cfg: ShopfloorConfig, *, database_url: str, health: HealthSource | None = None
+) -> FastAPI:
+    """The API for one plant configuration; the pool opens with the app's lifespan. `health`:
+    the collector in this process, if any, for /healthz and /metrics."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +85,10 @@ def create_app(cfg: ShopfloorConfig, *, database_url: str, health: object | None
     app.state.clock = _utc_now
     app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
     app.state.cache = ResultCache(ttl_s=cfg.settings.api.cache_s)
+    app.state.metrics = CollectorRegistry()  # this app's own, not the process-wide default
+    if health is not None:
+        app.state.metrics.register(health.prometheus)
+    app.state.metrics.register(app.state.cache)
     app.state.settle_margin = settle_margin(cfg.settings.kpi)
     errors.install(app)
     app.include_router(health_routes.router)

@@ -29,9 +29,10 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from psycopg_pool import AsyncConnectionPool
 
 from storage.rollups import late_marks
@@ -127,21 +128,19 @@ class ResultCache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def metrics(self) -> str:
-        """Prometheus text: how often answers came from the cache, and its size."""
+    def collect(self) -> Iterator[Metric]:
+        """How often answers came from the cache, and its size (a prometheus_client collector)."""
         st = self.stats
-        lines = []
-        for name, kind, value, what in (
-            ("hits_total", "counter", st.hits, "answers taken from the cache"),
-            ("computed_total", "counter", st.computed, "answers computed"),
-            ("joined_total", "counter", st.joined, "requests that awaited another's computation"),
-            ("evicted_total", "counter", st.evicted, "entries dropped for the size bounds"),
-            ("entries", "gauge", len(self._entries), "entries kept"),
-            ("bytes", "gauge", self._bytes, "bytes of answers kept"),
+        for name, value, what in (
+            ("hits_total", st.hits, "answers taken from the cache"),
+            ("computed_total", st.computed, "answers computed"),
+            ("joined_total", st.joined, "requests that awaited another's computation"),
+            ("evicted_total", st.evicted, "entries dropped for the size bounds"),
+            ("entries", len(self._entries), "entries kept"),
+            ("bytes", self._bytes, "bytes of answers kept"),
         ):
-            metric = f"shopfloor_api_cache_{name}"
-            lines += [f"# HELP {metric} {what}", f"# TYPE {metric} {kind}", f"{metric} {value}"]
-        return "\n".join(lines) + "\n"
+            kind = CounterMetricFamily if name.endswith("_total") else GaugeMetricFamily
+            yield kind(f"shopfloor_api_cache_{name}", what, value=value)
 
     async def get(
         self, key: Hashable, validity: Validity, compute: Compute, pool: AsyncConnectionPool

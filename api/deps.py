@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import WithJsonSchema
 
 from api.errors import BadParameter, shown
@@ -28,7 +28,7 @@ from api.results import Results as ResultsOf
 from api.windows import SPAN, WindowQuery
 from config import ShopfloorConfig
 from config.plant import ID_PATTERN
-from storage.engine import KpiEngine
+from storage.engine import Kind, KpiEngine
 
 ID_MAX = 63  # ID_PATTERN: a letter, then up to 62 more
 _ID = re.compile(r"[a-z][a-z0-9_-]{0,62}")  # ID_PATTERN, matched whole (no `$` newline)
@@ -100,6 +100,38 @@ async def _tag_name(tag: Annotated[str, _id_path("tag name", "temperature")]) ->
 LineId = Annotated[str, Depends(_line_id)]
 MachineId = Annotated[str, Depends(_machine_id)]
 TagName = Annotated[str, Depends(_tag_name)]
+
+
+async def _entity(request: Request) -> tuple[Kind, str]:
+    kind: Kind = "line" if "line" in request.path_params else "machine"
+    return kind, request.path_params[kind]
+
+
+# The line or machine of a route mounted by `per_kind`, as (kind, id).
+Entity = Annotated[tuple[Kind, str], Depends(_entity)]
+
+
+def per_kind(
+    router: APIRouter,
+    path: str,
+    endpoint: Callable[..., Any],
+    summaries: tuple[str, str],
+    **kw: Any,
+) -> None:
+    """One endpoint (taking `Entity`) at /lines/{line}<path> and /machines/{machine}<path>; the
+    id is checked and documented as everywhere (the route's dependency runs before `Entity`)."""
+    name = endpoint.__name__.strip("_")
+    for (kind, check), summary in zip(
+        (("line", _line_id), ("machine", _machine_id)), summaries, strict=True
+    ):
+        router.add_api_route(
+            f"/{kind}s/{{{kind}}}{path}",
+            endpoint,
+            name=f"{kind}_{name}",
+            summary=summary,
+            dependencies=[Depends(check)],
+            **kw,
+        )
 
 
 # --- windows ------------------------------------------------------------------------------------

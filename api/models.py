@@ -19,12 +19,12 @@ def _utc(value: dt.datetime) -> dt.datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 TimeClassName = Literal["running", "down", "idle", "setup", "planned_stop", "unknown"]
+DowntimeClass = Literal["down", "idle", "setup", "planned_stop", "short_stop"]
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
-    )
+    # from_attributes: TagOut.model_validate(row) takes a query's row field by field
+    model_config = ConfigDict(frozen=True, from_attributes=True, serialize_by_alias=True)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -68,7 +68,8 @@ class MachineState(ApiModel):
         description="when the current interval began; null when no state was ever recorded"
     )
     time_class: TimeClassName = Field(
-        alias="class", description="unknown when the last state sample is older than max_gap_s"
+        serialization_alias="class",
+        description="unknown when the last state sample is older than max_gap_s",
     )
     reason_code: int | None
     reason_text: str | None
@@ -173,7 +174,7 @@ class KpiSeries(ApiModel):
 class TimelineInterval(ApiModel):
     start: UtcDatetime
     end: UtcDatetime
-    time_class: TimeClassName = Field(alias="class")
+    time_class: TimeClassName = Field(serialization_alias="class")
     reason_code: int | None
     reason_text: str | None
     short_stop: bool
@@ -191,9 +192,7 @@ class DowntimeRow(ApiModel):
     reason_code: int | None = Field(description="null: the PLC gave no (known) reason")
     reason_text: str | None
     category: str | None = Field(description="the reason's category: failure, idle, setup, planned")
-    time_class: Literal["down", "idle", "setup", "planned_stop", "short_stop"] = Field(
-        alias="class"
-    )
+    time_class: DowntimeClass = Field(serialization_alias="class")
     duration_s: float
     events: int
     share: float = Field(description="fraction of all rows' duration; 0 without stop time")

@@ -31,7 +31,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 from api.cache import LIVE, ResultCache, Validity
-from api.windows import ResolvedWindow
+from api.models import Window
 from config.settings import KpiSettings
 from storage.rollups import rollup_margin
 from storage.writer import LATE_AFTER_S
@@ -59,7 +59,7 @@ class Results:
         self.request = request
         self.now = now
 
-    def key(self, window: ResolvedWindow | None) -> Hashable:
+    def key(self, window: Window | None) -> Hashable:
         route = self.request.scope.get("route")
         query = tuple(
             (k, v) for k, v in self.request.query_params.multi_items() if k not in _WINDOW_PARAMS
@@ -70,7 +70,7 @@ class Results:
             win = (window.start, end, window.shift, window.defaulted)
         return (getattr(route, "path", None), tuple(self.request.path_params.items()), query, win)
 
-    def validity(self, window: ResolvedWindow | None, machines: Sequence[str] | None) -> Validity:
+    def validity(self, window: Window | None, machines: Sequence[str] | None) -> Validity:
         if window is None or machines is None:
             return LIVE
         settle: dt.timedelta = self.request.app.state.settle_margin
@@ -80,7 +80,7 @@ class Results:
         self,
         compute: ComputeModel,
         *,
-        window: ResolvedWindow | None = None,
+        window: Window | None = None,
         machines: Sequence[str] | None = None,
     ) -> Response:
         """A 200 JSON response with the answer; errors raised by `compute` pass through."""

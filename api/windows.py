@@ -1,23 +1,35 @@
-"""Query windows: ISO 8601 parsing, and the default window (the line's current shift).
+"""Query windows and buckets: ISO 8601 parsing, the default window (the line's current shift), and
+each series' bucket rules over the one bucket-size syntax of kpi.buckets.
 
 A time without an offset is refused: "06:00" on a plant in Berlin and a server in UTC would
 silently mean two different instants. So is a time outside the span the product handles
 (kpi.limits: 1900 .. 2200), here, before anything steps days around it. Without start
 and end the window is the current shift of the line's calendar so far (outside every shift: the
 last shift that ended; no calendar: the last 8 hours); with only `start` it runs to now.
+
+Buckets: the KPI series takes 'day', 'shift' or Nm/Nh dividing a day (kpi.parse_bucket), at most
+MAX_SERIES_BUCKETS per answer; the tag series any Ns/Nm/Nh/Nd up to 31 days, at most
+MAX_TAG_BUCKETS.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 
 from api.errors import BadParameter, shown
+from api.models import Window
 from config.plant import Calendar
 from kpi import shift_at, shift_instances
+from kpi.buckets import bucket_size, bucket_spans, parse_bucket
 from kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
+MAX_KPI_WINDOW = dt.timedelta(days=366)
+MAX_SERIES_BUCKETS = 3000
+MAX_TAG_BUCKETS = 10_000
+MAX_TAG_BUCKET = dt.timedelta(days=31)
 NO_CALENDAR_WINDOW = dt.timedelta(hours=8)
 LOOKBACK = dt.timedelta(days=8)  # a weekly calendar has a shift in any 8 days, if any at all
 _LOST_PLUS = re.compile(r"\d \d\d(:?\d\d)?$")  # "...06:00:00 01:00": a raw + became a space
@@ -35,14 +47,6 @@ class WindowQuery:
 
     start: str | None
     end: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedWindow:
-    start: dt.datetime
-    end: dt.datetime
-    shift: str | None
-    defaulted: bool
 
 
 def parse_time(name: str, raw: str) -> dt.datetime:
@@ -72,17 +76,17 @@ def parse_time(name: str, raw: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def default_window(calendar: Calendar | None, now: dt.datetime) -> ResolvedWindow:
+def default_window(calendar: Calendar | None, now: dt.datetime) -> Window:
     """The current shift so far; else the last shift that ended; else the last 8 hours."""
     if calendar is not None:
         current = shift_at(calendar, now)
         if current is not None and current.start < now:
-            return ResolvedWindow(current.start, now, current.name, True)
+            return Window(start=current.start, end=now, shift=current.name, defaulted=True)
         ended = [i for i in shift_instances(calendar, now - LOOKBACK, now) if i.end <= now]
         if ended:
             last = max(ended, key=lambda i: (i.end, i.start))
-            return ResolvedWindow(last.start, last.end, last.name, True)
-    return ResolvedWindow(now - NO_CALENDAR_WINDOW, now, None, True)
+            return Window(start=last.start, end=last.end, shift=last.name, defaulted=True)
+    return Window(start=now - NO_CALENDAR_WINDOW, end=now, defaulted=True)
 
 
 def resolve_window(
@@ -91,7 +95,7 @@ def resolve_window(
     now: dt.datetime,
     *,
     max_length: dt.timedelta | None = None,
-) -> ResolvedWindow:
+) -> Window:
     """The window a request asks for, checked: start < end, and not longer than max_length."""
     start, end = query.start, query.end
     if start is None and end is None:
@@ -105,7 +109,7 @@ def resolve_window(
             loc = "end" if end is not None else "start"
             why = "start must be before end" if end is not None else "start is in the future"
             raise BadParameter(["query", loc], f"{why} ({lo.isoformat()} >= {hi.isoformat()})")
-        window = ResolvedWindow(lo, hi, None, False)
+        window = Window(start=lo, end=hi, defaulted=False)
     if max_length is not None and window.end - window.start > max_length:
         raise BadParameter(
             ["query", "end"],
@@ -113,3 +117,43 @@ def resolve_window(
             "window_too_large",
         )
     return window
+
+
+def check_bucket_count(n: float, bucket: str, most: int) -> None:
+    if n > most:
+        raise BadParameter(
+            ["query", "bucket"],
+            f"about {n:.0f} buckets of {bucket!r} in this window; at most {most}: "
+            "use a larger bucket or a shorter window",
+            "too_many_buckets",
+        )
+
+
+def check_kpi_buckets(bucket: str, w: Window, cal: Calendar | None) -> None:
+    """422 for a bucket the KPI series does not take, or more than MAX_SERIES_BUCKETS of it."""
+    try:
+        kind = parse_bucket(bucket)
+    except ValueError:
+        raise BadParameter(
+            ["query", "bucket"],
+            f"bad bucket {shown(bucket)}: use 'day', 'shift' or e.g. 15m, 1h (dividing a day)",
+        ) from None
+    length = w.end - w.start
+    if isinstance(kind, dt.timedelta):
+        n = math.ceil(length / kind) + 1  # alignment to the local clock adds at most one
+    elif kind == "day":
+        n = length.days + 2
+    else:
+        n = len(bucket_spans(w.start, w.end, bucket, cal))
+    check_bucket_count(n, bucket, MAX_SERIES_BUCKETS)
+
+
+def tag_bucket(bucket: str) -> dt.timedelta:
+    """The tag series' bucket width: 1 s to 31 days."""
+    width = bucket_size(bucket)
+    if not width or width > MAX_TAG_BUCKET:
+        raise BadParameter(
+            ["query", "bucket"],
+            f"bad bucket {shown(bucket)}: use e.g. 10s, 1m, 15m, 1h, 1d (max 31d)",
+        )
+    return width

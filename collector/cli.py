@@ -142,7 +142,7 @@ _DB_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _delegate(
     module: str, entry: str = "run"
-) -> tuple[Callable[[argparse.ArgumentParser], None] | None, Callable[[argparse.Namespace], int]]:
+) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
     """A verb implemented by another module's `configure_parser` and `run` (or `entry`)."""
 
     def run(args: argparse.Namespace) -> int:

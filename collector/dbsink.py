@@ -12,16 +12,13 @@ from collections.abc import Sequence
 
 import psycopg
 
-from collector.rows import Rejected, Row, render
+from collector.rows import DbRow, Rejected, Row, render
 from config import ShopfloorConfig
 from storage.migrate import MigrationError, migrate
 from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter, Quarantined, WriteError, WriteResult
 
 log = logging.getLogger(__name__)
-
-# (time, tag id, value, quality, text): a Row with its key resolved, as BatchWriter takes it.
-DbRow = tuple[dt.datetime, int, float | None, int, str | None]
 
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 10.0

@@ -5,6 +5,9 @@ away and the spool taking over, a source disconnected, readings in the spool, a 
 that lost the database mid-run); `failing` when readings are being refused or lost (spool at its
 budget or its disk failing, nothing taken while a batch has no home) or a task failed on an
 unexpected error (until it runs again). /healthz answers 503 only for `failing`.
+
+The report is `config.health.Health` (the JSON itself); `HealthMetrics` turns it into Prometheus
+metrics at each scrape, for a prometheus_client registry.
 """
 
 from __future__ import annotations
@@ -12,7 +15,12 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from config.health import Health, SourceHealth
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -45,7 +53,7 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def snapshot(c: Collector) -> dict[str, Any]:
+def snapshot(c: Collector) -> Health:
     db, spool, pipe = c.db, c.spool.stats(), c.pipeline
     problems: list[str] = []
     degraded = failing = False
@@ -72,7 +80,7 @@ def snapshot(c: Collector) -> dict[str, Any]:
             problems.append(f"{task.name} failed: {task.error}")
             failing = failing or not task.expected
             degraded = True
-    sources = []
+    sources: list[SourceHealth] = []
     for a in c.adapters:
         s = a.status
         if not s.connected:
@@ -96,6 +104,7 @@ def snapshot(c: Collector) -> dict[str, Any]:
                 "extra": dict(s.extra),
             }
         )
+    rollups = c.supervisor.tasks.get("rollups")
     return {
         "status": "failing" if failing else "degraded" if degraded else "ok",
         "problems": problems,
@@ -133,145 +142,103 @@ def snapshot(c: Collector) -> dict[str, Any]:
         },
         "rollups": {
             "last_run": _iso(c.rollups_at),
-            "last_error": c.supervisor.tasks["rollups"].error
-            if "rollups" in c.supervisor.tasks
-            else None,
+            "last_error": rollups.error if rollups is not None else None,
         },
-        "tasks": {name: t.as_dict() for name, t in c.supervisor.tasks.items()},
+        "tasks": {name: t.report() for name, t in c.supervisor.tasks.items()},
         "sources": sources,
     }
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-# (metric, snapshot section, key, type, help): one line each, rendered in this order.
+# One metric per row: the report's key (`sources.` ones per source, labelled {source, protocol}),
+# the metric `shopfloor_<name>`, its help. A name ending in _total is a counter (Prometheus'
+# convention), any other a gauge. Rendered in this order.
 _METRICS = [
-    ("database_up", "database", "connected", "gauge", "the collector can write"),
-    ("rows_written_total", "database", "rows_written", "counter", "readings stored"),
-    (
-        "rows_duplicate_total",
-        "database",
-        "duplicates",
-        "counter",
-        "replayed readings already stored",
-    ),
-    (
-        "rows_rejected_total",
-        "database",
-        "rejected",
-        "counter",
-        "readings kept in rejected_readings",
-    ),
-    ("database_outages_total", "database", "outages", "counter", "times the database went away"),
-    (
-        "rows_quarantined_total",
-        "database",
-        "quarantined",
-        "counter",
-        "refused input (malformed payloads, implausible readings) kept in rejected_readings",
-    ),
-    ("spool_batches", "spool", "batches", "gauge", "batches waiting in the spool"),
-    ("spool_rows", "spool", "rows", "gauge", "readings waiting in the spool"),
-    ("spool_bytes", "spool", "bytes", "gauge", "spool payload bytes"),
-    ("spool_budget_bytes", "spool", "budget_bytes", "gauge", "spool size budget"),
-    ("spool_full", "spool", "full", "gauge", "1 while the spool is at its budget (alarm)"),
-    (
-        "spool_dropped_rows_total",
-        "spool",
-        "dropped_rows",
-        "counter",
-        "readings dropped at the budget",
-    ),
-    (
-        "spool_oldest_age_seconds",
-        "spool",
-        "oldest_age_s",
-        "gauge",
-        "age of the oldest spooled batch",
-    ),
-    ("queue_rows", "pipeline", "queued_rows", "gauge", "readings queued in memory"),
-    ("queue_capacity_rows", "pipeline", "capacity_rows", "gauge", "queue bound (backpressure)"),
-    ("spooled_rows_total", "pipeline", "spooled_rows", "counter", "readings written to the spool"),
-    (
-        "replayed_rows_total",
-        "pipeline",
-        "replayed_rows",
-        "counter",
-        "readings replayed from the spool",
-    ),
-    ("lost_rows_total", "pipeline", "lost_rows", "counter", "readings lost at shutdown"),
-    (
-        "taking_readings",
-        "pipeline",
-        "taking_readings",
-        "gauge",
-        "0 while a batch has neither database nor spool room",
-    ),
-    (
-        "heartbeat_late_total",
-        "pipeline",
-        "heartbeat_late",
-        "counter",
-        "state changes later than LAG_S",
-    ),
-]
-_SOURCE_METRICS = [
-    ("source_connected", "connected", "gauge", "1 while connected"),
-    ("source_readings_total", "readings", "counter", "readings delivered"),
-    ("source_readings_per_second", "readings_per_s", "gauge", "recent reading rate"),
-    ("source_errors_total", "errors", "counter", "errors"),
-    ("source_reconnects_total", "reconnects", "counter", "reconnects"),
-    ("source_malformed_total", "malformed", "counter", "malformed messages skipped"),
-    ("source_unmapped_total", "unmapped", "counter", "readings of no configured tag"),
-    ("source_filtered_total", "filtered", "counter", "readings dropped by a deadband"),
-    (
-        "source_rejected_total",
-        "rejected",
-        "counter",
-        "readings refused (implausible time, unstorable text), kept in rejected_readings",
-    ),
-    ("source_last_reading_timestamp_seconds", "last_reading", "gauge", "last reading (unix time)"),
+    row.split(maxsplit=2)
+    for row in """
+database.connected       database_up               the collector can write
+database.rows_written    rows_written_total        readings stored
+database.duplicates      rows_duplicate_total      replayed readings already stored
+database.rejected        rows_rejected_total       readings kept in rejected_readings
+database.outages         database_outages_total    times the database went away
+database.quarantined     rows_quarantined_total    refused input (malformed payloads, implausible readings) kept in rejected_readings
+spool.batches            spool_batches             batches waiting in the spool
+spool.rows               spool_rows                readings waiting in the spool
+spool.bytes              spool_bytes               spool payload bytes
+spool.budget_bytes       spool_budget_bytes        spool size budget
+spool.full               spool_full                1 while the spool is at its budget (alarm)
+spool.dropped_rows       spool_dropped_rows_total  readings dropped at the budget
+spool.oldest_age_s       spool_oldest_age_seconds  age of the oldest spooled batch
+pipeline.queued_rows     queue_rows                readings queued in memory
+pipeline.capacity_rows   queue_capacity_rows       queue bound (backpressure)
+pipeline.spooled_rows    spooled_rows_total        readings written to the spool
+pipeline.replayed_rows   replayed_rows_total       readings replayed from the spool
+pipeline.lost_rows       lost_rows_total           readings lost at shutdown
+pipeline.taking_readings taking_readings           0 while a batch has neither database nor spool room
+pipeline.heartbeat_late  heartbeat_late_total      state changes later than LAG_S
+sources.connected        source_connected          1 while connected
+sources.readings         source_readings_total     readings delivered
+sources.readings_per_s   source_readings_per_second  recent reading rate
+sources.errors           source_errors_total       errors
+sources.reconnects       source_reconnects_total   reconnects
+sources.malformed        source_malformed_total    malformed messages skipped
+sources.unmapped         source_unmapped_total     readings of no configured tag
+sources.filtered         source_filtered_total     readings dropped by a deadband
+sources.rejected         source_rejected_total     readings refused (implausible time, unstorable text), kept in rejected_readings
+sources.last_reading     source_last_reading_timestamp_seconds  last reading (unix time)
+""".strip().splitlines()
 ]
 
 
 def _number(value: object) -> float:
-    """Snapshot values as sample values: None 0, bools 0/1, ISO times as unix seconds."""
+    """Report values as sample values: None 0, bools 0/1, ISO times as unix seconds."""
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value).timestamp()
-    return float(value or 0)  # type: ignore[arg-type]
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
-def prometheus(snap: dict[str, Any]) -> str:
-    """The snapshot in Prometheus text exposition format 0.0.4."""
-    out: list[str] = []
+def _family(
+    name: str,
+    text: str,
+    samples: Iterable[tuple[Sequence[str], object]],
+    labels: Sequence[str] = (),
+) -> Metric:
+    """One metric `shopfloor_<name>`: a counter when the name ends in _total, else a gauge."""
+    kind = CounterMetricFamily if name.endswith("_total") else GaugeMetricFamily
+    metric = kind(f"shopfloor_{name}", text, labels=labels)
+    for values, value in samples:
+        metric.add_metric(values, _number(value))
+    return metric
 
-    def metric(name: str, kind: str, text: str, samples: list[tuple[str, object]]) -> None:
-        out.append(f"# HELP shopfloor_{name} {text}")
-        out.append(f"# TYPE shopfloor_{name} {kind}")
-        out.extend(f"shopfloor_{name}{labels} {_number(value):g}" for labels, value in samples)
 
-    metric("up", "gauge", "1 unless status is failing", [("", snap["status"] != "failing")])
-    for name, section, key, kind, text in _METRICS:
-        metric(name, kind, text, [("", snap[section][key])])
-    for name, key, kind, text in _SOURCE_METRICS:
-        samples = [
-            (f'{{source="{_label(s["name"])}",protocol="{s["protocol"]}"}}', s[key])
-            for s in snap["sources"]
-        ]
-        metric(name, kind, text, samples)
-    tasks = snap["tasks"].items()
-    metric(
-        "task_up",
-        "gauge",
-        "1 while the task runs without an error",
-        [(f'{{task="{_label(n)}"}}', t["running"] and t["error"] is None) for n, t in tasks],
-    )
-    metric(
-        "task_failures_total",
-        "counter",
-        "unexpected errors of the task (logged with their traceback)",
-        [(f'{{task="{_label(n)}"}}', t["failures"]) for n, t in tasks],
-    )
-    return "\n".join(out) + "\n"
+class HealthMetrics:
+    """The report as Prometheus metrics, taken at each scrape: a prometheus_client collector
+    for a registry of the caller's (never the process-wide default one)."""
+
+    def __init__(self, report: Callable[[], Health]) -> None:
+        self.report = report
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.report()
+        yield _family("up", "1 unless status is failing", [((), health["status"] != "failing")])
+        sections = cast(Mapping[str, Mapping[str, object]], health)
+        sources = [cast(Mapping[str, object], s) for s in health.get("sources", [])]
+        for where, name, text in _METRICS:
+            section, key = where.split(".")
+            if section != "sources":
+                yield _family(name, text, [((), sections[section][key])])
+            else:
+                samples = [((str(s["name"]), str(s["protocol"])), s[key]) for s in sources]
+                yield _family(name, text, samples, ("source", "protocol"))
+        tasks = health.get("tasks", {}).items()
+        yield _family(
+            "task_up",
+            "1 while the task runs without an error",
+            [((n,), t["running"] and t["error"] is None) for n, t in tasks],
+            ("task",),
+        )
+        yield _family(
+            "task_failures_total",
+            "unexpected errors of the task (logged with their traceback)",
+            [((n,), t["failures"]) for n, t in tasks],
+            ("task",),
+        )

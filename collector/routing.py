@@ -102,7 +102,7 @@ class TagRouter:
                 last_source = source
             route = by_address.get(address)
             if route.__class__ is str and text is None and earliest <= ts <= latest:
-                append((ts, route, value, int(quality), text))  # type: ignore[arg-type]
+                append((ts, route, value, int(quality), text))
             elif route is None:
                 self._unmapped(r)
             else:

@@ -1,5 +1,11 @@
-"""The collector's row: a reading mapped to its tag, before the database assigns tag ids; and
-what was refused on the way, kept with its reason (rejected_readings), never dropped silently."""
+"""What the ingest path passes on: an adapter's `Reading` (adapters.base: source, address, …)
+becomes a `Row` (its tag's key) in the router, and a `DbRow` (the tag's database id) in the
+database sink; what was refused on the way is `Rejected`, kept with its reason
+(rejected_readings), never dropped silently.
+
+Row and DbRow are plain tuples, named here as types: the router and the sink build one per
+reading in a comprehension, where a NamedTuple's constructor would cost a call each.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from typing import NamedTuple
 
 # (time, tag key `machine.name`, value, quality, text): the spool stores exactly this.
 Row = tuple[dt.datetime, str, float | None, int, str | None]
+# (time, tag id, value, quality, text): a Row with its key resolved, as the batch writer takes it.
+DbRow = tuple[dt.datetime, int, float | None, int, str | None]
 
 WHAT_MAX = 2000  # characters of a refused payload or row kept in rejected_readings
 

@@ -18,14 +18,14 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import psycopg
+from prometheus_client import generate_latest
 
 from adapters.base import Adapter, Malformed, Reading
 from adapters.registry import create_adapter
 from collector.dbsink import DatabaseSink
-from collector.health import Rates, prometheus, snapshot
+from collector.health import HealthMetrics, Rates, snapshot
 from collector.heartbeat import StateHeartbeat
 from collector.pipeline import Pipeline
 from collector.routing import TagRouter
@@ -33,6 +33,7 @@ from collector.rows import Rejected, render
 from collector.spool import Spool
 from collector.supervisor import CollectorFailed, Supervisor, describe
 from config import ShopfloorConfig
+from config.health import Health
 from localenv.cluster import default_base_dir
 from storage import retention, rollups
 
@@ -63,6 +64,7 @@ class Collector:
         self.heartbeat = StateHeartbeat(cfg.settings.kpi.heartbeat_s)
         self.router = TagRouter(cfg, self.heartbeat)
         self.rates = Rates()
+        self.prometheus = HealthMetrics(self.health)
         self.supervisor = Supervisor(self._fatal)
         self.adapters: list[Adapter] = [
             create_adapter(source, self._sink(source.name, source.protocol), self._quarantine)
@@ -94,11 +96,12 @@ class Collector:
         ]
         await self.pipeline.submit((), rejected, durable=True)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         return snapshot(self)
 
     def metrics(self) -> str:
-        return prometheus(snapshot(self))
+        """`prometheus` (the report as metrics) in Prometheus text."""
+        return generate_latest(self.prometheus).decode()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until `stop()`: then stop the adapters, store what is queued, and return.

@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from config.health import TaskReport
+
 log = logging.getLogger(__name__)
 
 RESTART_MIN_S = 1.0
@@ -48,7 +50,7 @@ class TaskHealth:
     # health says so), so they make the job degraded, not failing.
     expected: bool = False
 
-    def as_dict(self) -> dict[str, object]:
+    def report(self) -> TaskReport:
         return {
             "running": self.running,
             "critical": self.critical,

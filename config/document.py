@@ -170,7 +170,7 @@ class _StructureCheck:
     total: int = 0
 
     def see(self, event: yaml.Event) -> Problem | None:
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, yaml.DocumentStartEvent):
             self.anchors.clear()
         elif isinstance(event, yaml.AliasEvent):
@@ -187,7 +187,9 @@ class _StructureCheck:
             self._close(done.anchor, done.size, done.height)
         return None
 
-    def _value(self, anchor: str | None, size: int, height: int, line: int) -> Problem | None:
+    def _value(
+        self, anchor: str | None, size: int, height: int, line: int | None
+    ) -> Problem | None:
         self._close(anchor, size, height)
         return self._count(size, line)
 
@@ -200,13 +202,13 @@ class _StructureCheck:
             parent.size += size
             parent.height = max(parent.height, height + 1)
 
-    def _count(self, size: int, line: int) -> Problem | None:
+    def _count(self, size: int, line: int | None) -> Problem | None:
         self.total += size
         if self.total > MAX_NODES:
             return Problem("", f"the document holds more than {MAX_NODES:,} values", line)
         return None
 
-    def _alias(self, name: str, line: int) -> Problem | None:
+    def _alias(self, name: str, line: int | None) -> Problem | None:
         if any(o.anchor == name for o in self.open):
             return Problem(
                 "", f"alias *{name} is inside the node &{name} it names: an endless structure", line
@@ -253,7 +255,7 @@ def _check_structure(text: str, filename: str) -> None:
 # -- nodes and data -------------------------------------------------------------------------------
 
 
-class _Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+class _Loader(_BASE_LOADER):
     """The safe loader; a scalar its constructor cannot read is a YAML error at its line."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:

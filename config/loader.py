@@ -9,6 +9,7 @@ the file, its line number. Whatever the bytes, the only exception out of here is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, create_model
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from config.document import MAX_FILE_BYTES, read_document
 from config.model import ShopfloorConfig
@@ -75,32 +77,48 @@ def _substitute_env(
     return data
 
 
+class _Variables(BaseSettings):
+    """SHOPFLOOR_<SECTION>_<FIELD> as pydantic-settings finds them (a field per section of
+    `Settings`, below), values left as text for the config model to check like the file's."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,  # SHOPFLOOR_COLLECTOR_SPOOL_MAX_MB: collector, spool_max_mb
+        case_sensitive=True,
+        enable_decoding=False,  # no JSON: SHOPFLOOR_API_KEYS is comma-separated (ApiSettings)
+    )
+
+
+_SECTIONS: dict[str, Any] = {name.upper(): (dict[str, str], {}) for name in Settings.model_fields}
+_Environment = create_model("Environment", __base__=_Variables, **_SECTIONS)
+
+
+@functools.cache
 def env_override_names() -> dict[str, tuple[str, str]]:
-    """SHOPFLOOR_* variable -> (section, field), e.g. SHOPFLOOR_DATABASE_URL, SHOPFLOOR_API_KEYS."""
-    names: dict[str, tuple[str, str]] = {}
-    for section, info in Settings.model_fields.items():
-        model = info.annotation
-        for field in model.model_fields:  # type: ignore[union-attr]
-            bare = field.removeprefix(f"{section}_")
-            names[f"{ENV_PREFIX}{section}_{bare}".upper()] = (section, field)
-    return names
+    """SHOPFLOOR_* variable -> (section, field), e.g. SHOPFLOOR_DATABASE_URL; a field that
+    repeats its section's name drops it (SHOPFLOOR_API_KEYS is api.api_keys)."""
+    return {
+        f"{ENV_PREFIX}{section}_{field.removeprefix(f'{section}_')}".upper(): (section, field)
+        for section, defaults in Settings()
+        for field in type(defaults).model_fields
+    }
 
 
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """SHOPFLOOR_* variables over the file's settings, as pydantic-settings reads them in `env`
+    (SHOPFLOOR_<SECTION> alone is no setting)."""
+    source = EnvSettingsSource(_Environment)
+    source.env_vars = {k: v for k, v in env.items() if "_" in k.removeprefix(ENV_PREFIX)}
     settings = data.setdefault("settings", {})
     if not isinstance(settings, dict):
         return
-    for var, (section, field) in env_override_names().items():
-        if var not in env:
-            continue
-        target = settings.setdefault(section, {})
-        if not isinstance(target, dict):
-            continue
-        value: Any = env[var]
-        annotation = str(Settings.model_fields[section].annotation.model_fields[field].annotation)  # type: ignore[union-attr]
-        if annotation.startswith("list"):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        target[field] = value
+    for section, values in source().items():
+        for name, value in values.items():
+            found = env_override_names().get(f"{ENV_PREFIX}{section}_{name}")
+            target = settings.setdefault(found[0], {}) if found else None
+            if found and isinstance(target, dict):
+                target[found[1]] = value
 
 
 def _first_errors(exc: ValidationError, limit: int) -> list[dict[str, Any]]:

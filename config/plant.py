@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,7 +63,9 @@ class ReasonCategory(StrEnum):
         }[self]
 
 
-class Weekday(StrEnum):
+class Weekday(Enum):
+    """A shift's day (an Enum, not a StrEnum: `index` would shadow `str.index`)."""
+
     MON = "mon"
     TUE = "tue"
     WED = "wed"

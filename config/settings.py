@@ -1,7 +1,8 @@
 """Process settings: where the database is, how the API listens, KPI time-model parameters.
 
 Every field can be overridden by an environment variable SHOPFLOOR_<SECTION>_<FIELD>
-(e.g. SHOPFLOOR_DATABASE_URL, SHOPFLOOR_API_PORT); see `config.loader`.
+(e.g. SHOPFLOOR_DATABASE_URL, SHOPFLOOR_API_PORT, SHOPFLOOR_API_KEYS comma-separated); see
+`config.loader`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
 from config.bounds import Bounds, Port, RetentionDays
 from config.plant import Model
@@ -45,6 +46,13 @@ def _database_url(url: SecretStr | None) -> SecretStr | None:
         if not (port.isascii() and port.isdigit() and Bounds(1, 65535).contains(int(port))):
             raise ValueError(f"port {port[:10]!r}: a port is 1 to 65535")
     return url
+
+
+def _comma_separated(value: object) -> object:
+    """A list given as one string, as SHOPFLOOR_API_KEYS gives it: its comma-separated items."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 def _api_key(key: SecretStr) -> SecretStr:
@@ -88,7 +96,9 @@ class DatabaseSettings(Model):
 class ApiSettings(Model):
     host: str = "127.0.0.1"
     port: Port = 8080
-    api_keys: list[Annotated[SecretStr, AfterValidator(_api_key)]] = Field(
+    api_keys: Annotated[
+        list[Annotated[SecretStr, AfterValidator(_api_key)]], BeforeValidator(_comma_separated)
+    ] = Field(
         default_factory=list, description="bearer tokens; none: the API binds to 127.0.0.1 only"
     )
     cache_s: Annotated[float, Bounds(0, 60, "s")] = Field(

@@ -28,9 +28,12 @@ from kpi.counts import CountStreams
 from kpi.sums import Sums, window_sums
 from kpi.timeline import Interval
 
-# ASCII digits only (`\d` takes any script's), at most 4 (a day is 1440 m): a longer number
-# cannot divide a day, and 10^30 minutes would overflow timedelta before being refused.
-_FIXED = re.compile(r"([0-9]{1,4})(m|h)")
+# A bucket size, `<number><unit>` (10s, 15m, 1h, 1d), for the KPI series and the tag series
+# alike; each has its own rules on top (parse_bucket; api.windows). ASCII digits only (`\d`
+# takes any script's), at most 7: no size overflows a timedelta before a rule refuses it.
+_SIZE = re.compile(r"([0-9]{1,7})([smhd])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +43,21 @@ class Bucket:
     label: str | None = None
 
 
+def bucket_size(text: str, units: str = "smhd") -> dt.timedelta | None:
+    """`<number><unit>` with a unit among `units` as a span (may be 0); None for other text."""
+    m = _SIZE.fullmatch(text)
+    if m is None or m[2] not in units:
+        return None
+    return dt.timedelta(seconds=int(m[1]) * _UNIT_S[m[2]])
+
+
 def parse_bucket(bucket: str) -> str | dt.timedelta:
-    """'day', 'shift' or a fixed size that divides a day; ValueError names what is accepted."""
+    """'day', 'shift' or Nm/Nh dividing a day; ValueError names what is accepted."""
     if bucket in ("day", "shift"):
         return bucket
-    m = _FIXED.fullmatch(bucket)
-    if m:
-        size = dt.timedelta(minutes=int(m[1]) * (60 if m[2] == "h" else 1))
-        if dt.timedelta(0) < size <= dt.timedelta(days=1) and dt.timedelta(
-            days=1
-        ) % size == dt.timedelta(0):
-            return size
+    size = bucket_size(bucket, "mh")
+    if size and size <= DAY and DAY % size == dt.timedelta(0):
+        return size
     raise ValueError(f"bad bucket {bucket!r}: use 'day', 'shift' or e.g. 15m, 1h (dividing a day)")
 
 
@@ -71,7 +78,7 @@ def _fixed(
 
 def _days(start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[dt.datetime]:
     day = start.astimezone(tz).date()
-    edges = []
+    edges: list[dt.datetime] = []
     while True:
         day += dt.timedelta(days=1)
         edge = to_utc(day, dt.time(0), tz)
@@ -100,7 +107,9 @@ def bucket_spans(
             label = max(live, key=lambda i: i.start).name if live else None
             out.append(Bucket(lo, hi, label))
         return out
-    inner = _days(start, end, tz) if kind == "day" else _fixed(start, end, kind, tz)
+    inner = (
+        _fixed(start, end, kind, tz) if isinstance(kind, dt.timedelta) else _days(start, end, tz)
+    )
     edges = [start, *inner, end]
     return [Bucket(lo, hi) for lo, hi in itertools.pairwise(edges)]
 

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import TypeVar
 
 from kpi.flags import FlagCounts, add_flags
-from kpi.frozen import fast_constructor
 
 Sample = tuple[dt.datetime, float | int | None]
 
@@ -76,20 +76,28 @@ class CountKind(StrEnum):
     GLITCH = "glitch"  # delta dropped (0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CountEvent:
     time: dt.datetime
     delta: int
     kind: CountKind = CountKind.COUNT
 
 
-# CountEvent(time, delta, kind) without its __init__ (kpi.frozen): one per counter sample
-make_event = fast_constructor(CountEvent)
+# KPI.md §2: a jump above elapsed / ideal cycle x PLAUSIBLE_RATE + PLAUSIBLE_EXTRA is a glitch.
+# storage.rollups builds its server-side check from these two.
+PLAUSIBLE_RATE = 1.5
+PLAUSIBLE_EXTRA = 10  # so a step of up to this many parts is always plausible
 
 
 def plausible_max(elapsed_s: float, ideal_cycle_s: float) -> float:
     """KPI.md §2: the largest believable increase over `elapsed_s`."""
-    return elapsed_s / ideal_cycle_s * 1.5 + 10
+    return elapsed_s / ideal_cycle_s * PLAUSIBLE_RATE + PLAUSIBLE_EXTRA
+
+
+def count_value(value: float | None) -> int | None:
+    """The count a counter sample stands for: its value rounded (half to even); None for no
+    count (a null, NaN or ±inf: an OPC UA Double or a Modbus float32 bit pattern)."""
+    return round(value) if value is not None and math.isfinite(value) else None
 
 
 def _step(
@@ -108,17 +116,17 @@ def _step(
         else:
             d, kind = v1, CountKind.RESET
     if d < 0 or d > limit:
-        return make_event(t1, 0, CountKind.GLITCH)
-    return make_event(t1, d, kind)
+        return CountEvent(t1, 0, CountKind.GLITCH)
+    return CountEvent(t1, d, kind)
 
 
 _sample_time = operator.itemgetter(0)
 
 
 def _clean(samples: Sequence[Sample]) -> list[tuple[dt.datetime, int]]:
-    # NaN and ±inf (an OPC UA Double, a Modbus float32 bit pattern) are no count: skipped.
-    good = [(t, v) for t, v in samples if v is not None and math.isfinite(v)]
-    return [(t, round(v)) for t, v in sorted(good, key=_sample_time)]
+    """(time, count value) of the samples that have one, by time."""
+    counted = ((t, count_value(v)) for t, v in samples)
+    return sorted([(t, n) for t, n in counted if n is not None], key=_sample_time)
 
 
 def cumulative_deltas(
@@ -134,10 +142,10 @@ def cumulative_deltas(
             baseline = cur
             continue
         d = cur[1] - baseline[1]
-        if 0 <= d <= 10:
-            # what _step gives (the plausible maximum is never below 10), without its calls:
-            # nearly every step of a counter sampled at 1 Hz
-            events.append(make_event(cur[0], d, count))
+        if 0 <= d <= PLAUSIBLE_EXTRA:
+            # what _step gives (the plausible maximum is never below PLAUSIBLE_EXTRA), without
+            # its calls: nearly every step of a counter sampled at 1 Hz
+            events.append(CountEvent(cur[0], d, count))
             baseline, candidate = cur, None
             continue
         ev = _step(baseline, cur, cycles, wrap)
@@ -156,7 +164,7 @@ def cumulative_deltas(
 def increments(samples: Sequence[Sample]) -> list[CountEvent]:
     """A delta counter: each message carries its increment, summed as it is."""
     count = CountKind.COUNT
-    return [make_event(t, v, count) for t, v in _clean(samples)]
+    return [CountEvent(t, v, count) for t, v in _clean(samples)]
 
 
 _KIND_FLAG = {
@@ -166,13 +174,16 @@ _KIND_FLAG = {
 }
 
 
-def _opt_add(a: float | None, b: float | None) -> float | None:
+N = TypeVar("N", int, float)
+
+
+def _opt_add(a: N | None, b: N | None) -> N | None:
     if a is None:
         return b
     return a if b is None else a + b
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Counts:
     """Additive count sums of one machine; None = that counter is not configured.
 
@@ -188,8 +199,13 @@ class Counts:
     flags: FlagCounts = field(default_factory=dict)
 
     def __add__(self, other: Counts) -> Counts:
-        return make_counts(
-            *[_opt_add(getattr(self, f), getattr(other, f)) for f in _COUNT_FIELDS],
+        return Counts(
+            _opt_add(self.good, other.good),
+            _opt_add(self.reject, other.reject),
+            _opt_add(self.total, other.total),
+            _opt_add(self.ideal_good_s, other.ideal_good_s),
+            _opt_add(self.ideal_reject_s, other.ideal_reject_s),
+            _opt_add(self.ideal_total_s, other.ideal_total_s),
             add_flags(self.flags, other.flags),
         )
 
@@ -216,11 +232,7 @@ class Counts:
             g, r = max(g, 0) if g is not None else g, max(r, 0) if r is not None else r
             ig = max(ig, 0.0) if ig is not None else ig
             ir = max(ir, 0.0) if ir is not None else ir
-        return make_counts(g, r, t, ig, ir, it, flags)
-
-
-_COUNT_FIELDS = ("good", "reject", "total", "ideal_good_s", "ideal_reject_s", "ideal_total_s")
-make_counts = fast_constructor(Counts)  # Counts(*values) without its __init__ (frozen.py)
+        return Counts(g, r, t, ig, ir, it, flags)
 
 
 def _window(
@@ -269,4 +281,4 @@ class CountStreams:
             for name in ("good", "reject", "total")
         }
         (g, ig, fg), (r, ir, fr), (t, it, ft) = parts["good"], parts["reject"], parts["total"]
-        return make_counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))
+        return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field, fields
 from config.plant import Line
 from kpi.counts import Counts
 from kpi.flags import FlagCounts, add_flags, render
-from kpi.frozen import fast_constructor
 from kpi.sums import Sums, TimeSums
 
 PERFORMANCE_FLAG_ABOVE = 1.05
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Kpis:
     """KPI.md field names; times in seconds, ratios as fractions, None where undefined."""
 
@@ -50,8 +49,8 @@ class Kpis:
     flag_counts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        """= dataclasses.asdict(self), ~10x faster (it deep-copies field by field): the API
-        calls it per bucket, 720 times for a 30-day hourly series."""
+        """= dataclasses.asdict(self), without its deep copy field by field (the API calls it
+        per series bucket)."""
         out: dict[str, object] = {name: getattr(self, name) for name in _KPI_FIELDS}
         out["flags"] = list(self.flags)
         out["flag_counts"] = dict(self.flag_counts)
@@ -59,9 +58,6 @@ class Kpis:
 
 
 _KPI_FIELDS = tuple(f.name for f in fields(Kpis))
-
-
-make_kpis = fast_constructor(Kpis)  # Kpis(...) without its __init__ (kpi.frozen)
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -89,7 +85,7 @@ def _kpis(
     if performance is not None and performance > PERFORMANCE_FLAG_ABOVE:
         flags["performance_gt_1"] = 1
     events = t.failure_events
-    return make_kpis(
+    return Kpis(
         planned_time_s=t.planned_time_s,
         planned_stop_s=t.planned_stop_s,
         unknown_time_s=t.unknown_time_s,

@@ -16,8 +16,11 @@ TIME_MAX = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 def time_problem(t: dt.datetime) -> str | None:
     """Why an aware time is outside [TIME_MIN, TIME_MAX), or None."""
-    if TIME_MIN <= t < TIME_MAX:
-        return None
+    return None if TIME_MIN <= t < TIME_MAX else outside_span(t)
+
+
+def outside_span(t: dt.datetime) -> str:
+    """The reason for a time outside [TIME_MIN, TIME_MAX)."""
     return (
         f"time {t.isoformat()} is outside the span this product handles "
         f"({TIME_MIN.date().isoformat()} .. {TIME_MAX.date().isoformat()})"

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field, fields
 from kpi.calendar import CalendarTime
 from kpi.counts import Counts, CountStreams
 from kpi.flags import FlagCounts, add_flags
-from kpi.frozen import fast_constructor
 from kpi.spans import Span, clip, intersect, subtract, total_seconds
 from kpi.timeline import Interval, TimeClass
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StateSeconds:
     """Calendar-free seconds per timeline class inside some spans (a rollup row's content)."""
 
@@ -53,13 +52,10 @@ class StateSeconds:
     down_starts: int = 0  # non-short down intervals starting inside the spans
 
     def __add__(self, other: StateSeconds) -> StateSeconds:
-        # field names precomputed: dataclasses.fields() per call dominated 30-day series
-        return make_state_seconds(*[getattr(self, f) + getattr(other, f) for f in _STATE_FIELDS])
+        return StateSeconds(*[getattr(self, f) + getattr(other, f) for f in _STATE_FIELDS])
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(StateSeconds))
-# StateSeconds(*values) without its __init__ (kpi.frozen); likewise below
-make_state_seconds = fast_constructor(StateSeconds)
+_STATE_FIELDS = tuple(f.name for f in fields(StateSeconds))  # once, not per addition
 
 
 _FIELD_OF = {
@@ -100,10 +96,10 @@ def state_seconds(intervals: Sequence[Interval], spans: Sequence[Span]) -> State
                 ):
                     starts += 1
             k += 1
-    return make_state_seconds(*[acc[f] for f in _STATE_FIELDS[:-1]], starts)
+    return StateSeconds(**acc, down_starts=starts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimeSums:
     """KPI.md §1 time elements of a window (seconds), additive."""
 
@@ -125,14 +121,20 @@ class TimeSums:
         return self.run_time_s + self.down_time_s + self.idle_time_s + self.setup_time_s
 
     def __add__(self, other: TimeSums) -> TimeSums:
-        return make_time_sums(
-            *[getattr(self, f) + getattr(other, f) for f in _TIME_FIELDS],
+        return TimeSums(
+            self.planned_time_s + other.planned_time_s,
+            self.planned_stop_s + other.planned_stop_s,
+            self.unknown_time_s + other.unknown_time_s,
+            self.unscheduled_run_s + other.unscheduled_run_s,
+            self.run_time_s + other.run_time_s,
+            self.short_stop_s + other.short_stop_s,
+            self.down_time_s + other.down_time_s,
+            self.idle_time_s + other.idle_time_s,
+            self.setup_time_s + other.setup_time_s,
+            self.failure_events + other.failure_events,
+            self.unmapped_state_s + other.unmapped_state_s,
             add_flags(self.flags, other.flags),
         )
-
-
-_TIME_FIELDS = tuple(f.name for f in fields(TimeSums) if f.name != "flags")
-make_time_sums = fast_constructor(TimeSums)
 
 
 def time_elements(
@@ -150,7 +152,7 @@ def time_elements(
     each region summed: shift and break clocks are whole local minutes.
     """
     unscheduled = in_breaks.running_s + outside.running_s
-    return make_time_sums(  # = TimeSums(...) without its __init__ (kpi.frozen)
+    return TimeSums(
         planned_time_s=planned_time_s,
         planned_stop_s=break_s + productive.planned_stop_s,
         unknown_time_s=productive.unknown_s,
@@ -166,7 +168,7 @@ def time_elements(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sums:
     """Everything one machine's KPIs need for a window: times and counts, additive."""
 
@@ -174,10 +176,7 @@ class Sums:
     counts: Counts = field(default_factory=Counts)
 
     def __add__(self, other: Sums) -> Sums:
-        return make_sums(self.times + other.times, self.counts + other.counts)
-
-
-make_sums = fast_constructor(Sums)
+        return Sums(self.times + other.times, self.counts + other.counts)
 
 
 def window_sums(
@@ -212,4 +211,4 @@ def window_sums(
         break_s=total_seconds(breaks),
         calendar_missing=calendar is None,
     )
-    return make_sums(times, counts.window(start, end) if counts is not None else Counts())
+    return Sums(times, counts.window(start, end) if counts is not None else Counts())

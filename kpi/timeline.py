@@ -37,6 +37,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from config.plant import ReasonCategory, StateClass
 from config.settings import KpiSettings
@@ -99,9 +100,8 @@ def _dedupe(
     """(times, codes) of the samples before `until`, sorted by time; of equal timestamps the
     last one given wins."""
     # Samples already in strictly increasing time order (what the database gives) skip the
-    # dict and the sort, codes are computed once per distinct value (a week of 30 s heartbeats
-    # repeats a few values ~20k times), and two lists instead of a tuple per sample keep the
-    # garbage collector out of it: the same result at a fraction of the cost.
+    # dict and the sort, codes are computed once per distinct value (heartbeats repeat a few
+    # values), and two lists instead of a tuple per sample keep the garbage collector out of it.
     times = [t for t, _ in samples]
     if all(map(operator.lt, times, itertools.islice(times, 1, None))):
         n = bisect.bisect_left(times, until)
@@ -125,8 +125,8 @@ def _runs(
     # longer than the gap; touching pieces of equal code are merged. Done in one pass with the
     # open run kept mutable: one step per sample, no list of pieces.
     times, codes = samples
-    runs: list[list[object]] = []
-    last: list[object] | None = None
+    runs: list[list[Any]] = []  # [start, end, code]
+    last: list[Any] | None = None
 
     def push(start: dt.datetime, end: dt.datetime, code: object) -> None:
         nonlocal last
@@ -157,7 +157,7 @@ def _runs(
                 runs.append(last)
         if held < nxt:
             push(held, nxt, None)
-    return [(r[0], r[1], r[2]) for r in runs]  # type: ignore[misc]
+    return [(r[0], r[1], r[2]) for r in runs]
 
 
 class _Reasons:

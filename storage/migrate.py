@@ -80,7 +80,9 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
             "name text NOT NULL, checksum text NOT NULL, "
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = dict(conn.execute("SELECT version, checksum FROM shopfloor_schema").fetchall())
+        done: dict[int, str] = dict(
+            conn.execute("SELECT version, checksum FROM shopfloor_schema").fetchall()
+        )
         known = available_migrations()
         if done and max(done) > len(known):
             raise MigrationError(

@@ -35,8 +35,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -52,7 +51,10 @@ from kpi import (
     plausible_max,
     state_seconds,
 )
+from kpi.counts import PLAUSIBLE_EXTRA, PLAUSIBLE_RATE, count_value
 from storage.samples import (
+    COUNTED_SQL,
+    VALUE_SQL,
     CounterName,
     MachineTags,
     cycle_histories,
@@ -176,20 +178,6 @@ Row = tuple[dt.datetime, tuple[object, ...]]
 MinuteCounts = dict[CounterName, dict[dt.datetime, tuple[int, float]]]
 
 
-def minute_values(
-    intervals: Sequence[Interval], streams: CountStreams, minute: dt.datetime
-) -> tuple[object, ...]:
-    """One minute row's values (VALUE_COLUMNS order) from the whole-interval timeline."""
-    end = minute + MINUTE
-    secs = state_seconds(intervals, [(minute, end)])
-    counts = streams.window(minute, end)
-    return (
-        *(getattr(secs, c) for c in STATE_COLUMNS),
-        *(getattr(counts, c) for c in COUNT_COLUMNS),
-        *(counts.flags.get(c, 0) for c in FLAG_COLUMNS),
-    )
-
-
 def _minute_slices(
     intervals: Sequence[Interval], start: dt.datetime, end: dt.datetime
 ) -> Iterator[tuple[dt.datetime, Sequence[Interval]]]:
@@ -206,59 +194,60 @@ def _minute_slices(
         minute += MINUTE
 
 
+MinuteCountValues = Callable[[dt.datetime], tuple[object, ...]]
+
+
 def minute_rows(
-    intervals: Sequence[Interval],
-    streams: CountStreams,
-    start: dt.datetime,
-    end: dt.datetime,
+    intervals: Sequence[Interval], start: dt.datetime, end: dt.datetime, counts: MinuteCountValues
 ) -> list[Row]:
-    """(minute, values) for each minute of [start, end); intervals sorted, as built."""
-    return [
-        (minute, minute_values(part, streams, minute))
-        for minute, part in _minute_slices(intervals, start, end)
-    ]
-
-
-_NO_FLAGS = (0,) * len(FLAG_COLUMNS)
-
-
-def minute_rows_with_counts(
-    intervals: Sequence[Interval],
-    counts: MinuteCounts,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> list[Row]:
-    """As `minute_rows`, with count sums already summed per minute (no counter flags)."""
+    """(minute, values in VALUE_COLUMNS order) for each minute of [start, end) of the
+    whole-interval timeline (intervals sorted, as built); `counts(minute)` gives the count and
+    flag columns."""
     rows = []
     for minute, part in _minute_slices(intervals, start, end):
         secs = state_seconds(part, [(minute, minute + MINUTE)])
+        rows.append((minute, (*(getattr(secs, c) for c in STATE_COLUMNS), *counts(minute))))
+    return rows
+
+
+def core_counts(streams: CountStreams) -> MinuteCountValues:
+    """A minute's count and flag columns from the pure core's count events."""
+
+    def values(minute: dt.datetime) -> tuple[object, ...]:
+        counts = streams.window(minute, minute + MINUTE)
+        return (
+            *(getattr(counts, c) for c in COUNT_COLUMNS),
+            *(counts.flags.get(c, 0) for c in FLAG_COLUMNS),
+        )
+
+    return values
+
+
+def summed_counts(counts: MinuteCounts) -> MinuteCountValues:
+    """A minute's count columns from sums already made per minute (server_counts: no flags)."""
+
+    def values(minute: dt.datetime) -> tuple[object, ...]:
         got = [
             counts[name].get(minute, (0, 0.0)) if name in counts else (None, None)
             for name in COUNTERS
         ]
-        rows.append(
-            (
-                minute,
-                (
-                    *(getattr(secs, c) for c in STATE_COLUMNS),
-                    *(n for n, _ in got),
-                    *(ideal for _, ideal in got),
-                    *_NO_FLAGS,
-                ),
-            )
-        )
-    return rows
+        return (*(n for n, _ in got), *(ideal for _, ideal in got), *(0 for _ in FLAG_COLUMNS))
+
+    return values
 
 
 # -- count sums per minute on the server ------------------------------------------------------
 #
-# At 1 Hz a counter has 86,400 samples a day; turning each into a CountEvent in Python and
-# summing per minute cost ~2 s per machine-day, most of a catch-up. The server sums them
-# instead, as long as that gives exactly what the pure core (cumulative_deltas / increments,
+# At 1 Hz a counter has 86,400 samples a day: turning each into a CountEvent in Python and
+# summing per minute was most of a catch-up (docs/rollups.md). The server sums them instead, as
+# long as that gives exactly what the pure core (cumulative_deltas / increments,
 # CountStreams.window) gives for the chunk's fetch (the last sample before `since`, then every
-# sample up to the chunk end; bad quality and NaN skipped): when every step of a cumulative
+# sample up to the chunk end). The SQL applies the core's rules from their one definition each:
+# which readings count (storage.samples.COUNTED_SQL, kpi.counts.count_value's twin), rounding
+# (PostgreSQL's round(float8) rounds half to even, as count_value does) and the plausible
+# maximum (kpi.counts.PLAUSIBLE_RATE and PLAUSIBLE_EXTRA). When every step of a cumulative
 # counter is a plain count (0 <= delta <= plausible_max) the core's events are the deltas of
-# consecutive clean samples, and a delta counter's events are its rounded values. Anything
+# consecutive counted samples, and a delta counter's events are its rounded values. Anything
 # else in a chunk (a reset, wrap or glitch; values too big to be exact in float8; an ideal
 # cycle change inside the chunk) sends the whole chunk to the pure core, so flags and
 # baselines are the core's own.
@@ -268,28 +257,30 @@ def minute_rows_with_counts(
 # same float; otherwise the server sends the minute's nonzero deltas in time order and Python
 # adds them exactly as the core does.
 
-_CLEAN_SQL = "value IS NOT NULL AND value <> 'NaN' AND quality <> 2 AND quality >= 0"
 _EXACT = 2**52  # integers below this (and their differences and sums below 2**53) are exact
 _DYADIC_MAX_NUMERATOR = 2**20  # cycle = m / 2**k with m below this: count x cycle is exact
+_MARGIN = 1e-3  # elapsed seconds are computed apart from Python's: stay clear of the edge
 
+# Counter k's counted readings from %({lower})s to the chunk end, rounded.
+_COUNTED = (
+    "SELECT time, round(value) AS v FROM readings "
+    "WHERE tag_id = %(t{k})s AND time >= %({lower})s AND time < %(end)s AND " + COUNTED_SQL
+)
 # One part per counter (k = its index). Columns: k, minute, count, lowest delta, highest
-# delta - elapsed x f among deltas above 9 (f = 1.5 / the largest ideal cycle: a delta of 9
-# or less is always plausible, a larger one while that stays below 10), lowest and highest
-# value, sum of |increments| (delta counters), nonzero deltas in time order (when needed).
-# A cumulative counter's rows start at `since` (steps before the chunk decide whether the core
-# keeps its baseline); the first clean sample's step comes from _FIRST_STEP_SQL.
+# excess, lowest and highest value, sum of |increments| (delta counters), nonzero deltas in time
+# order (when needed). A step's excess is delta - elapsed x PLAUSIBLE_RATE / the largest ideal
+# cycle (%(f)s), for steps above PLAUSIBLE_EXTRA - 1 (smaller ones are always plausible): the
+# step is plain while its excess stays below PLAUSIBLE_EXTRA. A cumulative counter's rows start
+# at `since` (steps before the chunk decide whether the core keeps its baseline); the first
+# counted sample's step comes from _FIRST_STEP_SQL.
 _CUMULATIVE_PART = """
 SELECT {k}, minute, sum(d), min(d),
-       max(CASE WHEN d > 9 THEN d - date_part('epoch', time - prev) * %(f)s END),
+       max(CASE WHEN d > {plain} THEN d - date_part('epoch', time - prev) * %(f)s END),
        min(v), max(v), NULL::float8, {deltas}
 FROM (
     SELECT time_bucket('1 minute', time) AS minute, time, v,
            v - lag(v) OVER w AS d, lag(time) OVER w AS prev
-    FROM (
-        SELECT time, round(value) AS v FROM readings
-        WHERE tag_id = %(t{k})s AND time >= %(since)s AND time < %(end)s AND {clean}
-        ORDER BY time
-    ) AS r
+    FROM ({counted} ORDER BY time) AS r
     WINDOW w AS (ORDER BY time)
 ) AS steps
 GROUP BY minute
@@ -297,22 +288,19 @@ GROUP BY minute
 _DELTA_PART = """
 SELECT {k}, time_bucket('1 minute', time) AS minute, sum(v), NULL::float8, NULL::float8,
        min(v), max(v), sum(abs(v)), {deltas}
-FROM (
-    SELECT time, round(value) AS v FROM readings
-    WHERE tag_id = %(t{k})s AND time >= %(start)s AND time < %(end)s AND {clean}
-) AS r
+FROM ({counted}) AS r
 GROUP BY 2
 """
 _FIRST_STEP_SQL = f"""
 SELECT q.k, b.time, b.value, f.time, f.value
 FROM unnest(%(k)s::int[], %(tag)s::int[]) AS q (k, tag)
 LEFT JOIN LATERAL (
-    SELECT time, CASE WHEN quality = 2 OR quality < 0 THEN NULL ELSE value END AS value
+    SELECT time, {VALUE_SQL} AS value
     FROM readings WHERE tag_id = q.tag AND time < %(since)s ORDER BY time DESC LIMIT 1
 ) AS b ON true
 LEFT JOIN LATERAL (
     SELECT time, value FROM readings
-    WHERE tag_id = q.tag AND time >= %(since)s AND time < %(end)s AND {_CLEAN_SQL}
+    WHERE tag_id = q.tag AND time >= %(since)s AND time < %(end)s AND {COUNTED_SQL}
     ORDER BY time LIMIT 1
 ) AS f ON true
 """
@@ -323,13 +311,6 @@ def _constant_cycle(cycles: CycleHistory, start: dt.datetime, end: dt.datetime) 
     if any(start < valid_from < end for valid_from, _ in cycles.entries):
         return None
     return cycles.at(start)
-
-
-def _finite_int(value: float | None) -> int | None:
-    """round(value) as the core rounds, or None when the core would skip or fail on it."""
-    if value is None or not math.isfinite(value) or abs(value) >= _EXACT:
-        return None
-    return round(value)
 
 
 async def server_counts(
@@ -350,8 +331,7 @@ async def server_counts(
     numerator = cycle.as_integer_ratio()[0]
     need_deltas = numerator >= _DYADIC_MAX_NUMERATOR
     largest = max(c for _, c in cycles.entries)  # plain below it is plain for any cycle
-    f = 1.5 / largest
-    margin = 1e-3  # elapsed seconds are computed apart from Python's: stay clear of the edge
+    f = PLAUSIBLE_RATE / largest
     names = list(tags.counters)
     params: dict[str, object] = {"since": since, "start": start, "end": end, "f": f}
     parts = []
@@ -361,13 +341,19 @@ async def server_counts(
         params[f"t{k}"] = tag_id
         if mode == "delta":
             deltas = "array_agg(v ORDER BY time) FILTER (WHERE v <> 0)"
-            part = _DELTA_PART
+            part, lower = _DELTA_PART, "start"
         else:
             deltas = "array_agg(d ORDER BY time) FILTER (WHERE d <> 0)"
-            part = _CUMULATIVE_PART
+            part, lower = _CUMULATIVE_PART, "since"
             cumulative.append(k)
-        deltas = deltas if need_deltas else "NULL::float8[]"
-        parts.append(part.format(k=k, deltas=deltas, clean=_CLEAN_SQL))
+        parts.append(
+            part.format(
+                k=k,
+                plain=PLAUSIBLE_EXTRA - 1,
+                counted=_COUNTED.format(k=k, lower=lower),
+                deltas=deltas if need_deltas else "NULL::float8[]",
+            )
+        )
     # minute -> [count, |count|, nonzero deltas] per counter
     sums: list[dict[dt.datetime, list]] = [{} for _ in names]
     async with conn.cursor() as cur:
@@ -383,21 +369,20 @@ async def server_counts(
                 prepare=False,
             )
             for k, t0, v0, t1, v1 in await cur.fetchall():
-                if t0 is None or t1 is None or v0 is None or math.isnan(v0):
-                    continue  # no baseline before the first clean sample: it sets it
-                a, b = _finite_int(v0), _finite_int(v1)
+                a, b = count_value(v0), count_value(v1)
                 if a is None or b is None:
-                    return None
+                    continue  # no baseline before the first counted sample (it sets it), or none
                 d = b - a
-                if not 0 <= d <= plausible_max((t1 - t0).total_seconds(), cycles.fastest(t0, t1)):
+                plausible = plausible_max((t1 - t0).total_seconds(), cycles.fastest(t0, t1))
+                if not (abs(a) < _EXACT and abs(b) < _EXACT and 0 <= d <= plausible):
                     return None
                 sums[k][floor_minute(t1)] = [d, d, [d] if d else []]
-        await cur.execute("\nUNION ALL\n".join(parts), params, prepare=False)  # type: ignore[arg-type]
+        await cur.execute("\nUNION ALL\n".join(parts), params, prepare=False)
         rows = await cur.fetchall()
     for k, minute, total, low, excess, v_min, v_max, abs_sum, deltas in rows:
         if not -_EXACT < v_min <= v_max < _EXACT or (low is not None and low < 0):
             return None
-        if excess is not None and not excess < 10 - margin:
+        if excess is not None and not excess < PLAUSIBLE_EXTRA - _MARGIN:
             return None
         if abs_sum is not None and not abs_sum < _EXACT:
             return None
@@ -513,9 +498,9 @@ async def _refresh_machine(
         (raw,) = await fetch_raw_many(conn, [request], {machine.id: cycles})
         intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
         if counts is not None:
-            rows = minute_rows_with_counts(intervals, counts, c0, c1)
+            rows = minute_rows(intervals, c0, c1, summed_counts(counts))
         else:
-            rows = minute_rows(intervals, streams, c0, c1)
+            rows = minute_rows(intervals, c0, c1, core_counts(streams))
             report.core_chunks += 1
         await _store(conn, machine.id, rows, c0, c1)
         report.minutes += len(rows)

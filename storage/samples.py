@@ -6,7 +6,9 @@ then equal what the raw timeline gives for the same minutes.
 
 Quality: a reading whose quality is Bad (2, or any negative number: the top 16 bits of an OPC
 UA Bad StatusCode, see docs/adapters/opcua.md) becomes a null sample, whatever value it carries;
-Good (0) and Uncertain (1) readings keep their value.
+Good (0) and Uncertain (1) readings keep their value. `BAD_QUALITY_SQL` is that rule's one
+definition; every statement that reads readings as samples (here, storage.rollups) is built
+from it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime as dt
 import logging
 import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import psycopg
@@ -46,7 +48,13 @@ COUNTER_OF_SIGNAL: dict[str, CounterName] = {
 }
 
 # Bad: 2 or negative (adapters.base.Quality, docs/adapters/opcua.md "Quality").
-_VALUE_SQL = "CASE WHEN quality = 2 OR quality < 0 THEN NULL ELSE value END"
+BAD_QUALITY_SQL = "(quality = 2 OR quality < 0)"
+# A reading's value as a sample: none when its quality is Bad.
+VALUE_SQL = f"CASE WHEN {BAD_QUALITY_SQL} THEN NULL ELSE value END"
+# The readings a counter counts: a finite value of a quality not Bad (kpi.counts.count_value).
+COUNTED_SQL = (
+    f"NOT {BAD_QUALITY_SQL} AND value IS NOT NULL AND value NOT IN ('NaN', 'Infinity', '-Infinity')"
+)
 
 
 @dataclass(frozen=True)
@@ -74,24 +82,23 @@ async def machine_tags(conn: psycopg.AsyncConnection) -> dict[str, MachineTags]:
             "WHERE active AND signal <> 'measurement' ORDER BY machine_id, signal, id"
         )
         rows = await cur.fetchall()
-    found: dict[str, dict[str, object]] = {}
+    found: dict[str, MachineTags] = {}
     for machine_id, signal, tag_id, mode, wrap in rows:
-        per = found.setdefault(machine_id, {"state": None, "stop_reason": None, "counters": {}})
+        tags = found.setdefault(machine_id, MachineTags(machine_id))
         if signal in ("state", "stop_reason"):
-            slot_taken = per[signal] is not None
+            slot_taken = getattr(tags, signal) is not None
             if not slot_taken:
-                per[signal] = tag_id
+                found[machine_id] = replace(tags, **{signal: tag_id})
         else:
             name = COUNTER_OF_SIGNAL[signal]
-            counters: dict[CounterName, tuple[int, CounterMode, int | None]] = per["counters"]  # type: ignore[assignment]
-            slot_taken = name in counters
+            slot_taken = name in tags.counters
             if not slot_taken:
                 if mode not in ("cumulative", "delta"):
                     raise ValueError(
                         f"tags.id {tag_id} ({machine_id} {signal}): counter_mode {mode!r} is "
                         "neither 'cumulative' nor 'delta'"
                     )
-                counters[name] = (tag_id, mode, int(wrap) if wrap is not None else None)
+                tags.counters[name] = (tag_id, mode, int(wrap) if wrap is not None else None)
         if slot_taken:
             log.warning(
                 "machine %s has several active %s tags; using the lowest id, ignoring tag %d",
@@ -99,10 +106,7 @@ async def machine_tags(conn: psycopg.AsyncConnection) -> dict[str, MachineTags]:
                 signal,
                 tag_id,
             )
-    return {
-        m: MachineTags(m, p["state"], p["stop_reason"], p["counters"])  # type: ignore[arg-type]
-        for m, p in found.items()
-    }
+    return found
 
 
 @dataclass(frozen=True)
@@ -127,18 +131,18 @@ class RawInputs:
 # and edges a KPI request reads. Per signal the last sample before `since` (a LATERAL LIMIT 1:
 # one index probe each), then per distinct [since, until) one range scan over all its tags with
 # the bounds as plain parameters, so the planner excludes chunks and estimates rows from them
-# (a LATERAL range with unknown bounds was costed at every chunk, which also switched on JIT:
-# +200 ms). Rows of the range scans come back as (-1 - span index, tag id, time, value).
+# (a LATERAL range with unknown bounds was costed at every chunk, which also switched on JIT;
+# docs/engine.md). Rows of the range scans come back as (-1 - span index, tag id, time, value).
 _BEFORE_SQL = f"""
 SELECT q.i, q.tag, r.time, r.value
 FROM unnest(%(i)s::int[], %(tag)s::int[], %(since)s::timestamptz[]) AS q (i, tag, since)
 CROSS JOIN LATERAL (
-    SELECT time, {_VALUE_SQL} AS value FROM readings
+    SELECT time, {VALUE_SQL} AS value FROM readings
     WHERE tag_id = q.tag AND time < q.since ORDER BY time DESC LIMIT 1
 ) AS r
 """
 _SPAN_SQL = (
-    "SELECT {k}, tag_id, time, " + _VALUE_SQL + " FROM readings WHERE tag_id = ANY(%(t{n})s) "
+    "SELECT {k}, tag_id, time, " + VALUE_SQL + " FROM readings WHERE tag_id = ANY(%(t{n})s) "
     "AND time >= %(s{n})s AND time < %(u{n})s"
 )
 
@@ -197,7 +201,7 @@ async def cycle_histories(
     return {m: CycleHistory(tuple(e)) for m, e in found.items()}
 
 
-_time = operator.itemgetter(0)  # a sample's time (a C function: ~100k calls for a week)
+_time = operator.itemgetter(0)  # a sample's time (a C function: called per sample)
 
 
 RawRequest = tuple[MachineTags, dt.datetime, dt.datetime]  # (tags, since, until)
@@ -241,10 +245,10 @@ async def fetch_raw_many(
         query, params, feeds = _raw_query(slots)
         # (row key, tag) -> the sample lists it feeds, looked up once per row
         sinks = {(-1 - k, tag): [found[s] for s in fed] for (k, tag), fed in feeds.items()}
-        # binary: a week of state samples is ~100k rows, and timestamps parse faster so
+        # binary: timestamps parse faster so (a week of state samples is many rows)
         async with conn.cursor(binary=True) as cur:
             # Not prepared: a cached generic plan would lose the plan-time chunk exclusion.
-            await cur.execute(query, params, prepare=False)  # type: ignore[arg-type]
+            await cur.execute(query, params, prepare=False)
             for k, tag, t, v in await cur.fetchall():
                 if k >= 0:
                     found[k].append((t, v))
@@ -252,16 +256,16 @@ async def fetch_raw_many(
                     for sink in sinks[k, tag]:
                         sink.append((t, v))
     out = []
-    for (tags, since, until), slots in zip(requests, signals, strict=True):
+    for (tags, since, until), named in zip(requests, signals, strict=True):
         # Sorted runs (the index order) sort in O(n); the SQL does not promise an order.
-        got = {name: sorted(found[slot], key=_time) for name, slot in slots}
+        got = {name: sorted(found[slot], key=_time) for name, slot in named}
         out.append(
             RawInputs(
                 since=since,
                 until=until,
                 states=got.get("state", []),
                 reasons=got.get("reason", []),
-                counters={name: got[name] for name in tags.counters},  # type: ignore[misc]
+                counters={name: got[name] for name in tags.counters},
                 cycles=cycles[tags.machine_id],
                 counter_modes={name: (m, w) for name, (_, m, w) in tags.counters.items()},
             )

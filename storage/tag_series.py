@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -61,16 +61,16 @@ _TAG_COLUMNS = (
 )
 
 
-def _tag(row: tuple[object, ...]) -> TagRow:
+def _tag(row: tuple[Any, ...]) -> TagRow:
     tid, machine, name, signal, unit, counter, wrap, source, protocol, address, active = row
     return TagRow(
-        id=int(tid),  # type: ignore[call-overload]
+        id=int(tid),
         machine=str(machine),
         name=str(name),
         signal=str(signal),
         unit=unit if unit is None else str(unit),
         counter=counter if counter is None else str(counter),
-        wrap=None if wrap is None else int(wrap),  # type: ignore[call-overload]
+        wrap=None if wrap is None else int(wrap),
         source=str(source),
         protocol=str(protocol),
         address=str(address),
@@ -81,9 +81,7 @@ def _tag(row: tuple[object, ...]) -> TagRow:
 async def list_tags(conn: psycopg.AsyncConnection, *, active_only: bool = False) -> list[TagRow]:
     """Every tag, by machine and name; inactive ones (left the config) only on request."""
     where = "WHERE active" if active_only else ""
-    cur = await conn.execute(
-        f"SELECT {_TAG_COLUMNS} FROM tags {where} ORDER BY machine_id, name"  # type: ignore[arg-type]
-    )
+    cur = await conn.execute(f"SELECT {_TAG_COLUMNS} FROM tags {where} ORDER BY machine_id, name")
     return [_tag(r) for r in await cur.fetchall()]
 
 
@@ -92,7 +90,7 @@ async def find_tag(conn: psycopg.AsyncConnection, *, machine: str, name: str) ->
     if "\x00" in machine or "\x00" in name:
         return None
     cur = await conn.execute(
-        f"SELECT {_TAG_COLUMNS} FROM tags WHERE machine_id = %s AND name = %s",  # type: ignore[arg-type]
+        f"SELECT {_TAG_COLUMNS} FROM tags WHERE machine_id = %s AND name = %s",
         (machine, name),
     )
     row = await cur.fetchone()

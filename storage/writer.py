@@ -7,9 +7,10 @@ savepoint is rolled back and the batch goes through a temp staging table with
 
 Bad rows: rows that cannot be readings (naive or missing timestamp, a time outside the span the
 product handles, unknown tag id, text with a NUL or that is not valid Unicode, quality out of
-range) are found before COPY; rows the server or the encoder refuses anyway are isolated by
-bisecting the batch. Either way the GOOD rows of the batch are written and each bad row is stored
-in `rejected_readings` with its reason, in the same transaction: nothing is dropped silently.
+range) are found before COPY (`row_problems`, the one rule, which also words the reason); rows
+the server or the encoder refuses anyway are isolated by bisecting the batch. Either way the GOOD
+rows of the batch are written and each bad row is stored in `rejected_readings` with its reason,
+in the same transaction: nothing is dropped silently.
 Input refused before it became a row (a malformed payload, an implausible reading time) rides
 with a batch as `Quarantined` and is stored there too.
 
@@ -27,21 +28,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psycopg
 from psycopg import errors as pgerr
 
-from kpi.limits import TIME_MAX, TIME_MIN, time_problem
+from kpi.limits import TIME_MAX, TIME_MIN, outside_span
 
 log = logging.getLogger(__name__)
 
 SMALLINT_MIN, SMALLINT_MAX = -32768, 32767
 MAX_DOUBLE_INT = 2**1023
-COPY_COLUMNS = "time, tag_id, value, quality, text_value"
-COPY_TYPES = ["timestamptz", "int4", "float8", "int2", "text"]
 
 # Readings older than this when stored are late: results of windows that ended before them may
 # change (rollup_state.late_seq, read by the API's result cache).
@@ -78,11 +77,23 @@ class Quarantined(NamedTuple):
 
 
 class ReadingRow(NamedTuple):
+    """One reading as stored: the columns of `readings`, in COPY order."""
+
     time: dt.datetime
     tag_id: int
     value: float | None
     quality: int = 0
     text_value: str | None = None
+
+
+# What `BatchWriter.write` takes per row: a ReadingRow, or a plain tuple of the same fields (the
+# collector's DatabaseSink builds those, no constructor call per reading). Rows of any other
+# shape are judged at run time (`row_problems`) and rejected with the reason.
+ReadingTuple = tuple[dt.datetime, int, float | None, int, str | None]
+
+COPY_COLUMNS = ", ".join(ReadingRow._fields)
+COPY_TYPES = ["timestamptz", "int4", "float8", "int2", "text"]
+UNKNOWN_TAG = "unknown tag_id"
 
 
 class WriteError(Exception):
@@ -126,28 +137,49 @@ def text_problem(text: object) -> str | None:
     return None
 
 
-def _row_problem(row: Sequence[object], known: set[int]) -> str | None:
-    """Why a row cannot be a reading, or None: the one rule, which also words the reason."""
-    if len(row) != 5:
-        return f"expected 5 fields (time, tag_id, value, quality, text_value), got {len(row)}"
-    time, tag_id, value, quality, text = row
-    if not isinstance(time, dt.datetime):
-        return f"time is {type(time).__name__}, not a datetime"
-    if time.tzinfo is None or time.utcoffset() is None:
-        return "time has no time zone (naive datetimes are ambiguous)"
-    span = time_problem(time)
-    if span is not None:
-        return span
-    if tag_id not in known:
-        return f"unknown tag_id {tag_id!r}"
-    if value is not None and not isinstance(value, float):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"value is {type(value).__name__}, not a number"
-        if abs(value) > MAX_DOUBLE_INT:
-            return "value is too large for double precision"
-    if not isinstance(quality, int) or not SMALLINT_MIN <= quality <= SMALLINT_MAX:
-        return f"quality {quality!r} is not a smallint"
-    return None if text is None else text_problem(text)
+def row_problems(rows: Sequence[ReadingTuple], known: Container[int]) -> dict[int, str]:
+    """Why each row that cannot be a reading cannot be one, by position in `rows`: the one rule.
+
+    A row may be anything at run time (spooled input, a caller's bug): each field is judged once,
+    in this order, and the first problem is the reason. One loop over the batch, no call per
+    row; the `is` tests only take a UTC datetime and a float past `isinstance` and `utcoffset()`.
+    """
+    datetime, utc = dt.datetime, dt.UTC
+    bad: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        try:
+            time, tag_id, value, quality, text = row
+        except (TypeError, ValueError):
+            bad[i] = f"expected 5 fields ({COPY_COLUMNS}), got {len(row)}"
+            continue
+        if time.__class__ is not datetime or time.tzinfo is not utc:
+            if not isinstance(time, datetime):
+                bad[i] = f"time is {type(time).__name__}, not a datetime"
+                continue
+            if time.utcoffset() is None:
+                bad[i] = "time has no time zone (naive datetimes are ambiguous)"
+                continue
+        if not TIME_MIN <= time < TIME_MAX:
+            bad[i] = outside_span(time)
+            continue
+        if tag_id not in known:
+            bad[i] = f"{UNKNOWN_TAG} {tag_id!r}"
+            continue
+        if value is not None and value.__class__ is not float and not isinstance(value, float):
+            if isinstance(value, bool) or not isinstance(value, int):
+                bad[i] = f"value is {type(value).__name__}, not a number"
+                continue
+            if abs(value) > MAX_DOUBLE_INT:
+                bad[i] = "value is too large for double precision"
+                continue
+        if not (isinstance(quality, int) and SMALLINT_MIN <= quality <= SMALLINT_MAX):
+            bad[i] = f"quality {quality!r} is not a smallint"
+            continue
+        if text is not None:
+            problem = text_problem(text)
+            if problem is not None:
+                bad[i] = problem
+    return bad
 
 
 def classify(exc: BaseException) -> type[WriteError] | None:
@@ -200,7 +232,7 @@ class BatchWriter:
         self._kpi = {tag_id for tag_id, kpi in tags if kpi}
 
     async def write(
-        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined] = ()
+        self, rows: Sequence[ReadingTuple], quarantined: Sequence[Quarantined] = ()
     ) -> WriteResult:
         """Write one batch (and what was quarantined with it) in one transaction.
         Raises TransientWriteError/PermanentWriteError; nothing else."""
@@ -221,7 +253,7 @@ class BatchWriter:
         return result
 
     async def _write_or_isolate(
-        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined]
+        self, rows: Sequence[ReadingTuple], quarantined: Sequence[Quarantined]
     ) -> WriteResult:
         try:
             return await self._write(rows, quarantined)
@@ -238,7 +270,7 @@ class BatchWriter:
             return await self._isolate(rows, quarantined, exc)
 
     async def _write(
-        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined]
+        self, rows: Sequence[ReadingTuple], quarantined: Sequence[Quarantined]
     ) -> WriteResult:
         result = WriteResult()
         if not rows and not quarantined:
@@ -252,7 +284,7 @@ class BatchWriter:
         return result
 
     async def _isolate(
-        self, rows: Sequence[Sequence[object]], quarantined: Sequence[Quarantined], exc: Exception
+        self, rows: Sequence[ReadingTuple], quarantined: Sequence[Quarantined], exc: Exception
     ) -> WriteResult:
         """After an unforeseen failure: the batch in halves, each its own transaction (writes
         are idempotent), down to the single rows that fail, which are rejected with the error.
@@ -278,59 +310,28 @@ class BatchWriter:
         return result
 
     async def _screen(
-        self, rows: Sequence[Sequence[object]], result: WriteResult
-    ) -> tuple[Sequence[Sequence[object]], Sequence[int]]:
+        self, rows: Sequence[ReadingTuple], result: WriteResult
+    ) -> tuple[Sequence[ReadingTuple], Sequence[int]]:
         """The rows fit to COPY and their positions in the batch (bad ones go to `result`).
-
-        A row of the usual shape (UTC datetime, known id, float or None, int quality, no text or
-        text without NUL) passes on a few type checks; anything else gets the full
-        `_row_problem`, which alone decides what is wrong. When every row passes, the batch
-        itself is returned with `range` positions: nothing is copied."""
-        known = self._known
-        utc = dt.UTC
-        slow: list[int] = []
-        for i, row in enumerate(rows):
-            try:
-                time, tag_id, value, quality, text = row
-            except (TypeError, ValueError):
-                slow.append(i)
-                continue
-            if not (
-                time.__class__ is dt.datetime
-                and time.tzinfo is utc
-                and TIME_MIN <= time < TIME_MAX
-                and tag_id in known
-                and (value is None or value.__class__ is float)
-                and quality.__class__ is int
-                and SMALLINT_MIN <= quality <= SMALLINT_MAX  # type: ignore[operator]
-                and (
-                    text is None
-                    or (text.__class__ is str and text.isascii() and "\x00" not in text)
-                )  # type: ignore[operator]
-            ):
-                slow.append(i)
-        if not slow:
-            return rows, range(len(rows))
-        bad: dict[int, str] = {}
-        for i in slow:
-            problem = _row_problem(rows[i], known)
-            if problem is not None:
-                bad[i] = problem
-        if any(p.startswith("unknown tag_id") for p in bad.values()):
+        When every row passes, the batch itself is returned with `range` positions: nothing is
+        copied. Rows of tag ids not seen yet are judged again after a refresh of the tags."""
+        bad = row_problems(rows, self._known)
+        unknown = [i for i, p in bad.items() if p.startswith(UNKNOWN_TAG)]
+        if unknown:
             await self.refresh_tags()  # tags added since we last looked
-            for i, p in list(bad.items()):
-                problem = _row_problem(rows[i], self._known) if p.startswith("unknown") else p
-                if problem is None:
-                    del bad[i]
+            again = row_problems([rows[i] for i in unknown], self._known)
+            for k, i in enumerate(unknown):
+                if k in again:
+                    bad[i] = again[k]
                 else:
-                    bad[i] = problem
+                    del bad[i]
         if not bad:
             return rows, range(len(rows))
-        result.rejected.extend(RejectedRow(i, tuple(rows[i]), p) for i, p in sorted(bad.items()))
+        result.rejected.extend(RejectedRow(i, tuple(rows[i]), bad[i]) for i in sorted(bad))
         index = [i for i in range(len(rows)) if i not in bad]
         return [rows[i] for i in index], index
 
-    async def _copy(self, table: str, rows: Sequence[Sequence[object]]) -> None:
+    async def _copy(self, table: str, rows: Sequence[ReadingTuple]) -> None:
         sql = f"COPY {table} ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         async with self._conn.cursor() as cur, cur.copy(sql) as cp:
             cp.set_types(COPY_TYPES)
@@ -338,7 +339,7 @@ class BatchWriter:
                 await cp.write_row(row)
 
     async def _write_good(
-        self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
+        self, rows: Sequence[ReadingTuple], index: Sequence[int], result: WriteResult
     ) -> None:
         """COPY `rows` (at batch positions `index`) in a savepoint; when some are stored already
         (a replay) through the staging table instead; rows the server or the encoder refuses are
@@ -374,11 +375,11 @@ class BatchWriter:
         await self._write_good(rows[:mid], index[:mid], result)
         await self._write_good(rows[mid:], index[mid:], result)
 
-    async def _copy_in(self, rows: Sequence[Sequence[object]]) -> int:
+    async def _copy_in(self, rows: Sequence[ReadingTuple]) -> int:
         await self._copy("readings", rows)
         return len(rows)
 
-    async def _stage(self, rows: Sequence[Sequence[object]]) -> int:
+    async def _stage(self, rows: Sequence[ReadingTuple]) -> int:
         """Rows through a temp table, `ON CONFLICT DO NOTHING`: how many were new."""
         async with self._conn.cursor() as cur:
             # Every time: made inside a savepoint, the table is gone again if that rolls back.
@@ -398,7 +399,7 @@ class BatchWriter:
             return cur.rowcount
 
     async def _mark_dirty(
-        self, rows: Sequence[Sequence[object]], index: Sequence[int], result: WriteResult
+        self, rows: Sequence[ReadingTuple], index: Sequence[int], result: WriteResult
     ) -> None:
         """Lower rollup_state.dirty_since to each machine's earliest reading of the batch, in the
         batch's transaction, so the rollups never miss readings that arrive late (see
@@ -415,9 +416,9 @@ class BatchWriter:
             tag = row[1]
             if tag in kpi:
                 time = row[0]
-                seen = first.get(tag)  # type: ignore[call-overload]
-                if seen is None or time < seen:  # type: ignore[operator]
-                    first[tag] = time  # type: ignore[index,assignment]
+                seen = first.get(tag)
+                if seen is None or time < seen:
+                    first[tag] = time
         if not first:
             return
         async with self._conn.cursor() as cur:
@@ -426,7 +427,7 @@ class BatchWriter:
     async def _store_rejected(
         self, rejected: Sequence[RejectedRow], quarantined: Sequence[Quarantined]
     ) -> None:
-        records = [
+        records: list[tuple[object, ...]] = [
             (
                 r.row[0] if _is_aware(r.row[0]) else None,
                 r.row[1] if isinstance(r.row[1], int) and abs(r.row[1]) < 2**31 else None,

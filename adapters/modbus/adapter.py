@@ -11,25 +11,24 @@ request line up. What goes wrong is reported, never raised out of `run()`:
 - a merged request refused with "illegal data address" is split into one request per tag, so
   one unmapped address in a gap does not blank its neighbours.
 
-A failing device is logged at ERROR once, at DEBUG while it keeps failing, and at INFO when it
-recovers (Home Assistant's rule), so a dead PLC does not flood the log.
+A failing device (each unit, request, the connection, the sink) is logged by the adapters' one
+policy (adapters/reconnect.py): ERROR once, DEBUG while it keeps failing, INFO when it recovers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import math
 import struct
 from collections import defaultdict
-from collections.abc import Sequence
 from itertools import repeat
+from typing import NamedTuple
 
 from adapters.base import Quality, Reading, ReadingSink, SourceStatus, good_readings
-from adapters.errors import AdapterError, DecodeError, TransportError
-from adapters.modbus import codec
+from adapters.errors import DecodeError, TransportError
+from adapters.modbus.codec import Decoded, Response
 from adapters.modbus.connection import (
     ConnectError,
     DeviceBusyError,
@@ -38,12 +37,21 @@ from adapters.modbus.connection import (
     ModbusExceptionError,
 )
 from adapters.modbus.planner import ReadRequest, plan
+from adapters.reconnect import FailureLog, pause
 from config.sources.modbus import ModbusSource, ModbusTag
 
 log = logging.getLogger(__name__)
 
 ILLEGAL_DATA_ADDRESS = 2
 STOP_GRACE_S = 5.0  # longest wait for a poll in progress to finish on stop()
+
+
+class Answer(NamedTuple):
+    """A request's response, waiting to be decoded."""
+
+    request: ReadRequest
+    data: Response
+    sent: dt.datetime  # when the request went out: its readings' timestamp
 
 
 class ModbusAdapter:
@@ -58,7 +66,7 @@ class ModbusAdapter:
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._running = False
-        self._trouble: set[str] = set()
+        self._failures = FailureLog(log, source.name)
         # Requests by poll interval: one poller per cadence. Planned here so a tag map the
         # planner cannot serve fails at construction, not inside run().
         by_interval: dict[float, list[tuple[int, ModbusTag]]] = defaultdict(list)
@@ -111,9 +119,9 @@ class ModbusAdapter:
                 await self._poll_once(requests)
             except Exception as exc:  # a bug must not end polling; logged in full, once
                 self._count_error(exc)
-                self._trouble_log("poll", exc, exc_info=True)
+                self._failures.failed("poll", exc, exc_info=True)
             else:
-                self._ok("poll")
+                self._failures.recovered("poll")
             next_at += interval
             now = loop.time()
             if next_at < now:  # the poll overran: skip the missed ticks, poll again at once
@@ -122,8 +130,7 @@ class ModbusAdapter:
             if next_at <= now:
                 await asyncio.sleep(0)  # back to back: only let the other tasks run
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=next_at - now)
+            await pause(self._stopping, next_at - now)
 
     async def _poll_once(self, requests: list[ReadRequest]) -> None:
         self.status.extra["polls"] += 1
@@ -132,7 +139,7 @@ class ModbusAdapter:
         # Answers are decoded while the next request is on the wire, not between an answer and
         # the next request: the device's round trip hides our decoding instead of adding to it.
         loop = asyncio.get_running_loop()
-        answered: list[tuple[ReadRequest, Sequence[int] | Sequence[bool], dt.datetime]] = []
+        answered: list[Answer] = []
 
         def decode_answered() -> None:  # at most once per answer, in request order
             while answered:
@@ -141,7 +148,7 @@ class ModbusAdapter:
                     readings.extend(self._decode(asked, data, ts))
                 except Exception as exc:  # a bug, maybe run by the loop: counted and logged
                     self._count_error(exc)
-                    self._trouble_log(_request_key(asked), exc, exc_info=True)
+                    self._failures.failed(_request_key(asked), exc, exc_info=True)
 
         i = 0
         while i < len(requests):
@@ -176,9 +183,11 @@ class ModbusAdapter:
                     break  # no connection: the other units cannot be read either
                 failed_units.add(request.unit_id)
                 continue
-            if self._trouble:
-                self._ok("connection", f"unit {request.unit_id}", _request_key(request))
-            answered.append((request, data, self._conn.sent_at))
+            if self._failures.failing:
+                self._failures.recovered(
+                    "connection", f"unit {request.unit_id}", _request_key(request)
+                )
+            answered.append(Answer(request, data, self._conn.sent_at))
         decode_answered()
         self.status.connected = self._conn.connected
         self.status.reconnects = max(self._conn.connects - 1, 0)
@@ -191,52 +200,52 @@ class ModbusAdapter:
             await self._sink(readings)
         except Exception as exc:  # the collector's trouble: these readings are lost; go on
             self._count_error(exc)
-            self._trouble_log("sink", exc, exc_info=True)
+            self._failures.failed("sink", exc, exc_info=True)
         else:
-            self._ok("sink")
+            self._failures.recovered("sink")
 
-    def _decode(
-        self, request: ReadRequest, data: Sequence[int] | Sequence[bool], ts: dt.datetime
-    ) -> list[Reading]:
+    def _decode(self, request: ReadRequest, data: Response, ts: dt.datetime) -> list[Reading]:
         """The request's readings, in tag order: all tags at once by the request's plan."""
         try:
-            values, texts = request.decoder.decode(data)
+            decoded = request.decoder.decode(data)
         except (struct.error, DecodeError):  # short, or not 0..65535: each tag judges, as ever
             return self._decode_per_tag(request, data, ts)
+        return self._readings(request, ts, decoded, request.decoder.checks_finite)
+
+    def _decode_per_tag(
+        self, request: ReadRequest, data: Response, ts: dt.datetime
+    ) -> list[Reading]:
+        """Tag by tag, each by its own plan: what fails to decode is counted and BAD."""
+        values: list[float | None] = []
+        texts: list[str | None] = []
+        for i, tag in enumerate(request.tags):
+            try:
+                value, text = request.decoder.decode_tag(i, request.slice_for(tag, data))
+            except DecodeError as exc:
+                self._count_error(exc)
+                log.debug("%s: %s: cannot decode: %s", self.source.name, tag.key, exc)
+                value, text = math.nan, None  # BAD, as a value the device marks invalid
+            values.append(value)
+            texts.append(text)
+        return self._readings(request, ts, Decoded(values, texts))
+
+    def _readings(
+        self, request: ReadRequest, ts: dt.datetime, decoded: Decoded, check: bool = True
+    ) -> list[Reading]:
+        """GOOD readings, except NaN or infinite values: BAD, without value ("no valid value")."""
         name, good = self.source.name, Quality.GOOD
-        if texts is None and not request.decoder.checks_finite:
+        values, texts = decoded
+        if texts is None and not check:
             return good_readings(name, request.addresses, repeat(ts), values)
         out: list[Reading] = []
         isfinite, bad = math.isfinite, Quality.BAD
         texts = texts if texts is not None else [None] * len(values)
         for address, value, text in zip(request.addresses, values, texts, strict=True):
             if value is not None and not isfinite(value):
-                out.append(Reading(name, address, ts, None, bad, None))  # NaN/inf: no valid value
+                out.append(Reading(name, address, ts, None, bad, None))
             else:
                 out.append(Reading(name, address, ts, value, good, text))
         return out
-
-    def _decode_per_tag(
-        self, request: ReadRequest, data: Sequence[int] | Sequence[bool], ts: dt.datetime
-    ) -> list[Reading]:
-        """Tag by tag with `codec.decode`: what fails to decode is counted and BAD."""
-        out: list[Reading] = []
-        for tag, address in zip(request.tags, request.addresses, strict=True):
-            try:
-                value, text = codec.decode(tag, request.slice_for(tag, data))
-            except (AdapterError, ValueError, IndexError) as exc:
-                self._count_error(exc)
-                log.debug("%s: %s: cannot decode: %s", self.source.name, tag.key, exc)
-                out.append(self._bad(address, ts))
-                continue
-            if value is not None and not math.isfinite(value):
-                out.append(self._bad(address, ts))  # NaN/inf: the device says "no valid value"
-                continue
-            out.append(Reading(self.source.name, address, ts, value, Quality.GOOD, text))
-        return out
-
-    def _bad(self, address: str, ts: dt.datetime) -> Reading:
-        return Reading(self.source.name, address, ts, None, Quality.BAD, None)
 
     def _split(self, request: ReadRequest) -> list[ReadRequest]:
         log.warning(
@@ -255,44 +264,21 @@ class ModbusAdapter:
         ]
 
     def _exception_response(
-        self,
-        request: ReadRequest,
-        exc: ModbusExceptionError,
-        readings: list[Reading],
+        self, request: ReadRequest, exc: ModbusExceptionError, readings: list[Reading]
     ) -> None:
         """An answer after all: stamped like a value, when the request was sent."""
         self.status.extra["exception_responses"] += 1
         self._count_error(exc)
-        self._trouble_log(_request_key(request), exc)
-        ts = self._conn.sent_at
-        readings.extend(self._bad(address, ts) for address in request.addresses)
+        self._failures.failed(_request_key(request), exc)
+        ts, bad = self._conn.sent_at, Quality.BAD
+        readings.extend(
+            Reading(self.source.name, a, ts, None, bad, None) for a in request.addresses
+        )
 
     def _transport_failure(self, request: ReadRequest, exc: TransportError) -> None:
         self._count_error(exc)
         key = "connection" if isinstance(exc, ConnectError) else f"unit {request.unit_id}"
-        self._trouble_log(key, exc)
-
-    def _trouble_log(self, key: str, exc: Exception, *, exc_info: bool = False) -> None:
-        """ERROR the first time `key` fails, DEBUG while it keeps failing."""
-        name = self.source.name
-        text = str(exc).removeprefix(f"{name}: ") or repr(exc)
-        if key in self._trouble:
-            log.debug("%s: %s still failing: %s", name, key, text)
-            return
-        self._trouble.add(key)
-        log.error(
-            "%s: %s failing: %s (will keep trying; repeats are logged at DEBUG)",
-            name,
-            key,
-            text,
-            exc_info=exc_info,
-        )
-
-    def _ok(self, *keys: str) -> None:
-        for key in keys:
-            if key in self._trouble:
-                self._trouble.discard(key)
-                log.info("%s: %s recovered", self.source.name, key)
+        self._failures.failed(key, exc)
 
     def _count_error(self, exc: Exception) -> None:
         self.status.errors += 1

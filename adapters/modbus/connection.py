@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
@@ -23,6 +22,8 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from adapters.errors import ConfigurationError, TransportError
+from adapters.modbus.codec import Response
+from adapters.reconnect import Backoff
 from config.sources.modbus import ModbusSource, RegisterKind
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ModbusConnection:
         self.source = source
         self._lock = asyncio.Lock()
         self._client: AsyncModbusTcpClient | None = None
-        self._delay = source.reconnect_delay_s
+        self._backoff = Backoff(source.reconnect_delay_s, source.reconnect_delay_max_s)
         self._next_connect = 0.0  # loop time before which no connect is tried
         self._ever_connected = False
         self.connects = 0
@@ -85,9 +86,7 @@ class ModbusConnection:
     def connected(self) -> bool:
         return self._client is not None and self._client.connected
 
-    async def read(
-        self, table: RegisterKind, address: int, count: int, unit_id: int
-    ) -> Sequence[int] | Sequence[bool]:
+    async def read(self, table: RegisterKind, address: int, count: int, unit_id: int) -> Response:
         """`count` registers or bits from `address`; raises TransportError or an exception error.
 
         Tries `retries + 1` times; a timeout or a lost connection closes the socket first.
@@ -112,7 +111,7 @@ class ModbusConnection:
                     last = exc
                     self._drop(f"request failed: {exc!r}")
                     continue
-                self._delay = self.source.reconnect_delay_s  # the device answered
+                self._backoff.reset()  # the device answered
                 if isinstance(response, ExceptionResponse) or response.isError():
                     raise self._exception_error(response, table, address, count, unit_id)
                 if table.is_bit:
@@ -161,8 +160,7 @@ class ModbusConnection:
             raise
         if not ok:
             client.close()
-            self._next_connect = loop.time() + self._delay
-            self._delay = min(self._delay * 2, self.source.reconnect_delay_max_s)
+            self._next_connect = loop.time() + self._backoff.next()
             raise ConnectError(
                 f"cannot connect to {self.source.host}:{self.source.port}",
                 source=self.source.name,

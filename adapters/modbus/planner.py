@@ -9,10 +9,10 @@ than a second round trip; a device that refuses reads of unmapped addresses need
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from adapters.modbus.codec import RequestDecoder
+from adapters.modbus.codec import RequestDecoder, Response
 from config.sources.modbus import ModbusTag, RegisterKind
 
 # Modbus Application Protocol v1.1b3, 6.1-6.4: quantity limits of one read request.
@@ -60,7 +60,7 @@ class ReadRequest:
         object.__setattr__(self, "addresses", tuple(t.reading_address for t in self.tags))
         object.__setattr__(self, "decoder", decoder)
 
-    def slice_for(self, tag: ModbusTag, data: Sequence[int] | Sequence[bool]) -> Sequence:
+    def slice_for(self, tag: ModbusTag, data: Response) -> Response:
         """The part of this request's response that holds `tag`."""
         start = tag.address - self.address
         return data[start : start + tag.register_count]

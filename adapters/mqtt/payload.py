@@ -2,18 +2,18 @@
 
 Values follow `Reading`: numbers and booleans become floats; strings that are not numbers
 become text (value None). Anything that cannot give the configured field raises `DecodeError`:
-the adapter counts it as malformed and skips it. `Decoder` is `decode` for one topic's tags,
-worked out once (the adapter keeps one per topic name); it gives `Columns`, from which the adapter
-builds readings without a Python call per value.
+the adapter quarantines the message. `Decoder` decodes for one topic's tags, its choices worked
+out once (the adapter keeps one per topic name); it gives `Columns`, from which the adapter
+builds readings without a Python call per value. tests/adapters/oracles.py holds the plain
+per-field reference it is pinned against.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from adapters.errors import DecodeError
@@ -53,24 +53,21 @@ def get_path(doc: Any, path: str) -> Any:
 
 
 def to_value(raw: Any) -> tuple[float | None, str | None]:
-    """A JSON value as (value, text): numbers and bools as float, other strings as text."""
-    if type(raw) is float:  # the common case first: JSON numbers with a fraction
-        if not math.isfinite(raw):
-            raise DecodeError(f"not a finite number: {raw!r}")
-        return raw, None
-    if isinstance(raw, bool):
-        return (1.0 if raw else 0.0), None
-    if isinstance(raw, int | float):
-        try:
-            value = float(raw)
-        except OverflowError:  # a JSON integer beyond any float
-            raise DecodeError(f"not a finite number: {raw!r}") from None
-        if not math.isfinite(value):
-            raise DecodeError(f"not a finite number: {raw!r}")
-        return value, None
-    if isinstance(raw, str):
-        return _scalar_text(raw)
-    raise DecodeError(f"expected a number, bool or string, got {type(raw).__name__}")
+    """A JSON value as (value, text): what `float()` reads (numbers, bools, numeric strings) if
+    finite; other strings as text, except true/on and false/off (1 and 0). The one value rule."""
+    if not isinstance(raw, str | int | float):  # bool is an int
+        raise DecodeError(f"expected a number, bool or string, got {type(raw).__name__}")
+    try:
+        value = float(raw)
+    except ValueError:  # a string that is no number
+        text = str(raw)
+        low = text.strip().lower()
+        return (1.0, None) if low in _TRUE else (0.0, None) if low in _FALSE else (None, text)
+    except OverflowError:  # a JSON integer beyond any float
+        raise DecodeError(f"not a finite number: {raw!r}") from None
+    if value - value != 0.0:  # NaN or infinite
+        raise DecodeError(f"not a finite number: {raw!r}")
+    return value, None
 
 
 def scalar(payload: bytes) -> tuple[float | None, str | None]:
@@ -81,22 +78,7 @@ def scalar(payload: bytes) -> tuple[float | None, str | None]:
         raise DecodeError("payload is not UTF-8 text") from exc
     if not text:
         raise DecodeError("empty payload")
-    return _scalar_text(text)
-
-
-def _scalar_text(text: str) -> tuple[float | None, str | None]:
-    low = text.strip().lower()
-    if low in _TRUE:
-        return 1.0, None
-    if low in _FALSE:
-        return 0.0, None
-    try:
-        value = float(low)
-    except ValueError:
-        return None, text
-    if not math.isfinite(value):
-        raise DecodeError(f"not a finite number: {text!r}")
-    return value, None
+    return to_value(text)
 
 
 def parse_timestamp(raw: Any, fmt: TimestampFormat) -> dt.datetime:
@@ -128,61 +110,14 @@ def parse_timestamp(raw: Any, fmt: TimestampFormat) -> dt.datetime:
         raise DecodeError(f"timestamp {raw!r} is out of range") from exc
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """Where one tag's value (and its optional timestamp) sits in a payload, worked out once.
-
-    `field` None: the whole payload is one plain scalar. Otherwise a dot path into JSON; `key` is
-    `field` when it names a top-level key (no dots), looked up without a path walk.
-    """
+    """Where one tag's value (and its optional timestamp) sits in a payload: `field` None, the
+    whole payload is one plain scalar; otherwise a dot path into JSON."""
 
     field: str | None = None
     timestamp_field: str | None = None
     timestamp_format: TimestampFormat = "iso8601"
-    key: str | None = dataclasses.field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        if self.field is not None and "." not in self.field:
-            object.__setattr__(self, "key", self.field)
-
-
-def decode(
-    payload: bytes, specs: Sequence[FieldSpec]
-) -> list[tuple[float | None, str | None, dt.datetime | None]]:
-    """(value, text, payload timestamp or None) per spec, or DecodeError: a message is used whole.
-
-    The payload is parsed once, and each distinct payload timestamp once, however many specs
-    read it (a gateway's JSON object of 20 values is one message feeding 20 tags).
-    """
-    doc: Any = None
-    plain: tuple[float | None, str | None] | None = None
-    stamps: dict[tuple[str, str], dt.datetime] = {}
-    out = []
-    for s in specs:
-        if s.field is None:
-            if plain is None:
-                plain = scalar(payload)
-            value, text = plain
-        else:
-            if doc is None:
-                doc = parse_json(payload)
-            if s.key is not None and type(doc) is dict and s.key in doc:
-                raw = doc[s.key]  # a top-level field: the common case, no path walk
-            else:
-                raw = get_path(doc, s.field)
-            if type(raw) is float and raw - raw == 0.0:  # finite: NaN and inf fail this
-                value, text = raw, None
-            else:
-                value, text = to_value(raw)
-        ts = None
-        if s.timestamp_field is not None:  # config: only beside a field, so doc is parsed
-            stamp_key = (s.timestamp_field, s.timestamp_format)
-            ts = stamps.get(stamp_key)
-            if ts is None:
-                ts = parse_timestamp(get_path(doc, s.timestamp_field), s.timestamp_format)
-                stamps[stamp_key] = ts
-        out.append((value, text, ts))
-    return out
 
 
 class Columns(NamedTuple):
@@ -192,56 +127,69 @@ class Columns(NamedTuple):
     texts: list[str | None] | None  # None when no field is text
     stamps: list[dt.datetime | None]  # each field's payload timestamp, None where it has none
 
-    @classmethod
-    def of_rows(cls, rows: list[tuple[float | None, str | None, dt.datetime | None]]) -> Columns:
-        if not rows:
-            return cls([], None, [])
-        values, texts, stamps = map(list, zip(*rows, strict=True))
-        return cls(values, None if texts.count(None) == len(texts) else texts, stamps)
-
-    def rows(self) -> list[tuple[float | None, str | None, dt.datetime | None]]:
-        """What `decode` gives for the same payload."""
-        texts = self.texts if self.texts is not None else [None] * len(self.values)
-        return list(zip(self.values, texts, self.stamps, strict=True))
-
 
 class Decoder:
-    """`decode` for one fixed list of specs (one topic's tags), its choices made once.
+    """Decodes a payload for one fixed list of specs (one topic's tags), its choices made once.
 
-    The usual gateway payload, a JSON object whose top-level keys are the fields, all numbers
-    read with one timestamp field, takes a short path: every value through `float` at once, the
-    timestamp parsed once, no per-spec branching. Other specs, and every payload the short path
-    does not take cleanly (text, a missing key, NaN), go through `decode`, so results and error
-    messages are exactly `decode`'s.
+    The general path parses the payload once and each distinct payload timestamp once, however
+    many specs read them (a gateway's JSON object of 20 values is one message feeding 20 tags).
+    The usual gateway payload, a JSON object whose top-level keys are the fields, all numbers,
+    read with one timestamp field, takes a fast front: `to_value`'s `float` mapped over every
+    value at once and one finiteness check for all. Whatever the front does not take cleanly
+    (text, a missing key, NaN, a bad timestamp) goes the general path, which raises what is
+    wrong or agrees: the front decides no rule of its own.
     """
 
     __slots__ = ("_keys", "_stamp", "specs")
 
     def __init__(self, specs: Sequence[FieldSpec]) -> None:
         self.specs = tuple(specs)
-        keys = [s.key for s in self.specs]
+        keys = [s.field for s in self.specs if s.field is not None and "." not in s.field]
         stamps = {(s.timestamp_field, s.timestamp_format) for s in self.specs}
-        short = bool(keys) and None not in keys and len(stamps) == 1
-        self._keys: tuple[str, ...] | None = tuple(keys) if short else None  # type: ignore[arg-type]
+        fast = 0 < len(keys) == len(self.specs) and len(stamps) == 1  # top-level keys, one stamp
+        self._keys = tuple(keys) if fast else None
         self._stamp: tuple[str | None, TimestampFormat] = (
-            stamps.pop() if short else (None, "iso8601")
+            stamps.pop() if fast else (None, "iso8601")
         )
 
     def __call__(self, payload: bytes) -> Columns:
         keys = self._keys
         if keys is None:
-            return Columns.of_rows(decode(payload, self.specs))
+            return self._general(payload)
         try:
             doc = parse_json(payload)
-            # Numbers and booleans; a string only when float() reads it, which is exactly
-            # when decode's text rule would give the same number ("on", "RUNNING" fail here).
             values: list[float | None] = list(map(float, [doc[k] for k in keys]))
             total = sum(values)  # type: ignore[arg-type]
             if total - total != 0.0:
-                raise ValueError  # NaN or inf somewhere (or a sum beyond floats): decode judges
+                raise ValueError  # NaN or inf somewhere (or a sum beyond floats)
             field, fmt = self._stamp
             ts = None if field is None else parse_timestamp(get_path(doc, field), fmt)
         except (KeyError, TypeError, ValueError, OverflowError, DecodeError):
-            # the reference: raises what is wrong, or agrees
-            return Columns.of_rows(decode(payload, self.specs))
+            return self._general(payload)
         return Columns(values, None, [ts] * len(values))
+
+    def _general(self, payload: bytes) -> Columns:
+        """Spec by spec; DecodeError for the first field that fails: a message is used whole."""
+        doc: Any = None
+        plain: tuple[float | None, str | None] | None = None
+        parsed: dict[tuple[str | None, str], dt.datetime] = {}  # each stamp read once
+        values: list[float | None] = []
+        texts: list[str | None] = []
+        stamps: list[dt.datetime | None] = []
+        for s in self.specs:
+            if s.field is None:
+                if plain is None:
+                    plain = scalar(payload)
+                value, text = plain
+            else:
+                if doc is None:
+                    doc = parse_json(payload)
+                value, text = to_value(get_path(doc, s.field))
+            ts, stamp = None, (s.timestamp_field, s.timestamp_format)
+            if s.timestamp_field is not None and (ts := parsed.get(stamp)) is None:
+                raw = get_path(doc, s.timestamp_field)  # config: only beside a field, so in doc
+                ts = parsed[stamp] = parse_timestamp(raw, s.timestamp_format)
+            values.append(value)
+            texts.append(text)
+            stamps.append(ts)
+        return Columns(values, None if texts.count(None) == len(texts) else texts, stamps)

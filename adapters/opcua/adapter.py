@@ -4,7 +4,8 @@ Each session: connect with the configured security, resolve every tag's node (na
 and browse paths are looked up again on every connect), then either create one subscription
 with a monitored item per tag or read all tags in one Read per poll. When the session is lost
 (socket closed, watchdog read failed, a status change notification), it is torn down and built
-again after a backoff delay that doubles up to `reconnect_max_s`.
+again after a backoff delay that doubles up to `reconnect_max_s` (adapters/reconnect.py: the
+adapters' one policy for delays and for logging failures and recoveries).
 
 asyncua calls the subscription handler from its own tasks; the handler only converts and puts
 the reading into a bounded queue (`put_nowait`, never awaiting), and one consumer task hands
@@ -20,16 +21,17 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 
 from adapters.base import Reading, ReadingSink, SourceStatus
-from adapters.errors import AdapterError, ConfigurationError, DecodeError, TransportError
+from adapters.errors import ConfigurationError, DecodeError, TransportError
 from adapters.opcua.connection import ConnectionOptions, session, translate
 from adapters.opcua.nodeid import BrowsePath, NodeRef, parse_node, to_relative_path, to_ua_nodeid
 from adapters.opcua.values import from_datavalue
+from adapters.reconnect import Backoff, FailureLog, pause
 from config.sources.opcua import OpcUaSource, OpcUaTag
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,13 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000  # readings between asyncua's callbacks and the sink
 MAX_BATCH = 500
 _DEADBAND = {"absolute": ua.DeadbandType.Absolute, "percent": ua.DeadbandType.Percent}
+
+
+class Node(NamedTuple):
+    """A tag and the node id the server knows it by in this session."""
+
+    tag: OpcUaTag
+    nodeid: ua.NodeId
 
 
 class _SessionLost(TransportError):
@@ -94,7 +103,7 @@ class OpcUaAdapter:
         self._stop = asyncio.Event()
         self._lost = asyncio.Event()
         self._lost_reason = ""
-        self._failing = False
+        self._failures = FailureLog(log, source.name)
         self._sessions = 0
         self._warned_tags: set[str] = set()
         self._overflowing = False
@@ -110,24 +119,26 @@ class OpcUaAdapter:
         self._done.clear()
         self._queue = asyncio.Queue(self._queue_size)
         consumer = asyncio.create_task(self._deliver(), name=f"opcua-{self.source.name}-sink")
-        delay = self.source.reconnect_min_s
+        backoff = Backoff(self.source.reconnect_min_s, self.source.reconnect_max_s)
         try:
             while not self._stop.is_set():
                 try:
                     await self._session_until_stop()
-                    delay = self.source.reconnect_min_s
+                    backoff.reset()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self._record_failure(translate(exc, self.source.name))
+                    err = translate(exc, self.source.name)
+                    self.status.errors += 1
+                    self.status.last_error = str(err)
+                    hint = "" if err.retriable else " (check the configuration)"
+                    self._failures.failed("session", f"{err}{hint}")
                     if self._session_ok:  # it worked a while: start the backoff over
-                        delay = self.source.reconnect_min_s
+                        backoff.reset()
                 self.status.connected = False
                 if self._stop.is_set():
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, self.source.reconnect_max_s)
+                await pause(self._stop, backoff.next())
         finally:
             self._stop.set()  # also when cancelled: the consumer must not retry forever
             self.status.connected = False
@@ -178,15 +189,8 @@ class OpcUaAdapter:
                 self.status.reconnects += 1
             self.status.connected = True
             self._session_ok = True
-            log.log(
-                logging.INFO if self._failing or self._sessions > 1 else logging.DEBUG,
-                "%s: connected to %s (%d nodes, %s)",
-                self.source.name,
-                self.source.endpoint,
-                len(nodes),
-                self.source.mode,
-            )
-            self._failing = False
+            detail = f"connected to {self.source.endpoint} ({len(nodes)} nodes, {self.source.mode})"
+            self._failures.connected("session", detail, first=self._sessions == 1)
             if self.source.mode == "subscription":
                 await self._subscribe(client, nodes)
                 await self._wait_lost(client)
@@ -195,15 +199,12 @@ class OpcUaAdapter:
             if self._lost.is_set() and not self._stop.is_set():
                 raise _SessionLost(self._lost_reason or "session lost", source=self.source.name)
 
-    def _session_lost(self, reason: str) -> None:
-        self._lost_reason = reason
-        self._lost.set()
-
     async def _wait_lost(self, client: Client) -> None:
         """Until the session is lost or stop(); also checks the client's own state."""
         while not (self._stop.is_set() or self._lost.is_set()):
             if client.uaclient.state is not UaClientState.CONNECTED:
-                self._session_lost(f"client state {client.uaclient.state.value}")
+                self._lost_reason = f"client state {client.uaclient.state.value}"
+                self._lost.set()
                 break
             stop = asyncio.ensure_future(self._stop.wait())
             lost = asyncio.ensure_future(self._lost.wait())
@@ -213,40 +214,31 @@ class OpcUaAdapter:
                 stop.cancel()
                 lost.cancel()
 
-    def _record_failure(self, err: AdapterError) -> None:
-        self.status.errors += 1
-        self.status.last_error = str(err)
-        level = logging.DEBUG if self._failing else logging.ERROR
-        hint = "" if err.retriable else " (check the configuration)"
-        log.log(level, "%s%s; reconnecting", err, hint)
-        self._failing = True
-
-    async def _resolve(self, client: Client) -> dict[int, tuple[OpcUaTag, ua.NodeId]]:
+    async def _resolve(self, client: Client) -> dict[int, Node]:
         """Client handle -> (tag, node id) for every tag whose node the server knows."""
         namespaces = None
         if any(isinstance(r, NodeRef) and r.namespace_uri for _, r in self._refs):
             namespaces = await client.get_namespace_array()
-        resolved: dict[int, tuple[OpcUaTag, ua.NodeId]] = {}
+        resolved: dict[int, Node] = {}
         paths = [
             (i, tag, ref) for i, (tag, ref) in enumerate(self._refs) if isinstance(ref, BrowsePath)
         ]
         if paths:
             results = await client.translate_browsepaths(
-                ua.NodeId(ua.ObjectIds.RootFolder), [to_relative_path(p) for _, _, p in paths]
+                client.nodes.root.nodeid, [to_relative_path(p) for _, _, p in paths]
             )
-            for (i, tag, ref), result in zip(paths, results, strict=True):
+            for (i, tag, path), result in zip(paths, results, strict=True):
                 if not result.StatusCode.is_good() or not result.Targets:
-                    self._bad_node(tag, f"browse path {ref} not found ({result.StatusCode})")
+                    self._bad_node(tag, f"browse path {path} not found ({result.StatusCode})")
                     continue
                 target = result.Targets[0].TargetId
-                resolved[i + 1] = (
-                    tag,
-                    ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType),
+                resolved[i + 1] = Node(
+                    tag, ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType)
                 )
         for i, (tag, ref) in enumerate(self._refs):
             if isinstance(ref, NodeRef):
                 try:
-                    resolved[i + 1] = (tag, to_ua_nodeid(ref, namespaces))
+                    resolved[i + 1] = Node(tag, to_ua_nodeid(ref, namespaces))
                 except ConfigurationError as exc:
                     self._bad_node(tag, str(exc))
         return dict(sorted(resolved.items()))
@@ -258,9 +250,7 @@ class OpcUaAdapter:
         log.log(level, "%s: tag %s (%s): %s", self.source.name, tag.key, tag.node, message)
         self._warned_tags.add(tag.key)
 
-    async def _subscribe(
-        self, client: Client, nodes: dict[int, tuple[OpcUaTag, ua.NodeId]]
-    ) -> None:
+    async def _subscribe(self, client: Client, nodes: dict[int, Node]) -> None:
         src = self.source
         handler = _Handler(self, {h: tag for h, (tag, _) in nodes.items()}, self._lost)
         sub = await client.create_subscription(src.publishing_interval_ms, handler)
@@ -296,7 +286,7 @@ class OpcUaAdapter:
         request.RequestedParameters = params
         return request
 
-    async def _poll(self, client: Client, nodes: dict[int, tuple[OpcUaTag, ua.NodeId]]) -> None:
+    async def _poll(self, client: Client, nodes: dict[int, Node]) -> None:
         """One Read of every tag per poll_interval_s, until lost or stopped."""
         params = ua.ReadParameters()
         params.TimestampsToReturn = ua.TimestampsToReturn.Both
@@ -319,8 +309,7 @@ class OpcUaAdapter:
                     self._emit(tag, dv, now)
             next_poll += self.source.poll_interval_s
             next_poll = max(next_poll, loop.time())  # a slow read skips polls, never bursts
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), next_poll - loop.time())
+            await pause(self._stop, next_poll - loop.time())
 
     # -- readings ------------------------------------------------------------------------------
 
@@ -369,7 +358,7 @@ class OpcUaAdapter:
             await self._sink_with_retry(batch)
 
     async def _sink_with_retry(self, batch: Sequence[Reading]) -> None:
-        delay = self.source.reconnect_min_s
+        backoff = Backoff(self.source.reconnect_min_s, self.source.reconnect_max_s)
         while True:
             try:
                 await self._sink(batch)
@@ -386,6 +375,7 @@ class OpcUaAdapter:
                         exc,
                     )
                     return
+                delay = backoff.next()
                 log.error(
                     "%s: sink failed, retrying %d readings in %.1fs: %r",
                     self.source.name,
@@ -393,9 +383,7 @@ class OpcUaAdapter:
                     delay,
                     exc,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, self.source.reconnect_max_s)
+                await pause(self._stop, delay)
                 continue
             self.status.readings += len(batch)
             self.status.last_reading = dt.datetime.now(dt.UTC)

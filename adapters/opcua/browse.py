@@ -7,7 +7,7 @@ from typing import NamedTuple
 from asyncua import Client, ua
 
 from adapters.opcua.connection import ConnectionOptions, session
-from adapters.opcua.nodeid import format_nodeid
+from adapters.opcua.nodeid import format_nodeid, ua_node
 from config.sources.opcua import OpcUaSecurity
 
 MAX_NODES = 20_000  # a guard against endless address spaces (generated or cyclic)
@@ -47,23 +47,23 @@ async def browse(
 
 async def _walk(client: Client, max_depth: int, include_server: bool) -> list[BrowseEntry]:
     found: list[tuple[ua.NodeId, str]] = []
-    seen: set[ua.NodeId] = {ua.NodeId(ua.ObjectIds.ObjectsFolder)}
+    seen: set[ua.NodeId] = {ua_node(ua.ObjectIds.ObjectsFolder)}
     stack: list[tuple[ua.NodeId, str, int]] = [
-        (ua.NodeId(ua.ObjectIds.ObjectsFolder), "/0:Objects", 0)
+        (ua_node(ua.ObjectIds.ObjectsFolder), "/0:Objects", 0)
     ]
     while stack and len(seen) < MAX_NODES:
         nodeid, path, depth = stack.pop()
         refs = await client.get_node(nodeid).get_children_descriptions()
         children = []
         for ref in refs:
-            if ref.ReferenceTypeId == ua.NodeId(ua.ObjectIds.HasProperty):
+            if ref.ReferenceTypeId == ua_node(ua.ObjectIds.HasProperty):
                 continue
             child = ua.NodeId(
                 ref.NodeId.Identifier, ref.NodeId.NamespaceIndex, ref.NodeId.NodeIdType
             )
             if child in seen:
                 continue
-            if not include_server and child == ua.NodeId(ua.ObjectIds.Server):
+            if not include_server and child == ua_node(ua.ObjectIds.Server):
                 continue
             seen.add(child)
             name = ref.BrowseName
@@ -81,8 +81,8 @@ async def _walk(client: Client, max_depth: int, include_server: bool) -> list[Br
     names = await _type_names(client, list(type_ids))
     entries = []
     for (nodeid, path), dv in zip(found, types, strict=True):
-        tid = dv.Value.Value if dv.Value is not None else None
-        entries.append(BrowseEntry(format_nodeid(nodeid), path, names.get(tid, "?")))
+        type_name = names.get(dv.Value.Value, "?") if dv.Value is not None else "?"
+        entries.append(BrowseEntry(format_nodeid(nodeid), path, type_name))
     return entries
 
 

@@ -155,9 +155,7 @@ def translate(exc: BaseException, name: str) -> AdapterError:
         return cls(str(exc), source=name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return TransportError("timed out", source=name)
-    if isinstance(exc, OSError | ConnectionError):
-        return TransportError(f"{type(exc).__name__}: {exc}", source=name)
-    return TransportError(f"{type(exc).__name__}: {exc}", source=name)
+    return TransportError(f"{type(exc).__name__}: {exc}", source=name)  # OSError and the rest
 
 
 @asynccontextmanager

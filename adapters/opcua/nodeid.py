@@ -129,18 +129,27 @@ _UA_KIND = {
 }
 
 
+def ua_node(
+    identifier: int | str | uuid.UUID | bytes,
+    namespace_index: int = 0,
+    kind: ua.NodeIdType | None = None,
+) -> ua.NodeId:
+    """asyncua's NodeId of plain values (its kind guessed from the identifier if not given)."""
+    # asyncua annotates the fields with its wire classes (ua.Int32, ua.String, ...) where it
+    # takes, and itself passes, plain int, str, UUID and bytes.
+    return ua.NodeId(identifier, namespace_index, kind)  # type: ignore[arg-type]
+
+
 def to_ua_nodeid(ref: NodeRef, namespaces: list[str] | None = None) -> ua.NodeId:
-    """The asyncua NodeId; a namespace URI is looked up in the server's namespace array."""
+    """The asyncua NodeId; a namespace URI is looked up in the server's namespace array.
+
+    Numeric ids keep the generic form: asyncua encodes small ones compactly itself."""
     index = ref.namespace_index
     if ref.namespace_uri is not None:
         if namespaces is None or ref.namespace_uri not in namespaces:
             raise ConfigurationError(f"the server has no namespace {ref.namespace_uri!r}")
         index = namespaces.index(ref.namespace_uri)
-    kind = _UA_KIND[ref.kind]
-    if kind is ua.NodeIdType.Numeric:
-        # asyncua encodes small numeric ids compactly itself; keep the generic form here.
-        return ua.NodeId(ref.identifier, index, ua.NodeIdType.Numeric)
-    return ua.NodeId(ref.identifier, index, kind)
+    return ua_node(ref.identifier, index, _UA_KIND[ref.kind])
 
 
 def to_relative_path(path: BrowsePath) -> ua.RelativePath:
@@ -148,10 +157,9 @@ def to_relative_path(path: BrowsePath) -> ua.RelativePath:
     elements = []
     for ns, name in path.elements:
         el = ua.RelativePathElement()
-        el.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
-        el.IsInverse = False
-        el.IncludeSubtypes = True
-        el.TargetName = ua.QualifiedName(name, ns)
+        el.ReferenceTypeId = ua_node(ua.ObjectIds.HierarchicalReferences)
+        el.IsInverse = False  # type: ignore[assignment]  # annotated ua.Boolean: takes a bool
+        el.TargetName = ua.QualifiedName(name, ns)  # IncludeSubtypes: True by default
         elements.append(el)
     rp = ua.RelativePath()
     rp.Elements = elements
@@ -161,14 +169,11 @@ def to_relative_path(path: BrowsePath) -> ua.RelativePath:
 def format_nodeid(nodeid: ua.NodeId) -> str:
     """A node id as users write it: `ns=2;s=X`, `i=85`, `ns=3;b=<base64>`."""
     prefix = f"ns={nodeid.NamespaceIndex};" if nodeid.NamespaceIndex else ""
-    t = nodeid.NodeIdType
-    if t in (ua.NodeIdType.TwoByte, ua.NodeIdType.FourByte, ua.NodeIdType.Numeric):
-        return f"{prefix}i={nodeid.Identifier}"
-    if t is ua.NodeIdType.String:
-        return f"{prefix}s={nodeid.Identifier}"
-    if t is ua.NodeIdType.Guid:
-        return f"{prefix}g={nodeid.Identifier}"
-    return f"{prefix}b={base64.b64encode(nodeid.Identifier).decode('ascii')}"
+    identifier = nodeid.Identifier
+    if isinstance(identifier, bytes):
+        return f"{prefix}b={base64.b64encode(identifier).decode('ascii')}"
+    kind = {ua.NodeIdType.String: "s", ua.NodeIdType.Guid: "g"}.get(nodeid.NodeIdType, "i")
+    return f"{prefix}{kind}={identifier}"
 
 
 def _small_number(text: str, most: int) -> bool:

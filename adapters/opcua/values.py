@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncua import ua
 
@@ -99,14 +99,19 @@ def pick_timestamp(dv: ua.DataValue, which: str, fallback: dt.datetime) -> dt.da
     return fallback
 
 
-def from_datavalue(
-    dv: ua.DataValue, timestamp: str, now: dt.datetime
-) -> tuple[float | None, str | None, int, dt.datetime]:
-    """(value, text, quality, ts) of one DataValue. DecodeError for a value we cannot store."""
-    code = status_code(dv)
-    quality = quality_from_status(code)
+class Converted(NamedTuple):
+    """One DataValue as a Reading stores it."""
+
+    value: float | None
+    text: str | None
+    quality: int
+    ts: dt.datetime
+
+
+def from_datavalue(dv: ua.DataValue, timestamp: str, now: dt.datetime) -> Converted:
+    """One DataValue's reading fields. DecodeError for a value we cannot store."""
+    quality = quality_from_status(status_code(dv))
     ts = pick_timestamp(dv, timestamp, now)
     if severity(quality) is Quality.BAD:
-        return None, None, quality, ts
-    value, text = convert_value(dv.Value)
-    return value, text, quality, ts
+        return Converted(None, None, quality, ts)
+    return Converted(*convert_value(dv.Value), quality, ts)

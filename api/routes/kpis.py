@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from typing import Annotated
 
 import psycopg
 from fastapi import APIRouter, Query, Response
 
-from api.deps import Engine, LineId, MachineId, Now, Results, WindowParams
-from api.errors import BadParameter, shown
-from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint, Window
+from api.deps import Engine, Entity, LineId, MachineId, Now, Results, WindowParams, per_kind
+from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint
 from api.plant import calendar_of, machine_ids
-from api.windows import ResolvedWindow, resolve_window
-from config.plant import Calendar
-from kpi import Kpis, bucket_spans, parse_bucket
-from storage.engine import Kind
-
-MAX_KPI_WINDOW = dt.timedelta(days=366)
-MAX_SERIES_BUCKETS = 3000
+from api.windows import MAX_KPI_WINDOW, check_kpi_buckets, resolve_window
+from kpi import Kpis
 
 router = APIRouter(tags=["kpis"])
 
@@ -33,37 +25,8 @@ BucketParam = Annotated[
 ]
 
 
-def window_model(w: ResolvedWindow) -> Window:
-    return Window(start=w.start, end=w.end, shift=w.shift, defaulted=w.defaulted)
-
-
 def kpis_out(k: Kpis) -> KpisOut:
     return KpisOut.model_validate(k.as_dict())
-
-
-def check_buckets(bucket: str, w: ResolvedWindow, cal: Calendar | None) -> None:
-    """422 for a bucket the core does not know, or more buckets than one answer should hold."""
-    try:
-        kind = parse_bucket(bucket)
-    except ValueError:
-        raise BadParameter(
-            ["query", "bucket"],
-            f"bad bucket {shown(bucket)}: use 'day', 'shift' or e.g. 15m, 1h (dividing a day)",
-        ) from None
-    length = w.end - w.start
-    if isinstance(kind, dt.timedelta):
-        n = math.ceil(length / kind) + 1  # alignment to the local clock adds at most one
-    elif kind == "day":
-        n = length.days + 2
-    else:
-        n = len(bucket_spans(w.start, w.end, bucket, cal))
-    if n > MAX_SERIES_BUCKETS:
-        raise BadParameter(
-            ["query", "bucket"],
-            f"about {n} buckets of {bucket!r} in this window; at most {MAX_SERIES_BUCKETS}: "
-            "use a larger bucket or a shorter window",
-            "too_many_buckets",
-        )
 
 
 @router.get("/lines/{line}/kpis", response_model=LineKpis, summary="Line KPIs over a window")
@@ -75,12 +38,8 @@ async def line_kpis(
 
     async def compute(conn: psycopg.AsyncConnection) -> LineKpis:
         result = await engine.line(conn, line, w.start, w.end, now=now)
-        return LineKpis(
-            line=line,
-            window=window_model(w),
-            kpis=kpis_out(result.kpis),
-            machines={m: kpis_out(k) for m, k in result.machines.items()},
-        )
+        machines = {m: kpis_out(k) for m, k in result.machines.items()}
+        return LineKpis(line=line, window=w, kpis=kpis_out(result.kpis), machines=machines)
 
     return await results.answer(compute, window=w, machines=machine_ids(engine.plant, "line", line))
 
@@ -91,28 +50,29 @@ async def line_kpis(
 async def machine_kpis(
     machine: MachineId, window: WindowParams, engine: Engine, now: Now, results: Results
 ) -> Response:
-    cal = calendar_of(engine.plant, "machine", machine)
-    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    w = resolve_window(
+        window, calendar_of(engine.plant, "machine", machine), now, max_length=MAX_KPI_WINDOW
+    )
 
     async def compute(conn: psycopg.AsyncConnection) -> MachineKpis:
         k = await engine.machine(conn, machine, w.start, w.end, now=now)
-        return MachineKpis(machine=machine, window=window_model(w), kpis=kpis_out(k))
+        return MachineKpis(machine=machine, window=w, kpis=kpis_out(k))
 
     return await results.answer(compute, window=w, machines=[machine])
 
 
 async def _series(
-    kind: Kind,
-    ident: str,
+    of: Entity,
     window: WindowParams,
-    bucket: str,
     engine: Engine,
-    now: dt.datetime,
+    now: Now,
     results: Results,
+    bucket: BucketParam = "1h",
 ) -> Response:
+    kind, ident = of
     cal = calendar_of(engine.plant, kind, ident)
     w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
-    check_buckets(bucket, w, cal)
+    check_kpi_buckets(bucket, w, cal)
 
     async def compute(conn: psycopg.AsyncConnection) -> KpiSeries:
         rows = await engine.series(conn, kind, ident, w.start, w.end, bucket, now=now)
@@ -120,7 +80,7 @@ async def _series(
             kind=kind,
             id=ident,
             bucket=bucket,
-            window=window_model(w),
+            window=w,
             points=[
                 SeriesPoint(start=b.start, end=b.end, label=b.label, kpis=kpis_out(k))
                 for b, k in rows
@@ -130,27 +90,10 @@ async def _series(
     return await results.answer(compute, window=w, machines=machine_ids(engine.plant, kind, ident))
 
 
-@router.get("/lines/{line}/kpis/series", response_model=KpiSeries, summary="Line KPIs per bucket")
-async def line_series(
-    line: LineId,
-    window: WindowParams,
-    engine: Engine,
-    now: Now,
-    results: Results,
-    bucket: BucketParam = "1h",
-) -> Response:
-    return await _series("line", line, window, bucket, engine, now, results)
-
-
-@router.get(
-    "/machines/{machine}/kpis/series", response_model=KpiSeries, summary="Machine KPIs per bucket"
+per_kind(
+    router,
+    "/kpis/series",
+    _series,
+    ("Line KPIs per bucket", "Machine KPIs per bucket"),
+    response_model=KpiSeries,
 )
-async def machine_series(
-    machine: MachineId,
-    window: WindowParams,
-    engine: Engine,
-    now: Now,
-    results: Results,
-    bucket: BucketParam = "1h",
-) -> Response:
-    return await _series("machine", machine, window, bucket, engine, now, results)

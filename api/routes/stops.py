@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import psycopg
 from fastapi import APIRouter, Response
 
-from api.deps import Cfg, Engine, LineId, MachineId, Now, Results, WindowParams
-from api.models import Downtime, DowntimeRow, Timeline, TimelineInterval
+from api.deps import Cfg, Engine, Entity, MachineId, Now, Results, WindowParams, per_kind
+from api.models import Downtime, DowntimeClass, DowntimeRow, Timeline, TimelineInterval
 from api.plant import calendar_of, machine_ids, reason_texts
-from api.routes.kpis import MAX_KPI_WINDOW, window_model
-from api.windows import resolve_window
-from storage.engine import Kind
+from api.windows import MAX_KPI_WINDOW, resolve_window
 
 MAX_TIMELINE_WINDOW = dt.timedelta(days=31)
 
@@ -35,7 +34,7 @@ async def machine_timeline(
         intervals = await engine.timeline(conn, machine, w.start, w.end, now=now)
         return Timeline(
             machine=machine,
-            window=window_model(w),
+            window=w,
             intervals=[
                 TimelineInterval(
                     start=iv.start,
@@ -53,13 +52,9 @@ async def machine_timeline(
 
 
 async def _downtime(
-    kind: Kind,
-    ident: str,
-    window: WindowParams,
-    engine: Engine,
-    now: dt.datetime,
-    results: Results,
+    of: Entity, window: WindowParams, engine: Engine, now: Now, results: Results
 ) -> Response:
+    kind, ident = of
     cal = calendar_of(engine.plant, kind, ident)
     w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
 
@@ -68,13 +63,13 @@ async def _downtime(
         return Downtime(
             kind=kind,
             id=ident,
-            window=window_model(w),
+            window=w,
             rows=[
                 DowntimeRow(
                     reason_code=r.reason,
                     reason_text=r.text,
                     category=r.category,
-                    time_class=r.time_class,  # type: ignore[arg-type]
+                    time_class=cast(DowntimeClass, r.time_class),  # pydantic checks it
                     duration_s=r.duration_s,
                     events=r.events,
                     share=r.share,
@@ -86,23 +81,13 @@ async def _downtime(
     return await results.answer(compute, window=w, machines=machine_ids(engine.plant, kind, ident))
 
 
-@router.get(
-    "/lines/{line}/downtime",
+per_kind(
+    router,
+    "/downtime",
+    _downtime,
+    (
+        "Stop time of a line's machines by reason, longest first",
+        "Stop time of a machine by reason, longest first",
+    ),
     response_model=Downtime,
-    summary="Stop time of a line's machines by reason, longest first",
 )
-async def line_downtime(
-    line: LineId, window: WindowParams, engine: Engine, now: Now, results: Results
-) -> Response:
-    return await _downtime("line", line, window, engine, now, results)
-
-
-@router.get(
-    "/machines/{machine}/downtime",
-    response_model=Downtime,
-    summary="Stop time of a machine by reason, longest first",
-)
-async def machine_downtime(
-    machine: MachineId, window: WindowParams, engine: Engine, now: Now, results: Results
-) -> Response:
-    return await _downtime("machine", machine, window, engine, now, results)

@@ -6,17 +6,21 @@ import base64
 import binascii
 import datetime as dt
 import json
-import re
 from typing import Annotated, Literal
 
 import psycopg
 from fastapi import APIRouter, Query, Response
 
 from api.deps import Conn, Engine, MachineId, Now, Results, TagName, WindowParams
-from api.errors import BadParameter, NotFound, shown
+from api.errors import BadParameter, NotFound
 from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
-from api.routes.kpis import MAX_KPI_WINDOW, window_model
-from api.windows import resolve_window
+from api.windows import (
+    MAX_KPI_WINDOW,
+    MAX_TAG_BUCKETS,
+    check_bucket_count,
+    resolve_window,
+    tag_bucket,
+)
 from config.plant import Calendar
 from kpi.limits import time_problem
 from storage import tag_series
@@ -25,27 +29,8 @@ from storage.tag_series import TagRow
 
 MAX_RAW_WINDOW = dt.timedelta(days=7)
 MAX_RAW_LIMIT = 10_000
-MAX_TAG_BUCKETS = 10_000
-_BUCKET = re.compile(r"([0-9]{1,7})(s|m|h|d)")  # ASCII digits; 31d is 2678400 s
-MAX_TAG_BUCKET = dt.timedelta(days=31)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 router = APIRouter(tags=["tags"])
-
-
-def _tag_out(t: TagRow) -> TagOut:
-    return TagOut(
-        machine=t.machine,
-        name=t.name,
-        signal=t.signal,
-        unit=t.unit,
-        counter=t.counter,
-        wrap=t.wrap,
-        source=t.source,
-        protocol=t.protocol,
-        address=t.address,
-        active=t.active,
-    )
 
 
 @router.get("/tags", response_model=TagList, summary="Every tag, by machine and name")
@@ -53,19 +38,8 @@ async def list_tags(
     conn: Conn,
     active: Annotated[bool, Query(description="only tags in the current config")] = False,
 ) -> TagList:
-    tags = [_tag_out(t) for t in await tag_series.list_tags(conn, active_only=active)]
+    tags = [TagOut.model_validate(t) for t in await tag_series.list_tags(conn, active_only=active)]
     return TagList(data=tags, count=len(tags))
-
-
-def bucket_width(bucket: str) -> dt.timedelta:
-    m = _BUCKET.fullmatch(bucket)
-    width = dt.timedelta(seconds=int(m[1]) * _UNITS[m[2]]) if m else dt.timedelta(0)
-    if not m or width <= dt.timedelta(0) or width > MAX_TAG_BUCKET:
-        raise BadParameter(
-            ["query", "bucket"],
-            f"bad bucket {shown(bucket)}: use e.g. 10s, 1m, 15m, 1h, 1d (max 31d)",
-        )
-    return width
 
 
 def encode_cursor(tag_id: int, after: dt.datetime) -> str:
@@ -157,25 +131,16 @@ async def tag_series_route(
                 machine=row.machine,
                 tag=row.name,
                 unit=row.unit,
-                window=window_model(w),
+                window=w,
                 limit=limit,
-                readings=[
-                    RawReading(time=r.time, value=r.value, quality=r.quality, text=r.text)
-                    for r in rows
-                ],
+                readings=[RawReading.model_validate(r) for r in rows],
                 next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
             )
 
         return await results.answer(raw_page, window=w)
-    width = bucket_width(bucket)
+    width = tag_bucket(bucket)
     w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
-    n = (w.end - w.start) / width
-    if n > MAX_TAG_BUCKETS:
-        raise BadParameter(
-            ["query", "bucket"],
-            f"{n:.0f} buckets of {bucket} in this window; at most {MAX_TAG_BUCKETS}",
-            "too_many_buckets",
-        )
+    check_bucket_count((w.end - w.start) / width, bucket, MAX_TAG_BUCKETS)
 
     async def bucketed(conn: psycopg.AsyncConnection) -> TagSeries:
         row = await _find(conn, machine, tag)
@@ -194,8 +159,8 @@ async def tag_series_route(
             unit=row.unit,
             bucket=bucket,
             agg=agg,
-            window=window_model(w),
-            points=[TagBucket(start=p.start, value=p.value, samples=p.samples) for p in points],
+            window=w,
+            points=[TagBucket.model_validate(p) for p in points],
         )
 
     return await results.answer(bucketed, window=w)

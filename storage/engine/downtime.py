@@ -69,18 +69,20 @@ def downtime_rows(
             row[0] += inside
             row[1] += 1
     total = sum(v[0] for v in acc.values())
-    rows = [
-        DowntimeRow(
-            reason=code,
-            text=reasons[code].text if code in reasons else None,
-            category=reasons[code].category.value if code in reasons else None,
-            time_class=cls,
-            duration_s=dur,
-            events=int(n),
-            share=dur / total if total > 0 else 0.0,
+    rows = []
+    for (code, cls), (dur, n) in acc.items():
+        known = reasons.get(code) if code is not None else None
+        rows.append(
+            DowntimeRow(
+                reason=code,
+                text=known.text if known else None,
+                category=known.category.value if known else None,
+                time_class=cls,
+                duration_s=dur,
+                events=int(n),
+                share=dur / total if total > 0 else 0.0,
+            )
         )
-        for (code, cls), (dur, n) in acc.items()
-    ]
     rows.sort(
         key=lambda r: (-r.duration_s, -r.events, r.reason is None, r.reason or 0, r.time_class)
     )

@@ -15,9 +15,7 @@ from typing import Any
 
 import psycopg
 
-from kpi import Counts, Sums, TimeSums, time_elements
-from kpi.counts import make_counts
-from kpi.sums import make_state_seconds, make_sums
+from kpi import Counts, StateSeconds, Sums, TimeSums, time_elements
 from storage.engine.windows import PieceColumns, Pieces, Region
 from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS
 
@@ -62,7 +60,7 @@ _MINUTES_SQL = _MINUTES.format(k="m", ids="ids", region=_REGION, cols=_X_ALL, in
 
 # Hour rows are few (one per machine and hour): one range scan over all the pieces' hours, with
 # the bounds as plain parameters so chunks are excluded at plan time, hash-joined to the pieces'
-# hours. One lateral scan per piece cost ~20 us each, 720 of them for a 30-day hourly series.
+# hours (one lateral scan per piece cost more: docs/engine.md).
 _HOURS_SQL = f"""
 SELECT x.machine_id, p.bucket, {_REGION} AS region, {_HOUR_ALL}
 FROM unnest(%(h_lo)b::timestamptz[], %(h_hi)b::timestamptz[], %(h_region)b::int[],
@@ -113,8 +111,8 @@ def _in(region: Region, column: str) -> str:
 # whatever the machine does; outside every shift only running counts), counts and counter
 # flags (region NULL: an hour row that only counts).
 # Integer columns are summed as float8 and cast back at the end: exact (integers below 2^53),
-# and PostgreSQL sums bigints as numeric, whose per-group state made this statement ~1.5x
-# slower (the outer aggregate holds one group per machine and bucket).
+# and PostgreSQL sums bigints as numeric, whose per-group state made this statement slower
+# (the outer aggregate holds one group per machine and bucket; docs/engine.md).
 _OUTER = ", ".join(
     [
         *(_in(Region.PRODUCTIVE, c) for c in STATE_COLUMNS[:-1]),
@@ -140,7 +138,7 @@ def _arrays(prefix: str, cols: PieceColumns) -> dict[str, list[Any]]:
     }
 
 
-_ZERO = make_state_seconds(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+_ZERO = StateSeconds()
 Row = tuple[Any, ...]
 NO_ROWS: Row = (None,) * 24  # a (machine, bucket) without rollup rows
 
@@ -182,9 +180,9 @@ async def rollup_rows(
         params["h_to"] = max(pieces.hours.hi)
     query = _OUTER_SQL.format(parts="UNION ALL".join(parts))
     async with conn.cursor(binary=True) as cur:  # binary: floats and arrays parse faster
-        await cur.execute(query, params)  # type: ignore[arg-type]
-        # in slices: a row at a time (through `async for` here and in the caller) cost
-        # ~1.5 us per row more, 3,600 rows for a 30-day hourly series of 5 machines
+        await cur.execute(query, params)
+        # in slices: a row at a time (through `async for` here and in the caller) cost more
+        # per row (docs/engine.md)
         while rows := await cur.fetchmany(100):
             yield rows
 
@@ -200,7 +198,7 @@ def bucket_sums(
     """One machine's sums in one bucket from its row (or NO_ROWS). `configured` names the
     machine's counters (good, reject, total): those sum to 0 where no row counted anything;
     the others stay None."""
-    state = make_state_seconds
+    state = StateSeconds
     productive = state(
         row[2] or 0.0,  # running_s
         row[3] or 0.0,  # short_stop_s
@@ -223,13 +221,13 @@ def bucket_sums(
         break_s=break_s,
         calendar_missing=calendar_missing,
     )
-    return make_sums(times, _counts(row, configured))
+    return Sums(times, _counts(row, configured))
 
 
 def bucket_counts(row: Row, configured: frozenset[str], times: TimeSums) -> Sums:
     """One machine's counts in one bucket from its row (or NO_ROWS), with `times` (zero times
     carrying the flags full sums would carry) instead of its time elements."""
-    return make_sums(times, _counts(row, configured))
+    return Sums(times, _counts(row, configured))
 
 
 def _counts(row: Row, names: frozenset[str]) -> Counts:
@@ -244,7 +242,7 @@ def _counts(row: Row, names: frozenset[str]) -> Counts:
         flags["counter_wraps"] = wraps
     if glitches:
         flags["counter_glitches"] = glitches
-    return make_counts(
+    return Counts(
         (good or 0) if g else None,
         (reject or 0) if r else None,
         (total or 0) if t else None,

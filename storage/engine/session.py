@@ -2,9 +2,10 @@
 
 JIT is turned off per session, on our own connections only: the engine's LATERAL queries are
 costed over every hypertable chunk (the ranges come from the join, so the planner cannot
-exclude chunks), the estimate passes `jit_above_cost`, and JIT compilation then adds 100-200 ms
-to 5 ms queries. A database-wide `ALTER DATABASE .. SET jit = off` would also change other
-applications' sessions on a shared server and needs ownership of the database.
+exclude chunks), the estimate passes `jit_above_cost`, and JIT compilation then takes many
+times as long as the query itself (docs/engine.md). A database-wide `ALTER DATABASE .. SET jit =
+off` would also change other applications' sessions on a shared server and needs ownership of
+the database.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ from config.settings import KpiSettings
 from kpi import (
     Bucket,
     CalendarTime,
-    Counts,
     CountStreams,
     Interval,
     Sums,
@@ -54,7 +53,6 @@ from storage.engine.windows import (
     floor_to,
 )
 
-COUNTER_NAMES = ("good", "reject", "total")
 T = TypeVar("T")
 
 
@@ -65,12 +63,8 @@ def counter_names(tags: samples.MachineTags | None) -> frozenset[str]:
 
 def empty_sums(names: frozenset[str], calendar_missing: bool) -> Sums:
     """Sums of an empty window: zero times, zero counts for the configured counters."""
-    counts = Counts(
-        *(0 if n in names else None for n in COUNTER_NAMES),
-        *(0.0 if n in names else None for n in COUNTER_NAMES),
-    )
     flags = {"calendar_missing": 1} if calendar_missing else {}
-    return Sums(TimeSums(flags=flags), counts)
+    return rollup_bucket_counts(NO_ROWS, names, TimeSums(flags=flags))
 
 
 def _one_calendar_flag(s: Sums) -> Sums:
@@ -140,9 +134,8 @@ async def bucket_results(
     (keys in `machine_ids` order). Buckets tile [s, e) with e <= now.
 
     A bucket's sums are made and handed to `each` as its rollup rows come in (they come in
-    bucket order) and are dropped right after: a 30-day hourly series of 5 machines makes 3,600
-    of them, and kept until the end they outlived two garbage collector generations and made
-    the full collections most of its garbage collection time.
+    bucket order) and are dropped right after: kept until the end, a long series' sums outlive
+    garbage collector generations and make its full collections expensive (docs/engine.md).
 
     Machines in `counts_only` get their counts and flags only: zero time elements carrying the
     flags full sums would carry (`calendar_missing`). A line's KPIs read only that of every

@@ -66,7 +66,7 @@ def resolve_now(now: dt.datetime | None) -> dt.datetime:
 
 class RegionSpans(NamedTuple):
     """A span cut into the calendar's regions (sorted disjoint UTC spans each). A named tuple:
-    one is built per series bucket, and a frozen dataclass costs ~4x as much."""
+    one is built per series bucket, and a frozen dataclass costs more to build."""
 
     productive: list[Span]
     breaks: list[Span]

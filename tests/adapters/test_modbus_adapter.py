@@ -1,7 +1,7 @@
 """ModbusAdapter against a real pymodbus server over loopback sockets.
 
 The server (`Plc`) is pymodbus's own ModbusTcpServer with a register image the tests fill through
-our codec's `encode`, so the bytes on the wire are what a device with that byte order sends. A
+the reference codec's `encode` (oracles.py), so the bytes on the wire are what a device with that byte order sends. A
 small TCP proxy between adapter and server delays responses to play a slow device. Nothing of
 pymodbus is mocked. Waiting is always "poll until a condition holds, with a deadline".
 """
@@ -27,10 +27,10 @@ from pymodbus.simulator import SimData, SimDevice
 
 from adapters.base import Quality, Reading
 from adapters.modbus import ModbusAdapter
-from adapters.modbus.codec import encode
 from adapters.modbus.planner import ReadRequest
 from adapters.registry import create_adapter
 from config.sources.modbus import ModbusSource, ModbusTag, RegisterKind
+from tests.adapters.oracles import encode
 from tests.services import eventually, free_port
 
 REGISTERS = 200  # each unit serves addresses 0..199 of every table; 200+ is illegal

@@ -1,4 +1,7 @@
-"""Codec cases as data: each row is a tag config, the registers a device sends, and the value."""
+"""Codec cases as data: each row is a tag config, the registers a device sends, and the value.
+
+The per-tag reference (tests/adapters/oracles.py) is checked against each row, and so is the
+product's `RequestDecoder`, planned for the one tag."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from adapters.modbus.codec import decode, decode_raw, encode, encode_raw, to_canonical
+from adapters.modbus.codec import RequestDecoder
 from config.sources.modbus import ByteOrder, DataType, ModbusTag
+from tests.adapters.oracles import decode, decode_raw, encode, encode_raw, to_canonical
 
 ABCD, DCBA, BADC, CDAB = ByteOrder.ABCD, ByteOrder.DCBA, ByteOrder.BADC, ByteOrder.CDAB
 
@@ -190,3 +194,29 @@ def test_tag_shapes_the_codec_cannot_serve_are_config_errors(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         tag(**options)
+
+
+def product(t: ModbusTag, data: list[int] | list[bool]) -> tuple[float | None, str | None]:
+    """The product's decoding of one tag: a request plan for that tag alone."""
+    values, texts = RequestDecoder(t.table, t.address, t.register_count, [t]).decode(data)
+    return values[0], texts[0] if texts else None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0].value}-{c[1].value}" for c in CASES])
+def test_the_request_decoder_reads_every_case(
+    case: tuple[DataType, ByteOrder, list[int], float | int | str],
+) -> None:
+    data_type, order, registers, value = case
+    length = {"length": len(registers)} if data_type is DataType.STRING else {}
+    t = tag(type=data_type.value, byte_order=order.value, **length)
+    expected = (None, value) if isinstance(value, str) else (float(value), None)
+    assert product(t, registers) == expected
+
+
+@pytest.mark.parametrize("case", TAG_CASES)
+def test_the_request_decoder_agrees_with_the_reference(
+    case: tuple[dict[str, Any], list[int] | list[bool], object],
+) -> None:
+    options, data, _ = case
+    t = tag(**options)
+    assert product(t, data) == decode(t, data)

@@ -1,7 +1,7 @@
 """The bulk request decoder pinned against the per-tag codec.
 
 `RequestDecoder` decodes a whole response with one struct unpack per byte source and order;
-`codec.decode(tag, slice)` is the reference. Every case decodes the same registers both ways and
+`oracles.decode(tag, slice)` is the reference. Every case decodes the same registers both ways and
 also checks the exact expected values, so a wrong reference cannot hide a wrong bulk path.
 """
 
@@ -17,9 +17,10 @@ import pytest
 from adapters.base import Quality, Reading
 from adapters.errors import DecodeError
 from adapters.modbus import ModbusAdapter
-from adapters.modbus.codec import RequestDecoder, bulk_field, decode, encode
+from adapters.modbus.codec import RequestDecoder, bulk_field
 from adapters.modbus.planner import ReadRequest, plan
 from config.sources.modbus import ByteOrder, DataType, ModbusSource, ModbusTag, RegisterKind
+from tests.adapters.oracles import decode, encode
 
 TS = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 NUMBERS = [t for t in DataType if t.is_number]

@@ -1,4 +1,8 @@
-"""Payload decoding, table-driven: (payload, field, expected value, expected text)."""
+"""Payload decoding, table-driven: (payload, field, expected value, expected text).
+
+Every case runs through the product's `Decoder` and through the plain reference in
+oracles.py, which must agree, results and errors alike.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,18 @@ import datetime as dt
 import pytest
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import (
-    Columns,
-    Decoder,
-    FieldSpec,
-    decode,
-    get_path,
-    parse_timestamp,
-)
+from adapters.mqtt.payload import Columns, Decoder, FieldSpec, get_path, parse_timestamp
+from tests.adapters.oracles import Row, decode_payload, rows
 
 UTC = dt.UTC
+
+
+def decode(payload: bytes, specs: list[FieldSpec]) -> list[Row]:
+    """The product's decoding as rows (or its DecodeError), checked against the reference's."""
+    expected = _outcome(lambda p: decode_payload(p, specs), payload)
+    assert _outcome(lambda p: rows(Decoder(specs)(p)), payload) == expected
+    return rows(Decoder(specs)(payload))
+
 
 VALUE_CASES = [
     (b"42", None, 42.0, None),
@@ -128,7 +134,7 @@ def test_get_path_top_level_list() -> None:
 GATEWAY = [FieldSpec(f, timestamp_field="ts", timestamp_format="epoch_ms") for f in ("a", "b")]
 T0 = dt.datetime(2026, 3, 1, 8, tzinfo=UTC)
 
-# (specs, payload): the Decoder must give exactly what decode() gives, or the same error.
+# (specs, payload): the Decoder must give exactly what the reference gives, or the same error.
 DECODER_CASES = [
     (GATEWAY, b'{"ts": 1772352000000, "a": 1.5, "b": 2.5}'),  # the short path
     (GATEWAY, b'{"ts": 1772352000000, "a": 3, "b": true}'),  # int, bool
@@ -148,13 +154,22 @@ DECODER_CASES = [
     (GATEWAY, b"{not json"),
     (GATEWAY, b'\xef\xbb\xbf{"ts": 1772352000000, "a": 1.5, "b": 2.5}'),  # BOM: not plain UTF-8
     ([FieldSpec("a"), FieldSpec("b")], b'{"a": 1.5, "b": 2.5}'),  # short path, arrival time
-    ([FieldSpec("0")], b"[7, 8]"),  # a key that is a list index: decode() reads it
-    ([FieldSpec("d.v"), FieldSpec("a")], b'{"d": {"v": 3}, "a": 4}'),  # a path: decode()
-    ([FieldSpec(None)], b"41.5"),  # plain payload: decode()
+    ([FieldSpec("0")], b"[7, 8]"),  # a key that is a list index: the general path reads it
+    ([FieldSpec("d.v"), FieldSpec("a")], b'{"d": {"v": 3}, "a": 4}'),  # a path: general
+    ([FieldSpec(None)], b"41.5"),  # plain payload: general
     (
         [FieldSpec("a", "ts"), FieldSpec("b", "t2")],
         b'{"a": 1, "b": 2, "ts": "2026-03-01", "t2": 5}',
     ),
+    # the value rule at its edges: words, number text float() reads, what is no finite number
+    ([FieldSpec("a"), FieldSpec("b")], b'{"a": " On ", "b": "off"}'),
+    ([FieldSpec("a"), FieldSpec("b")], b'{"a": "1_000", "b": " -0 "}'),
+    ([FieldSpec("a")], b'{"a": "Infinity"}'),
+    ([FieldSpec("a")], b'{"a": "0x10"}'),
+    ([FieldSpec("a")], b'{"a": false}'),
+    ([FieldSpec(None)], b"1e999"),
+    ([FieldSpec(None)], b" OFF "),
+    ([FieldSpec(None)], b"-Infinity"),
 ]
 
 
@@ -167,8 +182,8 @@ def _outcome(fn: object, payload: bytes) -> object:
 
 @pytest.mark.parametrize(("specs", "payload"), DECODER_CASES)
 def test_decoder_is_decode(specs: list[FieldSpec], payload: bytes) -> None:
-    expected = _outcome(lambda p: decode(p, specs), payload)
-    assert _outcome(lambda p: Decoder(specs)(p).rows(), payload) == expected
+    expected = _outcome(lambda p: decode_payload(p, specs), payload)
+    assert _outcome(lambda p: rows(Decoder(specs)(p)), payload) == expected
 
 
 def test_decoder_short_path_values() -> None:

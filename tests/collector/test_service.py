@@ -113,8 +113,9 @@ async def test_collector_and_api_in_one_process(
             assert health["spool"]["rows"] == 0 and health["database"]["rows_written"] >= 9
 
             metrics = (await client.get("/metrics")).text
-            assert 'shopfloor_source_malformed_total{source="gw",protocol="mqtt"} 1' in metrics
-            assert 'shopfloor_source_connected{source="gw",protocol="mqtt"} 1' in metrics
+            # prometheus_client writes labels sorted by name, values as floats
+            assert 'shopfloor_source_malformed_total{protocol="mqtt",source="gw"} 1.0' in metrics
+            assert 'shopfloor_source_connected{protocol="mqtt",source="gw"} 1.0' in metrics
             assert "shopfloor_database_up 1" in metrics
             assert "# TYPE shopfloor_rows_written_total counter" in metrics
     finally:

@@ -174,6 +174,19 @@ def test_shopfloor_env_overrides_settings() -> None:
     ]
 
 
+def test_only_settings_variables_override_and_by_their_exact_names() -> None:
+    env = {
+        "SHOPFLOOR_KPI_MAX_GAP_S": "90",
+        "SHOPFLOOR_API": '{"port": 1}',  # a section alone is no setting
+        "SHOPFLOOR_API_API_KEYS": "k" * 20,  # the key is SHOPFLOOR_API_KEYS
+        "shopfloor_api_port": "1",  # upper case only
+        "SHOPFLOOR_OPCUA_PASSWORD": "pw",  # the browse command's, not a setting
+    }
+    cfg = parse_config(MINIMAL, env=env)
+    assert cfg.settings.kpi.max_gap_s == 90
+    assert (cfg.settings.api.port, cfg.settings.api.api_keys) == (8080, [])
+
+
 def test_shift_times_and_timezone() -> None:
     text = MINIMAL + textwrap.dedent("""\
         calendars:

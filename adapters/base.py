@@ -111,8 +111,6 @@ class Adapter(Protocol):
 
     async def run(self) -> None:
         """Connect, deliver readings to the sink, reconnect on failure; return after stop()."""
-        ...
 
     async def stop(self) -> None:
         """Stop and release connections; pending acknowledgements are flushed first."""
-        ...

@@ -1,26 +1,20 @@
-"""A shared, short-lived cache of finished answers (JSON bodies); one computation per key at a time.
+"""A shared, short-lived cache of finished answers (JSON bodies); one computation per key at a
+time. What is kept for how long, as a client sees it: docs/api.md, "Cached answers".
 
     cache = ResultCache(ttl_s=settings.api.cache_s)
     body = await cache.get(key, LIVE, compute, pool)                  # depends on now
     body = await cache.get(key, Validity(("m1", "m2")), compute, pool)  # a window long past
 
-Two kinds of entries:
+A **live** entry is shared for `ttl_s` from the start of its computation (0: neither kept nor
+shared). A **past** entry (a window that ended well before now: api.results) keeps its machines'
+`rollup_state.late_seq` values from before its computation and is valid while they still hold
+(the batch writer moves them with late readings), for at most `PAST_MAX_AGE_S` (retention may
+drop what it was computed from); `LateMarks` reads them at most once per `LATE_CHECK_S`.
 
-- **live** (`LIVE`): the answer depends on now (a window that reaches now or ended only just
-  before, current states, tag series). Shared for `ttl_s` (settings.api.cache_s) from the start
-  of its computation; with 0 it is neither kept nor shared.
-- **past** (`Validity(machines)`): the answer of a window that ended well before now (see
-  api.results for "well"), over KPI readings of `machines`. Only late readings of one of them can
-  change it, and the batch writer counts those in `rollup_state.late_seq` (storage.writer). The
-  entry keeps the machines' late_seq values from before its computation and is valid while they
-  still hold. Those values are read for all requests at most once per `LATE_CHECK_S`
-  (`LateMarks`), so late data shows within about that. A past entry also ends after
-  `PAST_MAX_AGE` (retention may have dropped what it was computed from).
-
-Concurrent requests for one key await one computation (single flight; a past computation is
-only joined under the same late_seq values). A failed computation is not kept: every waiter
-gets its error. Bounded: `max_entries` entries and `max_bytes` of bodies, the least recently
-used dropped first; a body over `max_bytes / 16` is answered but not kept. Per process.
+Single flight: concurrent requests for one key await one computation (a past one only under the
+same late_seq values); a failed computation is not kept, every waiter gets its error. Bounded by
+`max_entries` and `max_bytes`, least recently used dropped first; a body over `max_bytes / 16`
+is answered but not kept. Per process.
 """
 
 from __future__ import annotations

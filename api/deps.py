@@ -5,7 +5,7 @@ the connection pool, the KPI engine, the result cache and the clock (a function,
 fix "now").
 
 Every dependency is `async def`, also where nothing is awaited: FastAPI runs a plain `def`
-dependency in a worker thread, which cost ~0.1 ms per dependency and request.
+dependency in a worker thread (docs/benchmarks.md).
 
 Path ids (`LineId`, `MachineId`, `TagName`) are checked here against the config's id rule
 (config.plant.ID_PATTERN) before anything looks them up: what cannot be an id is a 422 that

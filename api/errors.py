@@ -1,27 +1,17 @@
-"""One JSON error shape for every failure the API returns, FastAPI's own included.
+"""One JSON error shape for every failure the API returns, FastAPI's own included; the shape and
+each status with its code: docs/api.md, "Errors".
 
-    {"error": {"status": 404, "code": "not_found", "message": "no line 'x'", "detail": [...]}}
-
-Errors raised by handlers:
-
-    ApiError(status, code, message, detail)
-    ├── NotFound            404 not_found          unknown tag
-    ├── BadParameter        422 invalid_parameter  a parameter is well-formed but unusable
-    └── Unauthorized        401 unauthorized       missing or wrong bearer token
-
-The engine's own errors are answered in the same shape: UnknownEntity (the routes look lines
-and machines up through `engine.plant`) is a 404 naming the path parameter, BadRequest a 422.
-FastAPI's request validation errors become 422 `invalid_parameter` with one detail entry per
-problem (`loc`, `msg`, `type`); unknown routes 404 `not_found`; an unreachable database 503
-`database_unavailable`; anything unexpected a 500 `internal` that is logged with its traceback
-(the client gets no internals).
+Handlers raise `ApiError` or one of its kinds (NotFound, BadParameter, Unauthorized). The
+engine's UnknownEntity (the routes look lines and machines up through `engine.plant`) is a 404
+naming the path parameter, its BadRequest a 422; FastAPI's validation errors are a 422 with one
+detail entry per problem; anything unexpected is a 500 `internal`, logged with its traceback (the
+client gets no internals).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -115,17 +105,6 @@ class Unauthorized(ApiError):
         super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
-def _validation_detail(errors: Sequence[Any]) -> list[ProblemDetail]:
-    return [
-        ProblemDetail(
-            loc=[str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
-            msg=str(e.get("msg", "invalid")),
-            type=str(e.get("type", "value_error")),
-        )
-        for e in errors
-    ]
-
-
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return exc.response()
@@ -133,7 +112,14 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = _validation_detail(exc.errors())
+    detail = [
+        ProblemDetail(
+            loc=[str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            msg=str(e.get("msg", "invalid")),
+            type=str(e.get("type", "value_error")),
+        )
+        for e in exc.errors()
+    ]
     first = detail[0] if detail else None
     where = first.loc[-1] if first and first.loc else "request"
     message = f"{where}: {first.msg}" if first else "invalid request"

@@ -6,29 +6,32 @@ the collector uses); only the current state of each machine is read from the dat
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
-from api.models import CalendarRef, LineOut, MachineOut, MachineState
+from api.models import CalendarRef, LineOut, MachineOut, MachineState, Window
+from api.windows import MAX_KPI_WINDOW, WindowQuery, resolve_window
 from config import ShopfloorConfig
 from config.plant import Calendar, Line, Machine
 from storage.engine import CurrentState, Kind
 from storage.engine.plant import Plant
 
 
-def calendar_of(plant: Plant, kind: Kind, ident: str) -> Calendar | None:
-    """The calendar of a line, or of a machine's line; an unknown id raises the engine's
-    UnknownEntity, which api.errors answers with a 404 naming the path parameter."""
-    line = plant.line(ident) if kind == "line" else plant.machine(ident)[0]
-    return plant.calendar(line)
-
-
-def machine_ids(plant: Plant, kind: Kind, ident: str) -> list[str]:
-    """The machines whose readings make a line's or a machine's KPIs (the result cache's
-    validity: late readings of any of them change the answer)."""
-    if kind == "line":
-        return [m.id for m in plant.line(ident).machines]
-    plant.machine(ident)
-    return [ident]
+def resolve_scope(
+    plant: Plant,
+    kind: Kind,
+    ident: str,
+    query: WindowQuery,
+    now: dt.datetime,
+    max_length: dt.timedelta = MAX_KPI_WINDOW,
+) -> tuple[Calendar | None, Window, list[str]]:
+    """The calendar of a line (or of a machine's line), the window asked for, and the machines
+    whose readings make the answer (the result cache's validity: late readings of any of them
+    change it). An unknown id raises the engine's UnknownEntity before the window is checked;
+    api.errors answers it with a 404 naming the path parameter."""
+    line, machines = plant.members(kind, ident)
+    cal = plant.calendar(line)
+    return cal, resolve_window(query, cal, now, max_length=max_length), machines
 
 
 def reason_texts(cfg: ShopfloorConfig) -> dict[int, str]:

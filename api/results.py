@@ -1,24 +1,16 @@
-"""The result cache (api.cache) as the routes use it: a route checks its input, then asks
-`results.answer(compute, window=..., machines=...)`, and the answer comes from the cache, from
-another request's computation of the same key, or from `compute` on a pooled connection.
-
-    async def compute(conn) -> LineKpis: ...
-    return await results.answer(compute, window=w, machines=machine_ids(plant, "line", line))
+"""The result cache (api.cache) as the routes use it (docs/api.md, "Cached answers"): a route
+checks its input, then `return await results.answer(compute, window=w, machines=ids)`, and
+the answer comes from the cache, from another request's computation of the same key, or from
+`compute` on a pooled connection (so an answer from the cache takes no connection).
 
 Key: the route, its path parameters, its query parameters other than start/end, and the resolved
-window, whose end is left out when it is now (a window "so far" is one entry for its ttl; its
-answer echoes the end it was computed to).
+window, whose end is left out when it is now (a window "so far" is one entry for its ttl).
 
 Validity: **past** when the route names the machines whose KPI readings make the answer and the
-window ended at least `settle_margin` before now; **live** otherwise (no window, a window reaching
-now or ending later than that, tag series). The margin: the writer marks a reading late when it
-is stored more than LATE_AFTER_S after its time (storage.writer); a reading at t can change the
-classification back to t - (short_stop_s + max_gap_s) (storage.rollups.rollup_margin); plus
-CLOCK_SKEW between the API's clock and the database's. A window ending before now minus all
-that can change only by readings that move late_seq.
-
-A connection is taken from the pool only to compute (and, once a second, to read the late
-marks), so answers from the cache need none.
+window ended at least `settle_margin` before now; **live** otherwise. The margin: a reading stored
+more than LATE_AFTER_S after its time is marked late (storage.writer); a reading at t can change
+the classification back to t - rollup_margin (storage.rollups); plus CLOCK_SKEW between the API's
+clock and the database's. An older window changes only by readings that move late_seq.
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
 """Query windows and buckets: ISO 8601 parsing, the default window (the line's current shift), and
-each series' bucket rules over the one bucket-size syntax of kpi.buckets.
-
-A time without an offset is refused: "06:00" on a plant in Berlin and a server in UTC would
-silently mean two different instants. So is a time outside the span the product handles
-(kpi.limits: 1900 .. 2200), here, before anything steps days around it. Without start
-and end the window is the current shift of the line's calendar so far (outside every shift: the
-last shift that ended; no calendar: the last 8 hours); with only `start` it runs to now.
-
-Buckets: the KPI series takes 'day', 'shift' or Nm/Nh dividing a day (kpi.parse_bucket), at most
-MAX_SERIES_BUCKETS per answer; the tag series any Ns/Nm/Nh/Nd up to 31 days, at most
-MAX_TAG_BUCKETS.
+each series' bucket rules over the one bucket-size syntax of kpi.buckets. The rules, and why a
+time without an offset or outside kpi.limits' span is refused: docs/api.md, "Times and windows"
+and "Limits".
 """
 
 from __future__ import annotations

@@ -182,21 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--dir",
             type=Path,
-            default=None,
             help="cluster directory (default: the user's data dir; /var/lib for root)",
         )
         if action == "up":
             p.add_argument(
                 "--port",
                 type=int,
-                default=None,
                 help="TCP port on 127.0.0.1 (default 54329, or the one used before)",
             )
         if action == "migrate":
             p.add_argument("--config", type=Path, required=True)
             p.add_argument(
                 "--database-url",
-                default=None,
                 help="overrides settings.database.url and SHOPFLOOR_DATABASE_URL",
             )
         p.set_defaults(func=_cmd_db)

@@ -29,7 +29,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db-dir",
         type=Path,
-        default=None,
         help="private database directory (default as `shopfloor db up`)",
     )
 

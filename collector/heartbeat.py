@@ -1,14 +1,9 @@
-"""Re-record state and stop-reason tags while their source is connected (KPI.md §1).
+"""Re-record state and stop-reason tags while their source is connected (KPI.md §1): OPC UA and
+MQTT report changes only, so a machine running steadily would otherwise look like a data gap.
 
-OPC UA subscriptions and MQTT report changes only, so a machine running steadily for an hour
-would look like a data gap (`unknown` after `max_gap_s`). The collector therefore re-records each
-state tag's last value every `heartbeat_s`.
-
-Clocks: a re-recorded row is stamped in the *source's* time base, `last source timestamp +
-heartbeat_s`, and written only once the collector has held the value that long (+ `LAG_S`) without
-news. So a PLC clock that is off from ours, or a change still in flight, cannot place a stale
-value after a newer one. When a source disconnects its values are forgotten: after a reconnect a
-fresh reading is needed before re-recording resumes, and the silence shows as a gap.
+A re-recorded row is stamped in the *source's* time base and written only once the collector
+has held the value that long (+ `LAG_S`), so neither a PLC clock that is off from ours nor a
+change still in flight can place a stale value after a newer one (docs/collector.md).
 """
 
 from __future__ import annotations

@@ -1,23 +1,12 @@
 """Bounded queue -> batcher -> database, or the spool while the database is away.
 
-- `submit` waits while `queue_rows` readings are held (backpressure, never unbounded memory);
-  concurrent submits enter the queue in the order they were called.
-- A batch is written when it reaches `batch_rows` or its oldest reading is `batch_age_ms` old,
-  or at once when a caller waits for durability (MQTT acknowledges only after `submit(...,
-  durable=True)` returns): that caller's rows then ride with whatever else is queued, so a busy
-  broker gets group commits, not one transaction per message. Input refused on the way
-  (`Rejected`) rides with the rows and is stored in rejected_readings in the same transaction.
-- A batch the database does not take goes to the spool (fsync'd) and counts as stored. While
-  the database is up, spooled batches are replayed oldest first between live batches and
-  deleted after their commit.
-- If neither can take a batch (database away, spool at its budget with policy `block`, or the
-  spool's disk failing), the batch is held and retried, and `submit` takes nothing more until it
-  is stored: what sits in memory at a crash stays one batch (at most `batch_age_ms` of
-  readings), and the sources pause instead (MQTT stays unacknowledged, polls wait).
-- The writer task never ends on bad input (the batch writer isolates bad rows). If it ends on
-  an error nobody foresaw, waiting callers get `PipelineFailed` (nothing of theirs is
-  acknowledged), what is held is written to the spool, and the error goes up to the collector,
-  which stops the process (a service manager restarts it; the spool replays).
+What it guarantees (backpressure, group commit for durable submits, spool and replay, the spool
+budget, a writer failure): docs/collector.md. Two choices that shape the code:
+- If neither the database nor the spool takes a batch, it is held and retried, and `submit`
+  takes nothing more until it is stored: what sits in memory at a crash stays one batch, and the
+  sources pause instead (MQTT stays unacknowledged, polls wait).
+- If the writer ends on an error nobody foresaw, waiting callers get `PipelineFailed` (nothing
+  of theirs is acknowledged) and what is held is written to the spool before the error goes up.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """Raw readings -> rows of the plant's tags: mapping by (source, address), filters, heartbeat.
 
-Adapters only know addresses; the plant model knows tags. A reading whose address matches no
-configured tag is counted per source and logged once per address (never stored silently under a
-guessed tag).
-
-A reading of a tag that cannot be stored as it is goes back as `Rejected`, with its reason, to be
-kept in rejected_readings (counted per source, logged when it starts and when it stops):
-- its time is implausible: more than `max_reading_age_days` before the collector's clock (a PLC
-  whose clock reset to 1970) or more than `max_reading_lead_s` after it. Such a reading would
-  make the rollups rebuild decades of minutes, or stand "in the future" of every KPI window;
-- its text is not storable (a lone surrogate from a JSON escape, a NUL).
-The check runs before the heartbeat sees a state, so a refused value is never re-recorded.
+A reading whose address matches no configured tag is counted and logged once per address, never
+stored under a guessed tag. A reading that cannot be stored as it is goes back as `Rejected`,
+with its reason, for rejected_readings (docs/collector.md, Hostile input): a time implausibly
+far before the collector's clock (a PLC clock reset to 1970 would make the rollups rebuild
+decades of minutes) or after it (it would stand "in the future" of every KPI window), or text
+PostgreSQL cannot store. The check runs before the heartbeat sees a state, so a refused value
+is never re-recorded.
 """
 
 from __future__ import annotations

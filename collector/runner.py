@@ -29,13 +29,9 @@ EXIT_FAILED = 70  # EX_SOFTWARE: a task failed unexpectedly; a service manager r
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="the plant's YAML file")
-    parser.add_argument("--database-url", default=None, help="overrides settings.database.url")
-    parser.add_argument(
-        "--db-dir", type=Path, default=None, help="private database directory, if no URL is set"
-    )
-    parser.add_argument(
-        "--spool-dir", type=Path, default=None, help="overrides settings.collector.spool_dir"
-    )
+    parser.add_argument("--database-url", help="overrides settings.database.url")
+    parser.add_argument("--db-dir", type=Path, help="private database directory, if no URL is set")
+    parser.add_argument("--spool-dir", type=Path, help="overrides settings.collector.spool_dir")
 
 
 async def run_services(
@@ -105,9 +101,7 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 
 # The collector allocates ~100k short-lived tuples a second (readings, rows), none of them in
 # reference cycles; with the default first threshold (700) the cyclic collector ran hundreds of
-# times a second over them and the config's objects (bench/e2e MQTT phase: CPU per 10k readings
-# 0.08-0.11 s -> 0.05-0.08 s). The API's KPI series make tens of thousands of objects per call;
-# a full collection walking the imports then cost ~30 ms, ~1 ms once they are frozen.
+# times a second over them and the config's objects (figures: docs/e2e.md).
 GC_THRESHOLDS = (100_000, 50, 100)
 
 

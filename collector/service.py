@@ -1,14 +1,10 @@
 """The collector: every source's adapter -> router -> pipeline -> database (or spool), plus the
 periodic jobs around it (state heartbeat, rollups, retention, rates for /healthz).
 
-Start-up does not need the database: with the database away the collector spools from the
-first reading and migrates, syncs the plant and replays once it answers. A restart with a
-non-empty spool replays it the same way.
-
-Every task runs under `collector.supervisor`: none fails silently. When the pipeline's writer
-fails on an error nobody foresaw, the collector stops and `run()` raises `CollectorFailed` (the
-process exits non-zero; the service manager restarts it). A stop always ends within
-`SHUTDOWN_S`, below systemd's `TimeoutStopSec`.
+Start-up does not need the database: the collector spools from the first reading and
+migrates, syncs the plant and replays once it answers. Every task runs under
+`collector.supervisor`; when a critical one fails, `run()` raises `CollectorFailed` after the
+same orderly stop, which always ends within `SHUTDOWN_S` (docs/collector.md).
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
 """Store-and-forward spool: batches the database could not take, durable on local disk.
 
 SQLite in WAL mode with `synchronous=FULL`: `append` returns only after the batch is fsync'd, so
-a reading acknowledged to its source (an MQTT PUBACK) survives a crash or power loss. Batches are
-replayed oldest first and deleted only after the database committed them; the batch writer is
-idempotent on (tag_id, time), so a replay interrupted by a crash never duplicates.
+a reading acknowledged to its source (an MQTT PUBACK) survives a crash or power loss. Batches
+are deleted only after the database committed them (the writer is idempotent on (tag_id, time)).
+Refused input (`Rejected`) rides in the batch it came with, as durable as the rows.
 
-Input refused on the way (`Rejected`: a malformed payload, an implausible reading) rides in the
-batch it came with, so it is as durable as the rows and reaches rejected_readings at replay.
-
-Rows are stored with the tag's plant-wide key (`machine.name`), not the database's tag id: a
-collector that starts while the database is away can spool without knowing the ids, and a spool
-outlives a config change (rows of tags no longer configured are reported at replay).
-
-The size budget counts payload bytes. At the budget the policy is explicit (`spool_on_full`):
-`block` refuses the batch (the caller keeps it and stops accepting readings: backpressure), or
-`drop_oldest` deletes the oldest batches to make room, counting the rows dropped.
+Rows keep the tag's key (`machine.name`), not its database id: a collector can spool before it
+ever reached the database, and a spool outlives a config change. The budget and its policy
+(`spool_on_full`): docs/collector.md.
 """
 
 from __future__ import annotations

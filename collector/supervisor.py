@@ -1,15 +1,9 @@
-"""The collector's long-lived tasks, watched: none ends or fails silently.
+"""The collector's long-lived tasks, watched: none ends or fails silently; each has a
+`TaskHealth` that /healthz reports (docs/collector.md, Tasks).
 
-Each task has a `TaskHealth` that /healthz reports. What happens when one fails:
-
-- a **critical** task (the pipeline's writer) cannot be replaced without losing track of what
-  it holds: the failure is logged with its traceback and handed to `on_fatal`, which stops the
-  collector; the process then exits non-zero and its service manager restarts it;
-- any other task (an adapter) is logged with its traceback, counted, and started again after a
-  back-off (1 s doubling to 60 s); it counts as failing until it has run `SETTLED_S` again;
-- a **periodic job** (heartbeat, rollups, retention) runs on: each run's failure is counted and
-  reported until a later run succeeds. Its traceback is logged when the error first appears,
-  the same error again only at DEBUG, its recovery at INFO.
+A **critical** task (the pipeline's writer) cannot be replaced without losing track of what it
+holds: its failure goes to `on_fatal`, which stops the collector. Any other task is restarted
+after a back-off; a **periodic job** runs on, its failure reported until a later run succeeds.
 """
 
 from __future__ import annotations
@@ -174,7 +168,3 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def failing(self) -> list[TaskHealth]:
-        """Tasks in trouble now (an expected job error is not failing)."""
-        return [h for h in self.tasks.values() if h.error is not None and not h.expected]

@@ -1,13 +1,9 @@
 """Numeric bounds of config fields, each with an error message that states the accepted range.
 
 A bound is a `Bounds` inside `Annotated[...]`: `Annotated[float, Bounds(0.001, 86400, "s")]`.
-Pydantic's own `ge`/`le` name one side only ("greater than 0"); a plant engineer who typed
-`poll_interval_s: 1e-9` wants to read the whole range. The limits are what a plant can mean,
-not what Python can hold: a 1 ns poll interval or a 65,536 s MQTT keepalive parses fine and
-then burns a CPU or crashes a library thread at run time. docs/config.md tables every bound
-(tests/config/test_docs.py keeps the table equal to the model).
-
-Bounds used by more than one field are named here, so each rule exists once.
+Pydantic's own `ge`/`le` name one side only ("greater than 0"). The limits are what a plant can
+mean, not what Python can hold (docs/config.md, "Numeric bounds", tables every bound and says
+why). Bounds used by more than one field are named here, so each rule exists once.
 """
 
 from __future__ import annotations
@@ -55,14 +51,6 @@ class Bounds:
             return lo
         hi = f"{'below' if self.hi_open else 'at most'} {_number(self.hi)}{unit}"
         return f"{lo} and {hi}"
-
-    def span(self) -> str:
-        """The range as docs/config.md tables it: '0.001 to 86400 s', '0 to below 1'."""
-        unit = f" {self.unit}" if self.unit else ""
-        lo = f"{'above ' if self.lo_open else ''}{_number(self.lo)}"
-        if self.hi is None:
-            return f"{lo}{unit}" if self.lo_open else f"{lo}{unit} or more"
-        return f"{lo} to {'below ' if self.hi_open else ''}{_number(self.hi)}{unit}"
 
     def check(self, value: Any) -> Any:
         if self.contains(value):

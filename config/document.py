@@ -1,18 +1,11 @@
 """A config file's bytes to plain data plus the line of every key path; hostile files refused.
 
-Order of work, each step bounding what the next may cost:
-
-1. size: at most `MAX_FILE_BYTES`;
-2. encoding: UTF-8, or UTF-16/UTF-32 as YAML detects them (byte order mark, or the zero bytes
-   of the first characters); a byte that does not decode is reported with its line;
-3. characters: none that YAML forbids (NUL and other control characters, lone surrogates);
-4. structure, on the parser's event stream before anything is built: nesting at most
-   `MAX_DEPTH` deep, no alias inside the node it names (an infinite structure), and at most
-   `MAX_NODES` values with every alias counted as the copy it stands for. Anchors and merge
-   keys stay usable for tag maps; a "billion laughs" file (aliases of aliases, 1 KB growing
-   to 10^9 values) is refused at the alias that crosses the bound, after reading 1 KB;
-5. composing and constructing (a value the constructor cannot read, like the date
-   2026-13-45, is a problem with its line, not a traceback); then the line map.
+Order of work, each step bounding what the next may cost: size, encoding, characters, then the
+structure on the parser's event stream before anything is built (nesting, an alias inside the
+node it names, and the values aliases stand for: a "billion laughs" file is refused at the
+alias that crosses `MAX_NODES`), then composing and constructing (a value the constructor
+cannot read is a problem with its line). The steps and why: docs/config.md, "Order of work"
+and "YAML rules".
 """
 
 from __future__ import annotations
@@ -176,7 +169,8 @@ class _StructureCheck:
         elif isinstance(event, yaml.AliasEvent):
             return self._alias(str(event.anchor), line)
         elif isinstance(event, yaml.ScalarEvent):
-            return self._value(event.anchor, 1, 0, line)
+            self._close(event.anchor, 1, 0)
+            return self._count(1, line)
         elif isinstance(event, yaml.CollectionStartEvent):
             if len(self.open) >= MAX_DEPTH:
                 return Problem("", f"nesting deeper than {MAX_DEPTH} levels", line)
@@ -186,12 +180,6 @@ class _StructureCheck:
             done = self.open.pop()
             self._close(done.anchor, done.size, done.height)
         return None
-
-    def _value(
-        self, anchor: str | None, size: int, height: int, line: int | None
-    ) -> Problem | None:
-        self._close(anchor, size, height)
-        return self._count(size, line)
 
     def _close(self, anchor: str | None, size: int, height: int) -> None:
         """A finished node: remembered under its anchor, added to its parent."""
@@ -320,18 +308,13 @@ def line_map(node: yaml.Node, problems: list[Problem]) -> dict[tuple[PathPart, .
             keys: set[object] = set()
             for key_node, value_node in n.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
-                part = key if isinstance(key, str) else "?"  # a complex key: [a, b]: …
+                child = (*path, key if isinstance(key, str) else "?")  # a complex key: [a, b]: …
+                line = key_node.start_mark.line + 1
                 if key in keys:
-                    problems.append(
-                        Problem(
-                            format_path((*path, part)),
-                            "duplicate key",
-                            key_node.start_mark.line + 1,
-                        )
-                    )
+                    problems.append(Problem(format_path(child), "duplicate key", line))
                 keys.add(key)
-                lines[(*path, part)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, part))
+                lines[child] = line
+                walk(value_node, child)
         elif isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
                 walk(item, (*path, i))

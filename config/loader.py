@@ -34,16 +34,6 @@ from config.problems import (
 )
 from config.settings import Settings
 
-__all__ = [
-    "CheckedConfig",
-    "ConfigError",
-    "Problem",
-    "check_config",
-    "env_override_names",
-    "load_config",
-    "parse_config",
-]
-
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_PREFIX = "SHOPFLOOR_"
 

@@ -7,9 +7,12 @@ from pydantic import Field
 from config.plant import Calendar, Line, Machine, Model, StopReason
 from config.settings import Settings
 from config.shifts import calendar_problems
-from config.simulation import SimulationConfig
+from config.simulation import MachineSimulation, SimulationConfig
 from config.sources import MqttSource, OpcUaSource, Source, Tag
 from config.tags import SignalKind
+
+# The stop reason codes a simulated machine names (failure_reasons, changeover_reason, ...).
+REASON_FIELDS = [k for k in MachineSimulation.model_fields if k.endswith(("_reason", "_reasons"))]
 
 
 class ShopfloorConfig(Model):
@@ -145,13 +148,7 @@ class ShopfloorConfig(Model):
             where = f"simulation.machines.{machine_id}"
             if machine_id not in machines:
                 problems.append((where, f"no machine {machine_id!r} in any line"))
-            for key in (
-                "failure_reasons",
-                "changeover_reason",
-                "maintenance_reason",
-                "starved_reason",
-                "blocked_reason",
-            ):
+            for key in REASON_FIELDS:
                 value = getattr(sim, key)
                 for code in value if isinstance(value, list) else [value]:
                     if code is not None and code not in codes:

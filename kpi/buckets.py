@@ -14,19 +14,14 @@ Buckets tile [start, end) exactly: the first and last may be partial, nothing is
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import itertools
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from config.plant import Calendar
-from kpi.calendar import calendar_time, shift_instances, to_utc
-from kpi.counts import CountStreams
-from kpi.sums import Sums, window_sums
-from kpi.timeline import Interval
+from kpi.calendar import shift_instances, to_utc
 
 # A bucket size, `<number><unit>` (10s, 15m, 1h, 1d), for the KPI series and the tag series
 # alike; each has its own rules on top (parse_bucket; api.windows). ASCII digits only (`\d`
@@ -112,23 +107,3 @@ def bucket_spans(
     )
     edges = [start, *inner, end]
     return [Bucket(lo, hi) for lo, hi in itertools.pairwise(edges)]
-
-
-def series(
-    intervals: Sequence[Interval],
-    start: dt.datetime,
-    end: dt.datetime,
-    bucket: str,
-    *,
-    calendar: Calendar | None,
-    counts: CountStreams | None = None,
-) -> list[tuple[Bucket, Sums]]:
-    """One machine's sums per bucket; their `+` equals `window_sums` of the whole window."""
-    cal = calendar_time(calendar, start, end) if calendar else None
-    ends = [iv.end for iv in intervals]
-    starts = [iv.start for iv in intervals]
-    out = []
-    for b in bucket_spans(start, end, bucket, calendar):
-        near = intervals[bisect.bisect_right(ends, b.start) : bisect.bisect_left(starts, b.end)]
-        out.append((b, window_sums(near, b.start, b.end, calendar=cal, counts=counts)))
-    return out

@@ -276,9 +276,8 @@ class CountStreams:
         }
 
     def window(self, start: dt.datetime, end: dt.datetime) -> Counts:
-        parts = {
-            name: _window(getattr(self, name), self._times.get(name, []), self.cycles, start, end)
+        (g, ig, fg), (r, ir, fr), (t, it, ft) = (
+            _window(getattr(self, name), self._times.get(name, []), self.cycles, start, end)
             for name in ("good", "reject", "total")
-        }
-        (g, ig, fg), (r, ir, fr), (t, it, ft) = parts["good"], parts["reject"], parts["total"]
+        )
         return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))

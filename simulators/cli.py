@@ -29,17 +29,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed",
         type=float,
-        default=None,
         help="time compression; 60 makes a simulated minute last a second "
         "(default: simulation.speed, else 1)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=None, help="random seed (default: simulation.seed, else 1)"
-    )
+    parser.add_argument("--seed", type=int, help="random seed (default: simulation.seed, else 1)")
     parser.add_argument(
         "--truth",
         type=Path,
-        default=None,
         metavar="PATH",
         help="write the ground truth as JSON lines to PATH",
     )

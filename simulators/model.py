@@ -1,11 +1,5 @@
-"""The deterministic machine and line model, in simulated seconds.
-
-A discrete-event simulation: each line is a chain of machines joined by small buffers. A machine
-takes a part from its upstream buffer, works for one cycle, counts it good or reject, and pushes
-good parts downstream; with an empty upstream buffer it is starved, with a full downstream buffer
-it is blocked (both idle). Failures, changeovers and planned maintenance come due after running
-time drawn from their distributions and are entered at the next part boundary; the shift calendar
-puts the whole line into planned_stop.
+"""The deterministic machine and line model, in simulated seconds: a discrete-event simulation
+of lines as chains of machines joined by buffers (docs/simulators.md, The machine model).
 
 Nothing here knows about sockets or the wall clock except through `Clock`: the same seed and the
 same start time give the same event sequence, however `advance` is sliced. Every random draw of a
@@ -326,27 +320,19 @@ class LineModel:
             self._set_state(run, StateClass.IDLE, run.reasons["blocked"])
             return
         p = run.params
-        for what, cls, length, reason_key in (
-            ("failure", StateClass.DOWN, p.mttr, None),
-            ("changeover", StateClass.SETUP, p.changeover, "changeover"),
-            ("maintenance", StateClass.PLANNED_STOP, p.maintenance, "maintenance"),
+        for what, cls, every, length in (
+            ("failure", StateClass.DOWN, p.mtbf, p.mttr),
+            ("changeover", StateClass.SETUP, p.changeover_every, p.changeover),
+            ("maintenance", StateClass.PLANNED_STOP, p.maintenance_every, p.maintenance),
         ):
             if what in run.due_s and run.run_s[what] >= run.due_s[what]:
-                every = {
-                    "failure": p.mtbf,
-                    "changeover": p.changeover_every,
-                    "maintenance": p.maintenance_every,
-                }[what]
                 assert every is not None
                 run.run_s[what] = 0.0
                 run.due_s[what] = draw(run.rng, every)
-                reason = (
-                    run.rng.choice(run.failure_reasons)
-                    if reason_key is None
-                    else run.reasons[reason_key]
-                )
+                failure = what == "failure"
+                reason = run.rng.choice(run.failure_reasons) if failure else run.reasons[what]
                 self._set_state(run, cls, reason)
-                end = "repair_end" if what == "failure" else f"{what}_end"
+                end = "repair_end" if failure else f"{what}_end"
                 self._schedule(t + draw(run.rng, length), end, li, run.index, run.token)
                 return
         if not run.wip:

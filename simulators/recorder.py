@@ -16,7 +16,7 @@ from config.model import ShopfloorConfig
 from config.simulation import SimulationConfig
 from config.sources import ModbusTag
 from simulators.model import Clock, CounterReset, Event, PartDone, ProcessSample, StateChange
-from simulators.values import counter_modulus, register_count, signal_of
+from simulators.values import counter_modulus, signal_of
 
 TRUTH_VERSION = 1
 
@@ -40,7 +40,7 @@ def header(cfg: ShopfloorConfig, sim: SimulationConfig, clock: Clock, seed: int)
             if tag.signal.is_count:
                 entry["counter"] = tag.counter
                 if tag.counter == "cumulative":
-                    reg_bits = 16 * register_count(tag) if isinstance(tag, ModbusTag) else None
+                    reg_bits = 16 * tag.register_count if isinstance(tag, ModbusTag) else None
                     bits = sim.machine(tag.machine).counter_bits
                     entry["modulus"] = counter_modulus(tag, bits, reg_bits)
             tags[tag.key] = entry

@@ -41,10 +41,6 @@ class WindowTruth:
     failures: int = 0  # down intervals starting inside the window
 
 
-def parse_ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
 def load(path: str | Path) -> Truth:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
@@ -61,9 +57,9 @@ def load(path: str | Path) -> Truth:
                 break  # the simulator is still writing this line
             raise
         if rec["type"] == "end":
-            end = parse_ts(rec["ts"])
+            end = dt.datetime.fromisoformat(rec["ts"])
         else:
-            rec["_ts"] = parse_ts(rec["ts"])
+            rec["_ts"] = dt.datetime.fromisoformat(rec["ts"])
             records.append(rec)
     return Truth(header, records, end)
 

@@ -99,14 +99,6 @@ _STRUCT = {
 }
 
 
-def register_count(tag: ModbusTag) -> int:
-    if tag.table.is_bit or tag.type is DataType.BOOL:
-        return 1
-    if tag.type is DataType.STRING:
-        return tag.length or 1
-    return struct.calcsize(_STRUCT[tag.type]) // 2
-
-
 def order_bytes(big_endian: bytes, order: ByteOrder) -> bytes:
     """Rearrange a big-endian (ABCD) value into `order`, as the device sends it.
 
@@ -148,6 +140,5 @@ def modbus_value(
     signal = signal_of(tag)
     value = image.values[signal]
     if signal in COUNTERS:
-        width = 16 * register_count(tag) if tag.type is not DataType.BOOL else 16
-        return int(value) % counter_modulus(tag, counter_bits, width)
+        return int(value) % counter_modulus(tag, counter_bits, 16 * tag.register_count)
     return value

@@ -1,9 +1,6 @@
-"""Retention: drop whole old chunks of raw readings and of rollups (TimescaleDB drop_chunks).
-
-drop_chunks removes a chunk only when all of it is older than the cutoff, so data up to one
-chunk interval (readings 1 day, minutes 7 days, hours 30 days) older than the cutoff can stay
-until its chunk has aged out entirely; nothing newer than the cutoff is ever dropped. Rejected
-readings are a plain table: rows received before the raw cutoff are deleted.
+"""Retention: drop whole old chunks of raw readings and of rollups (TimescaleDB drop_chunks:
+data up to one chunk interval past the cutoff stays, nothing newer is dropped), and rejected
+readings received before the raw cutoff (docs/rollups.md, "Retention").
 """
 
 from __future__ import annotations

@@ -17,17 +17,12 @@ Which rows are exact (one place for the margin logic, `rollup_margin`):
   the earliest reading time of each machine in the batch. Readings at t change the
   classification of intervals from t - short_stop_s on, and no earlier.
 
-`refresh` recomputes every machine from its `covered_until` (its first reading on the first
-run) to the last whole minute before `now`, never from before the raw retention horizon
-(`now - raw_days`: older raw readings are about to be dropped, and a late reading stamped years
-ago must not start a rebuild of years of minutes). A machine whose recomputation fails on an
-error other than a lost connection does not stop the others: they are done, then
-`RollupsFailed` names it. It first *takes* the dirty mark in one statement
-(folds `dirty_since` into `computed_until` and clears it): a batch committed before that is
-visible to the reads that follow; one committed after leaves a new mark for the next refresh.
-A crash after the take leaves `computed_until` lowered, so nothing is lost. (Clearing the mark
-only when `dirty_seq` is unchanged, as the SQL comment first planned, never clears it while a
-collector writes every 250 ms; `dirty_seq` stays as a write counter.)
+`refresh` recomputes every machine from its `covered_until` to the last whole minute before
+`now`, never from before the raw retention horizon (a late reading stamped years ago must not
+start a rebuild of years of minutes). It first *takes* the dirty mark in one statement (folds
+`dirty_since` into `computed_until` and clears it): a batch committed after that leaves a new
+mark, and a crash after it leaves `computed_until` lowered, so no mark is lost. The steps, and
+why the mark is not cleared by `dirty_seq`: docs/rollups.md, "Refresh".
 """
 
 from __future__ import annotations
@@ -238,24 +233,15 @@ def summed_counts(counts: MinuteCounts) -> MinuteCountValues:
 
 # -- count sums per minute on the server ------------------------------------------------------
 #
-# At 1 Hz a counter has 86,400 samples a day: turning each into a CountEvent in Python and
-# summing per minute was most of a catch-up (docs/rollups.md). The server sums them instead, as
-# long as that gives exactly what the pure core (cumulative_deltas / increments,
-# CountStreams.window) gives for the chunk's fetch (the last sample before `since`, then every
-# sample up to the chunk end). The SQL applies the core's rules from their one definition each:
-# which readings count (storage.samples.COUNTED_SQL, kpi.counts.count_value's twin), rounding
-# (PostgreSQL's round(float8) rounds half to even, as count_value does) and the plausible
-# maximum (kpi.counts.PLAUSIBLE_RATE and PLAUSIBLE_EXTRA). When every step of a cumulative
-# counter is a plain count (0 <= delta <= plausible_max) the core's events are the deltas of
-# consecutive counted samples, and a delta counter's events are its rounded values. Anything
-# else in a chunk (a reset, wrap or glitch; values too big to be exact in float8; an ideal
-# cycle change inside the chunk) sends the whole chunk to the pure core, so flags and
-# baselines are the core's own.
-#
-# Ideal seconds: the core adds delta x cycle event by event. When the cycle is a small dyadic
-# fraction (1.0, 0.5, 1.5, ..) every partial sum is exact, so the minute's count x cycle is the
-# same float; otherwise the server sends the minute's nonzero deltas in time order and Python
-# adds them exactly as the core does.
+# The server sums a chunk's counts per minute (at 1 Hz, 86,400 samples per counter and day)
+# only where that is exactly what the pure core gives for the chunk's fetch (docs/rollups.md,
+# "Count sums"): the core's rules come from their one definition each (COUNTED_SQL, rounding
+# half to even, PLAUSIBLE_RATE and PLAUSIBLE_EXTRA), and when every step of a cumulative counter
+# is a plain count the core's events are the deltas. Anything else (a reset, wrap or glitch,
+# values too big to be exact in float8, a cycle change) sends the chunk to the pure core.
+# Ideal seconds: count x cycle is the core's sum when the cycle is a small dyadic fraction
+# (every partial sum exact); otherwise the server sends the minute's nonzero deltas in time
+# order and Python adds them as the core does.
 
 _EXACT = 2**52  # integers below this (and their differences and sums below 2**53) are exact
 _DYADIC_MAX_NUMERATOR = 2**20  # cycle = m / 2**k with m below this: count x cycle is exact

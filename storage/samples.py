@@ -127,12 +127,10 @@ class RawInputs:
     counter_modes: dict[CounterName, tuple[CounterMode, int | None]] = field(default_factory=dict)
 
 
-# Every signal of every request in one statement: one round trip however many machines, signals
-# and edges a KPI request reads. Per signal the last sample before `since` (a LATERAL LIMIT 1:
-# one index probe each), then per distinct [since, until) one range scan over all its tags with
-# the bounds as plain parameters, so the planner excludes chunks and estimates rows from them
-# (a LATERAL range with unknown bounds was costed at every chunk, which also switched on JIT;
-# docs/engine.md). Rows of the range scans come back as (-1 - span index, tag id, time, value).
+# Every signal of every request in one statement (docs/engine.md, "Round trips per request are
+# fixed"): per signal the last sample before `since` (a LATERAL LIMIT 1), then per distinct
+# [since, until) one range scan over all its tags with the bounds as plain parameters, so the
+# planner excludes chunks. Rows of the range scans come as (-1 - span index, tag, time, value).
 _BEFORE_SQL = f"""
 SELECT q.i, q.tag, r.time, r.value
 FROM unnest(%(i)s::int[], %(tag)s::int[], %(since)s::timestamptz[]) AS q (i, tag, since)

@@ -63,18 +63,9 @@ _TAG_COLUMNS = (
 
 def _tag(row: tuple[Any, ...]) -> TagRow:
     tid, machine, name, signal, unit, counter, wrap, source, protocol, address, active = row
+    wrap = None if wrap is None else int(wrap)  # counter_wrap is `numeric`: a Decimal
     return TagRow(
-        id=int(tid),
-        machine=str(machine),
-        name=str(name),
-        signal=str(signal),
-        unit=unit if unit is None else str(unit),
-        counter=counter if counter is None else str(counter),
-        wrap=None if wrap is None else int(wrap),
-        source=str(source),
-        protocol=str(protocol),
-        address=str(address),
-        active=bool(active),
+        tid, machine, name, signal, unit, counter, wrap, source, protocol, address, active
     )
 
 

@@ -1,18 +1,10 @@
 """The Modbus adapter: one connection, one poller per cadence, readings to the sink.
 
-Each poll reads its planned requests in turn. Every answered request's readings carry the time
-that request was sent (the device sampled its values after that; not the poll's start, which a
-poll that had to connect first would date back to before the connection), so the tags of one
-request line up. What goes wrong is reported, never raised out of `run()`:
-
-- a Modbus exception response: the request's tags get BAD readings (value None);
-- no connection or no response: the device's tags get no reading this poll; the connection
-  reconnects with backoff by itself;
-- a merged request refused with "illegal data address" is split into one request per tag, so
-  one unmapped address in a gap does not blank its neighbours.
-
-A failing device (each unit, request, the connection, the sink) is logged by the adapters' one
-policy (adapters/reconnect.py): ERROR once, DEBUG while it keeps failing, INFO when it recovers.
+Readings carry the time their request was sent (the device sampled its values after that, and a
+poll that had to connect first does not date them back). Nothing is raised out of `run()`: an
+exception response gives BAD readings, no response no reading this poll, and a merged request
+refused with "illegal data address" is split into one per tag. Failures are logged by the
+adapters' one policy (adapters/reconnect.py). The whole story: docs/adapters/modbus.md.
 """
 
 from __future__ import annotations
@@ -80,9 +72,6 @@ class ModbusAdapter:
 
     async def run(self) -> None:
         """Poll until stop(); never raises for device or network trouble."""
-        if self._running:
-            log.error("%s: run() called twice; ignored", self.source.name)
-            return
         self._running = True
         self._finished.clear()
         pollers = [

@@ -1,19 +1,9 @@
 """Registers to values: the plan that decodes every tag of one read request at once. Pure.
 
-A value's bytes are named A (most significant) .. D (or .. H for 64 bits). `byte_order` says how
-they lie across the 16-bit registers as the device sends them (each register big-endian on the
-wire, as the spec says):
-
-    ABCD  registers [AB, CD]          big-endian (Modbus default)
-    CDAB  registers [CD, AB]          word swap ("little-endian word order"; many PLCs)
-    BADC  registers [BA, DC]          byte swap inside each register
-    DCBA  registers [DC, BA]          fully little-endian
-
-For 64-bit values the same two swaps apply to four registers (CDAB = [GH, EF, CD, AB]). For a
-single register only the byte swap matters (BADC and DCBA read BA). For strings the characters
-run in register order and only the byte swap applies: ABCD/CDAB put the first character in the
-high byte, BADC/DCBA in the low byte. `bit` numbers the bits of the register value after the
-byte swap, 0 = least significant.
+A value's bytes are A (most significant) .. D (.. H for 64 bits); `byte_order` says how they lie
+across the 16-bit registers, each big-endian on the wire: ABCD as they are, CDAB word swap, BADC
+byte swap inside each register, DCBA both. docs/adapters/modbus.md#byte-and-word-order has the
+table and the rules for 64-bit values, single registers, strings and bits.
 
 `RequestDecoder` is the only decoder: tests/adapters/oracles.py holds a plain per-tag reference
 (and the encoder tests write registers with) that it is pinned against.
@@ -57,7 +47,7 @@ def bulk_field(tag: ModbusTag) -> tuple[bool, str, str]:
 
     Returns `(swapped, order, code)`: read from the response's bytes as sent (`swapped` False)
     or from a copy with the two bytes of every register swapped, with struct byte order `order`
-    ('>' or '<') and struct `code`. This is the byte orders above turned into byte offsets: the
+    ('>' or '<') and struct `code`. This is the byte orders turned into byte offsets: the
     word swap reverses the value's bytes (read little-endian), and of the byte-swapped copy a
     byte-swapped value reads big-endian. Bits and bools read their one register as 'H'.
     """

@@ -21,7 +21,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from adapters.errors import ConfigurationError, TransportError
+from adapters.errors import AdapterError, ConfigurationError, TransportError
 from adapters.modbus.codec import Response
 from adapters.reconnect import Backoff
 from config.sources.modbus import ModbusSource, RegisterKind
@@ -45,23 +45,20 @@ EXCEPTION_NAMES = {
 }
 
 
-class IllegalRequestError(ConfigurationError):
-    """The device answered with exception 1, 2 or 3: the tag map asks for what is not there."""
+class ModbusExceptionError(AdapterError):
+    """The device answered with a Modbus exception response, `exception_code`."""
 
     def __init__(self, code: int, message: str, *, source: str | None = None) -> None:
         self.exception_code = code
         super().__init__(message, source=source)
 
 
-class DeviceBusyError(TransportError):
-    """The device or gateway answered with exception 4-11: it may do better next poll."""
-
-    def __init__(self, code: int, message: str, *, source: str | None = None) -> None:
-        self.exception_code = code
-        super().__init__(message, source=source)
+class IllegalRequestError(ModbusExceptionError, ConfigurationError):
+    """Exception 1, 2 or 3: the tag map asks for what is not there."""
 
 
-ModbusExceptionError = IllegalRequestError | DeviceBusyError
+class DeviceBusyError(ModbusExceptionError, TransportError):
+    """Exception 4-11 from the device or gateway: it may do better next poll."""
 
 
 class ConnectError(TransportError):

@@ -29,15 +29,6 @@ FUNCTION_CODES = {
 }
 
 
-def max_count(table: RegisterKind) -> int:
-    return MAX_BITS_PER_READ if table.is_bit else MAX_REGISTERS_PER_READ
-
-
-def _group_order(item: tuple[tuple[int, RegisterKind], list[ModbusTag]]) -> tuple[int, int]:
-    (unit_id, table), _ = item
-    return unit_id, FUNCTION_CODES[table]
-
-
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
     """One read: `count` addresses of `table` from `address` on `unit_id`, serving `tags`.
@@ -66,19 +57,15 @@ class ReadRequest:
         return data[start : start + tag.register_count]
 
 
-def plan(
-    tags: Iterable[tuple[int, ModbusTag]], *, max_gap: int, limit: int | None = None
-) -> list[ReadRequest]:
-    """Requests for `(unit_id, tag)` pairs, ordered by unit, function code and address.
-
-    `limit` lowers the spec's per-request maximum (for devices that accept less).
-    """
+def plan(tags: Iterable[tuple[int, ModbusTag]], *, max_gap: int) -> list[ReadRequest]:
+    """Requests for `(unit_id, tag)` pairs, ordered by unit, function code and address."""
     groups: dict[tuple[int, RegisterKind], list[ModbusTag]] = defaultdict(list)
     for unit_id, tag in tags:
         groups[(unit_id, tag.table)].append(tag)
     requests: list[ReadRequest] = []
-    for (unit_id, table), members in sorted(groups.items(), key=_group_order):
-        most = min(limit or max_count(table), max_count(table))
+    by_unit_and_code = sorted(groups.items(), key=lambda g: (g[0][0], FUNCTION_CODES[g[0][1]]))
+    for (unit_id, table), members in by_unit_and_code:
+        most = MAX_BITS_PER_READ if table.is_bit else MAX_REGISTERS_PER_READ
         members.sort(key=lambda t: (t.address, t.register_count))
         start = end = -1
         batch: list[ModbusTag] = []

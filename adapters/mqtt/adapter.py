@@ -43,11 +43,6 @@ class MqttAdapter:
         max_inflight: int = MAX_INFLIGHT,
         malformed: MalformedSink | None = None,
     ) -> None:
-        if max_batch < 1 or max_inflight < 1 or queue_size < 1:
-            raise ValueError(
-                f"MQTT source {source.name!r}: queue_size, max_batch and max_inflight must be "
-                f">= 1, got {queue_size}, {max_batch}, {max_inflight}"
-            )
         self.source = source
         self.status = SourceStatus(source=source.name, protocol="mqtt")
         self._sink = sink

@@ -1,14 +1,12 @@
 """Which MQTT messages may be acknowledged, and which are kept after a failed sink call. Pure.
 
-Acks go in arrival order, each after the sink returned for its batch and every earlier one, with
-up to `max_inflight` batches under way. From a failed batch on nothing is acknowledged; `settle()`
-then drops QoS 1 (the broker redelivers it on the next connection), keeps QoS 0 and 2 of failed
-batches to offer again first (a QoS 2 message released by PUBREL never comes again), and keeps
-QoS 2 of stored batches only to send their PUBCOMP in order. A QoS 1 message of an earlier
-connection (`generation`) is acknowledged as its redelivered copy, not itself. The whole story:
-docs/adapters/mqtt.md. The caller runs the calls: `open()` a batch as its call starts,
-`finish()` it when the call returned, ack the `acknowledged()` batches (`acks()` picks the
-messages), and after a failure `settle()` once every call under way has finished.
+Acks go in arrival order, each after the sink returned for its batch and every earlier one. From
+a failed batch on nothing is acknowledged; `settle()` keeps what the broker will not send again
+(docs/adapters/mqtt.md has the rules per QoS). A QoS 1 message of an earlier connection
+(`generation`) is acknowledged as its redelivered copy, not itself. The caller runs the calls:
+`open()` a batch as its call starts, `finish()` it when the call returned, ack the
+`acknowledged()` batches (`acks()` picks the messages), and after a failure `settle()` once
+every call under way has finished.
 """
 
 from __future__ import annotations

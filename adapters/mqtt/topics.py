@@ -8,61 +8,13 @@ uses the template with `+` in each placeholder, so one subscription serves every
 
 from __future__ import annotations
 
-from config.sources.mqtt import (
-    PLACEHOLDER,
-    TopicError,
-    expand_template,
-    template_fields,
-    validate_filter,
-)
-
-__all__ = [
-    "TopicError",
-    "expand_template",
-    "match_template",
-    "matches",
-    "subscription_filters",
-    "template_fields",
-    "template_filter",
-    "validate_filter",
-]
-
-
-def matches(topic_filter: str, topic: str) -> bool:
-    """Whether a message's topic name matches a subscription filter.
-
-    A topic name is a filter without wildcards, so this is the covering test on it. Topics
-    starting with `$` (broker internals like `$SYS`) are not matched by a leading wildcard.
-    """
-    return _covers(topic_filter, topic)
+from config.sources.mqtt import PLACEHOLDER, template_fields, validate_filter
 
 
 def template_filter(template: str) -> str:
     """The subscription filter covering every expansion of a template: placeholders become `+`."""
     template_fields(template)
     return validate_filter(PLACEHOLDER.sub("+", template))
-
-
-def match_template(template: str, topic: str) -> dict[str, str] | None:
-    """Placeholder values of a topic that matches the template, else None.
-
-    `match_template("plant/{machine}/{name}", "plant/filler/state")`
-    -> `{"machine": "filler", "name": "state"}`.
-    """
-    fields = template_fields(template)
-    if not matches(template_filter(template), topic):
-        return None
-    values: dict[str, str] = {}
-    tsegs = topic.split("/")
-    for i, seg in enumerate(template.split("/")):
-        m = PLACEHOLDER.fullmatch(seg)
-        if m:
-            value = tsegs[i]
-            if m.group(1) in values and values[m.group(1)] != value:
-                return None
-            values[m.group(1)] = value
-    assert set(values) == set(fields)
-    return values
 
 
 def subscription_filters(filters: list[str]) -> list[str]:
@@ -72,18 +24,15 @@ def subscription_filters(filters: list[str]) -> list[str]:
     once per subscription; we route each message to every tag it matches ourselves.
     """
     unique = sorted(set(filters))
-    kept: list[str] = []
-    for f in unique:
-        if any(other != f and _covers(other, f) for other in unique):
-            continue
-        kept.append(f)
-    return kept
+    return [f for f in unique if not any(other != f and matches(other, f) for other in unique)]
 
 
-def _covers(general: str, specific: str) -> bool:
-    """Whether every topic matched by `specific` is matched by `general`.
+def matches(general: str, specific: str) -> bool:
+    """Whether every topic matched by filter `specific` is matched by filter `general`; for a
+    message's topic name (a filter without wildcards), whether it matches subscription `general`.
 
-    `$` topics are not covered by a leading wildcard; `#` also covers the parent level.
+    Topics starting with `$` (broker internals like `$SYS`) are not matched by a leading
+    wildcard; `#` also covers the parent level.
     """
     gsegs = general.split("/")
     ssegs = specific.split("/")

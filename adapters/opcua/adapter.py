@@ -1,17 +1,10 @@
 """The OPC UA adapter: a subscription (or polling) per session, reconnect with backoff.
 
-Each session: connect with the configured security, resolve every tag's node (namespace URIs
-and browse paths are looked up again on every connect), then either create one subscription
-with a monitored item per tag or read all tags in one Read per poll. When the session is lost
-(socket closed, watchdog read failed, a status change notification), it is torn down and built
-again after a backoff delay that doubles up to `reconnect_max_s` (adapters/reconnect.py: the
-adapters' one policy for delays and for logging failures and recoveries).
-
-asyncua calls the subscription handler from its own tasks; the handler only converts and puts
-the reading into a bounded queue (`put_nowait`, never awaiting), and one consumer task hands
-batches to the sink. When the sink cannot keep up and the queue is full, the oldest reading is
-dropped and counted (`status.extra["overflow"]`): blocking asyncua's publish loop instead would
-stall the session. When the sink raises, the batch is kept and offered again after a delay.
+Every session resolves every tag's node again (namespace URIs and browse paths may change when a
+server restarts). asyncua calls the subscription handler from its own tasks: it only converts and
+puts the reading into a bounded queue (never awaiting), and one task hands batches to the sink.
+When the queue is full the oldest reading is dropped and counted: blocking asyncua's publish loop
+instead would stall the session. The whole story: docs/adapters/opcua.md.
 """
 
 from __future__ import annotations
@@ -277,26 +270,19 @@ class OpcUaAdapter:
             flt.DeadbandType = _DEADBAND[tag.deadband_type]
             flt.DeadbandValue = float(tag.deadband_value or 0.0)
             params.Filter = flt
-        item = ua.ReadValueId()
-        item.NodeId = nodeid
-        item.AttributeId = ua.AttributeIds.Value
-        request = ua.MonitoredItemCreateRequest()
-        request.ItemToMonitor = item
-        request.MonitoringMode = ua.MonitoringMode.Reporting
-        request.RequestedParameters = params
-        return request
+        return ua.MonitoredItemCreateRequest(
+            ItemToMonitor=_value_of(nodeid),
+            MonitoringMode=ua.MonitoringMode.Reporting,
+            RequestedParameters=params,
+        )
 
     async def _poll(self, client: Client, nodes: dict[int, Node]) -> None:
         """One Read of every tag per poll_interval_s, until lost or stopped."""
-        params = ua.ReadParameters()
-        params.TimestampsToReturn = ua.TimestampsToReturn.Both
-        tags = []
-        for tag, nodeid in nodes.values():
-            rv = ua.ReadValueId()
-            rv.NodeId = nodeid
-            rv.AttributeId = ua.AttributeIds.Value
-            params.NodesToRead.append(rv)
-            tags.append(tag)
+        params = ua.ReadParameters(
+            TimestampsToReturn=ua.TimestampsToReturn.Both,
+            NodesToRead=[_value_of(nodeid) for _, nodeid in nodes.values()],
+        )
+        tags = [tag for tag, _ in nodes.values()]
         loop = asyncio.get_running_loop()
         next_poll = loop.time()
         while not (self._stop.is_set() or self._lost.is_set()):
@@ -388,3 +374,7 @@ class OpcUaAdapter:
             self.status.readings += len(batch)
             self.status.last_reading = dt.datetime.now(dt.UTC)
             return
+
+
+def _value_of(nodeid: ua.NodeId) -> ua.ReadValueId:
+    return ua.ReadValueId(NodeId=nodeid, AttributeId=ua.AttributeIds.Value)

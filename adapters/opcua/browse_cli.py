@@ -32,7 +32,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--security-mode",
-        default=None,
         choices=[m.value for m in SecurityMode],
         help="default: SignAndEncrypt with a policy, else None",
     )

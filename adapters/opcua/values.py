@@ -1,16 +1,9 @@
 """DataValue -> (value, text, quality, timestamp): pure, so every rule is tested as a table.
 
-Quality (readings.quality, smallint), as `adapters.base.Quality` describes:
-
-- a plain StatusCode Good (0x00000000), Uncertain (0x40000000) or Bad (0x80000000) is stored as
-  `Quality.GOOD` 0, `Quality.UNCERTAIN` 1 or `Quality.BAD` 2;
-- any other code keeps its top 16 bits (severity + sub-code, e.g. BadCommunicationError
-  0x80050000 -> 0x8005), as a signed 16-bit number so it fits a smallint: Bad codes are
-  negative, Uncertain ones are 0x4000..0x7FFF, Good ones 3..0x3FFF (no Good sub-code is 1 or 2).
-  The low 16 bits (info bits such as Overflow) are dropped.
-
-`severity()` reads either form back. A value with a Bad status is never kept: it is stored with
-value None (and no text), so a bad reading cannot pass for the last good one.
+Quality (readings.quality, smallint): plain Good, Uncertain and Bad are 0, 1 and 2 as
+`adapters.base.Quality`; any other StatusCode keeps its top 16 bits as a signed 16-bit number (no
+Good sub-code is 1 or 2), which `severity()` reads back (docs/adapters/opcua.md#quality). A value
+with a Bad status is stored without value, so it cannot pass for the last good one.
 """
 
 from __future__ import annotations

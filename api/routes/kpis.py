@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import Engine, Entity, LineId, MachineId, Now, Results, WindowParams, per_kind
 from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint
-from api.plant import calendar_of, machine_ids
-from api.windows import MAX_KPI_WINDOW, check_kpi_buckets, resolve_window
+from api.plant import resolve_scope
+from api.windows import check_kpi_buckets
 from kpi import Kpis
 
 router = APIRouter(tags=["kpis"])
@@ -33,15 +33,14 @@ def kpis_out(k: Kpis) -> KpisOut:
 async def line_kpis(
     line: LineId, window: WindowParams, engine: Engine, now: Now, results: Results
 ) -> Response:
-    cal = calendar_of(engine.plant, "line", line)
-    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    _, w, ids = resolve_scope(engine.plant, "line", line, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> LineKpis:
         result = await engine.line(conn, line, w.start, w.end, now=now)
         machines = {m: kpis_out(k) for m, k in result.machines.items()}
         return LineKpis(line=line, window=w, kpis=kpis_out(result.kpis), machines=machines)
 
-    return await results.answer(compute, window=w, machines=machine_ids(engine.plant, "line", line))
+    return await results.answer(compute, window=w, machines=ids)
 
 
 @router.get(
@@ -50,15 +49,13 @@ async def line_kpis(
 async def machine_kpis(
     machine: MachineId, window: WindowParams, engine: Engine, now: Now, results: Results
 ) -> Response:
-    w = resolve_window(
-        window, calendar_of(engine.plant, "machine", machine), now, max_length=MAX_KPI_WINDOW
-    )
+    _, w, ids = resolve_scope(engine.plant, "machine", machine, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> MachineKpis:
         k = await engine.machine(conn, machine, w.start, w.end, now=now)
         return MachineKpis(machine=machine, window=w, kpis=kpis_out(k))
 
-    return await results.answer(compute, window=w, machines=[machine])
+    return await results.answer(compute, window=w, machines=ids)
 
 
 async def _series(
@@ -70,8 +67,7 @@ async def _series(
     bucket: BucketParam = "1h",
 ) -> Response:
     kind, ident = of
-    cal = calendar_of(engine.plant, kind, ident)
-    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    cal, w, ids = resolve_scope(engine.plant, kind, ident, window, now)
     check_kpi_buckets(bucket, w, cal)
 
     async def compute(conn: psycopg.AsyncConnection) -> KpiSeries:
@@ -87,7 +83,7 @@ async def _series(
             ],
         )
 
-    return await results.answer(compute, window=w, machines=machine_ids(engine.plant, kind, ident))
+    return await results.answer(compute, window=w, machines=ids)
 
 
 per_kind(

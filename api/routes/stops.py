@@ -10,8 +10,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import Cfg, Engine, Entity, MachineId, Now, Results, WindowParams, per_kind
 from api.models import Downtime, DowntimeClass, DowntimeRow, Timeline, TimelineInterval
-from api.plant import calendar_of, machine_ids, reason_texts
-from api.windows import MAX_KPI_WINDOW, resolve_window
+from api.plant import reason_texts, resolve_scope
 
 MAX_TIMELINE_WINDOW = dt.timedelta(days=31)
 
@@ -26,8 +25,7 @@ router = APIRouter(tags=["stops"])
 async def machine_timeline(
     machine: MachineId, window: WindowParams, cfg: Cfg, engine: Engine, now: Now, results: Results
 ) -> Response:
-    cal = calendar_of(engine.plant, "machine", machine)
-    w = resolve_window(window, cal, now, max_length=MAX_TIMELINE_WINDOW)
+    _, w, ids = resolve_scope(engine.plant, "machine", machine, window, now, MAX_TIMELINE_WINDOW)
     texts = reason_texts(cfg)
 
     async def compute(conn: psycopg.AsyncConnection) -> Timeline:
@@ -48,15 +46,14 @@ async def machine_timeline(
             ],
         )
 
-    return await results.answer(compute, window=w, machines=[machine])
+    return await results.answer(compute, window=w, machines=ids)
 
 
 async def _downtime(
     of: Entity, window: WindowParams, engine: Engine, now: Now, results: Results
 ) -> Response:
     kind, ident = of
-    cal = calendar_of(engine.plant, kind, ident)
-    w = resolve_window(window, cal, now, max_length=MAX_KPI_WINDOW)
+    _, w, ids = resolve_scope(engine.plant, kind, ident, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> Downtime:
         rows = await engine.downtime(conn, kind, ident, w.start, w.end, now=now)
@@ -78,7 +75,7 @@ async def _downtime(
             ],
         )
 
-    return await results.answer(compute, window=w, machines=machine_ids(engine.plant, kind, ident))
+    return await results.answer(compute, window=w, machines=ids)
 
 
 per_kind(

@@ -6,14 +6,14 @@ import base64
 import binascii
 import datetime as dt
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Query, Response
 
 from api.deps import Conn, Engine, MachineId, Now, Results, TagName, WindowParams
 from api.errors import BadParameter, NotFound
-from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries
+from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries, Window
 from api.windows import (
     MAX_KPI_WINDOW,
     MAX_TAG_BUCKETS,
@@ -78,6 +78,11 @@ async def _find(conn: psycopg.AsyncConnection, machine: str, tag: str) -> TagRow
     return row
 
 
+def _about(row: TagRow, w: Window) -> dict[str, Any]:
+    """The fields TagRaw and TagSeries share: the tag and the window."""
+    return {"machine": row.machine, "tag": row.name, "unit": row.unit, "window": w}
+
+
 def _calendar(plant: Plant, machine: str) -> Calendar | None:
     """A tag may belong to a machine no longer configured: then buckets are aligned in UTC."""
     found = plant.cfg.machines().get(machine)
@@ -128,10 +133,7 @@ async def tag_series_route(
             more = len(rows) > limit
             rows = rows[:limit]
             return TagRaw(
-                machine=row.machine,
-                tag=row.name,
-                unit=row.unit,
-                window=w,
+                **_about(row, w),
                 limit=limit,
                 readings=[RawReading.model_validate(r) for r in rows],
                 next_cursor=encode_cursor(row.id, rows[-1].time) if more else None,
@@ -154,12 +156,9 @@ async def tag_series_route(
             timezone=cal.timezone if cal else "UTC",
         )
         return TagSeries(
-            machine=row.machine,
-            tag=row.name,
-            unit=row.unit,
+            **_about(row, w),
             bucket=bucket,
             agg=agg,
-            window=w,
             points=[TagBucket.model_validate(p) for p in points],
         )
 

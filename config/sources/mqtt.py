@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from config.bounds import Bounds, Port, ReconnectDelay
 from config.net import is_loopback
@@ -71,6 +71,16 @@ def expand_template(template: str, *, machine: str, name: str) -> str:
     return template.replace("{machine}", machine).replace("{name}", name)
 
 
+def _topic(topic: str) -> str:
+    """A tag's topic or a source's template: placeholders checked, a valid filter once filled."""
+    template_fields(topic)
+    validate_filter(PLACEHOLDER.sub("x", topic))
+    return topic
+
+
+Topic = Annotated[str, AfterValidator(_topic)]
+
+
 class MqttTls(Model):
     ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker")
     cert_file: Path | None = Field(default=None, description="client certificate (mutual TLS)")
@@ -85,7 +95,7 @@ class MqttTls(Model):
 
 
 class MqttTag(TagBase):
-    topic: str = Field(
+    topic: Topic = Field(
         min_length=1,
         description="topic or filter with + and #; {machine} and {name} segments are filled "
         "from this tag; default: the source's topic_template",
@@ -97,13 +107,6 @@ class MqttTag(TagBase):
         default=None, description="dot path of the payload's timestamp; unset: arrival time"
     )
     timestamp_format: Literal["iso8601", "epoch_s", "epoch_ms"] = "iso8601"
-
-    @field_validator("topic")
-    @classmethod
-    def _topic(cls, topic: str) -> str:
-        template_fields(topic)
-        validate_filter(PLACEHOLDER.sub("x", topic))
-        return topic
 
     @model_validator(mode="after")
     def _timestamp_needs_json(self) -> MqttTag:
@@ -146,7 +149,7 @@ class MqttSource(Model):
     keepalive_s: Annotated[int, Bounds(1, 65535, "s")] = 30
     reconnect_min_s: ReconnectDelay = Field(default=1.0, description="first reconnect delay")
     reconnect_max_s: ReconnectDelay = Field(default=30.0, description="reconnect delay cap")
-    topic_template: str | None = Field(
+    topic_template: Topic | None = Field(
         default=None,
         description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
     )
@@ -163,14 +166,6 @@ class MqttSource(Model):
             for t in data["tags"]
         ]
         return {**data, "tags": tags}
-
-    @field_validator("topic_template")
-    @classmethod
-    def _template(cls, template: str | None) -> str | None:
-        if template is not None:
-            template_fields(template)
-            validate_filter(PLACEHOLDER.sub("x", template))
-        return template
 
     @model_validator(mode="after")
     def _checks(self) -> MqttSource:

@@ -1,11 +1,9 @@
 """Modbus TCP server front end (pymodbus SimDevice API): one device per unit id of the source.
 
-Each unit's four tables are one contiguous block from address 0 to its highest tag, so
-an adapter that merges requests across small gaps reads zeros there instead of an exception.
-Values live in our own register image, updated per model event; pymodbus's `action` hook copies
-the image into the block on every read, so a request sees one consistent instant (both words of a
-32-bit value come from the same event). Writes are refused with ILLEGAL_FUNCTION: the PLC is the
-only writer.
+Each unit's tables are one block from address 0 to its highest tag (gaps read as zeros, so
+merged reads work). Values live in our own register image, updated per model event; pymodbus's
+`action` hook copies the image into the block on every read, so a request sees one consistent
+instant. Writes are refused: the PLC is the only writer (docs/simulators.md, Modbus TCP).
 """
 
 from __future__ import annotations
@@ -22,13 +20,7 @@ from pymodbus.simulator import SimData, SimDevice
 from config.simulation import SimulationConfig
 from config.sources.modbus import ModbusSource, ModbusTag, RegisterKind
 from simulators.frontends import TimedEvent
-from simulators.values import (
-    MachineImage,
-    encode_registers,
-    modbus_value,
-    register_count,
-    signal_of,
-)
+from simulators.values import MachineImage, encode_registers, modbus_value, signal_of
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +33,7 @@ FUNCTION_TABLE = {
 }
 MAX_REGISTERS = 125  # most registers one read may ask for (Modbus spec)
 MAX_BITS = 2000  # most coils or discrete inputs one read may ask for
-TABLE_ORDER = (
-    RegisterKind.COIL,
-    RegisterKind.DISCRETE_INPUT,
-    RegisterKind.HOLDING_REGISTER,
-    RegisterKind.INPUT_REGISTER,
-)
+TABLE_ORDER = tuple(FUNCTION_TABLE.values())
 
 
 class ModbusFrontEnd:
@@ -107,7 +94,7 @@ class ModbusFrontEnd:
                 for u, t in pairs
                 if u == unit and t.table is table
             ]
-            size = max((t.address + register_count(t) for t in tags), default=1)
+            size = max((t.address + t.register_count for t in tags), default=1)
             if table.is_bit:
                 size = (size + 15) // 16 * 16
                 blocks.append([SimData(0, count=size, values=False, datatype=SimType.BITS)])
@@ -167,18 +154,15 @@ class ModbusFrontEnd:
         self._server = server
 
     def prime(self, events: Sequence[TimedEvent]) -> None:
-        self._apply(events)
-
-    async def publish(self, events: Sequence[TimedEvent]) -> None:
-        self._apply(events)
-
-    def _apply(self, events: Sequence[TimedEvent]) -> None:
         for event, _ts in events:
             image = self.images.get(event.machine)
             if image is not None:
                 changed = image.apply(event)
                 if changed:
                     self._refresh(event.machine, changed)
+
+    async def publish(self, events: Sequence[TimedEvent]) -> None:
+        self.prime(events)
 
     async def stop(self) -> None:
         if self._server is not None:

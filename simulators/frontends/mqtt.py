@@ -1,15 +1,9 @@
 """MQTT publisher front end (paho-mqtt 2.x): JSON payloads per topic of the source's tags.
 
-A topic whose tags include a `counter: delta` count is an event topic: one message per finished
-part carrying the increments. Every other topic gets a message whenever one of its values changes,
-with all its fields. Each payload carries the event's time in the tags' `timestamp_field`.
-
-paho refuses a publish (MQTT_ERR_QUEUE_SIZE) when its queue is full, and drops a QoS 0 message
-while disconnected; both are waited out and retried, never dropped silently. A QoS>0 message
-published while disconnected is kept by paho and sent after the reconnect. Acknowledgements
-are tracked by message id through `on_publish` (MQTTMessageInfo.is_published() raises for a
-message queued while disconnected). Counters: `published`, `retries`, `unacknowledged`, and
-`dropped` (only when stopping with the broker still away, each one logged).
+Event topics (with a `counter: delta` tag) get one message per finished part, other topics one
+whenever a value changes. A publish paho refuses (queue full, or QoS 0 while disconnected) is
+waited out and retried, never dropped silently (docs/simulators.md, MQTT). Counters:
+`published`, `retries`, `unacknowledged`, and `dropped` (only when stopping, each one logged).
 """
 
 from __future__ import annotations

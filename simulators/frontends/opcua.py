@@ -1,9 +1,7 @@
 """OPC UA server front end (asyncua): one folder per machine, one variable per configured tag.
 
 Variables carry the model event's time as SourceTimestamp, so a subscriber sees exactly the
-truth file's timestamps. Endpoints: security None plus Basic256Sha256 Sign and SignAndEncrypt
-with a self-signed server certificate (generated at start unless the simulation config names
-one); when the source config has a username, only that username and password may log in.
+truth file's timestamps. Endpoints, certificates and logins: docs/simulators.md, OPC UA.
 """
 
 from __future__ import annotations

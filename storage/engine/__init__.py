@@ -1,12 +1,6 @@
-"""The KPI engine over the database: what the API asks for, computed by the pure core.
-
-    engine = KpiEngine(cfg)
-    await engine.machine(conn, "filler", start, end)         -> Kpis
-    await engine.line(conn, "line1", start, end)             -> LineResult
-    await engine.series(conn, "line", "line1", s, e, "1h")   -> [(Bucket, Kpis)]
-    await engine.timeline(conn, "filler", start, end)        -> [Interval] clipped to the window
-    await engine.downtime(conn, "line", "line1", s, e)       -> [DowntimeRow] (Pareto)
-    await engine.current_states(conn)                        -> {machine_id: CurrentState}
+"""The KPI engine over the database: what the API asks for (machine and line KPIs, series,
+timelines, downtime, current states; the calls are listed in docs/engine.md), computed by the
+pure core.
 
 Windows are half-open [start, end) with aware datetimes; the part after `now` is left out (the
 window's end is capped at now). Whole minutes come from rollups where they are exact, the rest
@@ -72,27 +66,19 @@ class KpiEngine:
     """Stateless apart from the configuration; safe to share between requests."""
 
     def __init__(self, cfg: ShopfloorConfig, *, use_rollups: bool = True) -> None:
-        self.cfg = cfg
         self.plant = Plant(cfg)
         self.use_rollups = use_rollups
 
     # -- helpers -------------------------------------------------------------------------
-    def _window(
-        self, start: dt.datetime, end: dt.datetime, now: dt.datetime | None
-    ) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
-        """(start, end capped at now, now), checked; end may then be <= start (empty)."""
+    def _scope(
+        self, kind: str, ident: str, start: dt.datetime, end: dt.datetime, now: dt.datetime | None
+    ) -> tuple[Line, list[str], dt.datetime, dt.datetime, dt.datetime]:
+        """(line, member machines, start, end capped at now, now), checked; end may then be
+        <= start (empty)."""
+        line, ids = self.plant.members(kind, ident)
         s, e = check_window(start, end)
         n = resolve_now(now)
-        return s, min(e, n), n
-
-    def _members(self, kind: str, ident: str) -> tuple[Line, list[str]]:
-        if kind == "line":
-            line = self.plant.line(ident)
-            return line, [m.id for m in line.machines]
-        if kind == "machine":
-            line, _ = self.plant.machine(ident)
-            return line, [ident]
-        raise BadKind(f"bad kind {kind!r}: use 'line' or 'machine'")
+        return line, ids, s, min(e, n), n
 
     async def _results(
         self,
@@ -120,18 +106,20 @@ class KpiEngine:
     async def _window_sums(
         self,
         conn: psycopg.AsyncConnection,
-        line: Line,
-        machine_ids: list[str],
-        s: dt.datetime,
-        e: dt.datetime,
-        now: dt.datetime,
-    ) -> dict[str, Sums]:
+        kind: Kind,
+        ident: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        now: dt.datetime | None,
+    ) -> tuple[Line, list[str], dict[str, Sums]]:
+        """The line and each member machine's sums over the window."""
+        line, ids, s, e, n = self._scope(kind, ident, start, end, now)
         if s >= e:
             tags = await samples.machine_tags(conn)
             missing = self.plant.calendar(line) is None
-            return {m: empty_sums(counter_names(tags.get(m)), missing) for m in machine_ids}
-        found = await self._results(conn, line, machine_ids, [Bucket(s, e)], now, dict)
-        return found[0]
+            return line, ids, {m: empty_sums(counter_names(tags.get(m)), missing) for m in ids}
+        found = await self._results(conn, line, ids, [Bucket(s, e)], n, dict)
+        return line, ids, found[0]
 
     # -- API -----------------------------------------------------------------------------
     async def machine(
@@ -143,9 +131,8 @@ class KpiEngine:
         *,
         now: dt.datetime | None = None,
     ) -> Kpis:
-        line, ids = self._members("machine", machine_id)
-        s, e, n = self._window(start, end, now)
-        return machine_kpis((await self._window_sums(conn, line, ids, s, e, n))[machine_id])
+        _, _, sums = await self._window_sums(conn, "machine", machine_id, start, end, now)
+        return machine_kpis(sums[machine_id])
 
     async def line(
         self,
@@ -156,9 +143,7 @@ class KpiEngine:
         *,
         now: dt.datetime | None = None,
     ) -> LineResult:
-        line, ids = self._members("line", line_id)
-        s, e, n = self._window(start, end, now)
-        sums = await self._window_sums(conn, line, ids, s, e, n)
+        line, ids, sums = await self._window_sums(conn, "line", line_id, start, end, now)
         return LineResult(line_kpis(line, sums), {m: machine_kpis(sums[m]) for m in ids})
 
     async def series(
@@ -177,8 +162,7 @@ class KpiEngine:
             parse_bucket(bucket)
         except ValueError as exc:
             raise BadBucket(str(exc)) from exc
-        line, ids = self._members(kind, ident)
-        s, e, n = self._window(start, end, now)
+        line, ids, s, e, n = self._scope(kind, ident, start, end, now)
         if s >= e:
             return []
         buckets = bucket_spans(s, e, bucket, self.plant.calendar(line))
@@ -205,8 +189,7 @@ class KpiEngine:
     ) -> list[Interval]:
         """The classified intervals inside [start, min(end, now)), cut at the window's edges;
         `short_stop` was decided on the whole interval."""
-        self._members("machine", machine_id)
-        s, e, n = self._window(start, end, now)
+        _, _, s, e, n = self._scope("machine", machine_id, start, end, now)
         if s >= e:
             return []
         return clip_timeline((await self._raw_intervals(conn, [machine_id], s, e, n))[0], s, e)
@@ -240,8 +223,7 @@ class KpiEngine:
     ) -> list[DowntimeRow]:
         """Stop time by reason over the machine (or every machine of the line), productive
         calendar time only, longest first (storage.engine.downtime)."""
-        line, ids = self._members(kind, ident)
-        s, e, n = self._window(start, end, now)
+        line, ids, s, e, n = self._scope(kind, ident, start, end, now)
         if s >= e:
             return []
         calendar = self.plant.calendar(line)

@@ -83,6 +83,3 @@ def _state(
         sample_time=at,
         stale=stale,
     )
-
-
-__all__ = ["CurrentState", "current_states"]

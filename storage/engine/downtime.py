@@ -1,10 +1,6 @@
-"""Downtime by stop reason (a Pareto), from the raw timeline.
-
-Only productive calendar time counts (shifts minus breaks; the whole window without a
-calendar), the same time the KPIs' down/idle/setup/planned-stop figures use: so the `down`
-rows of a machine add up to its `down_time_s`, and its short-stop rows to `short_stop_s`.
-Rows are keyed by (reason, class), where class is the interval's time class or `short_stop`;
-an event is one interval with some productive time in the window.
+"""Downtime by stop reason (a Pareto), from the raw timeline: rows keyed by (reason, class),
+over productive calendar time only, the time the KPIs' stop figures use, so a machine's `down`
+rows add up to its `down_time_s` (docs/engine.md, "Downtime Pareto").
 """
 
 from __future__ import annotations
@@ -34,10 +30,6 @@ class DowntimeRow:
     share: float  # of all rows' duration; 0 when there is no stop time at all
 
 
-def _row_class(iv: Interval) -> str:
-    return "short_stop" if iv.short_stop else iv.time_class.value
-
-
 def downtime_rows(
     timelines: Iterable[Sequence[Interval]],
     productive: Sequence[Span],
@@ -65,7 +57,8 @@ def downtime_rows(
                 inside += (part[1] - part[0]).total_seconds()
             if inside <= 0:
                 continue
-            row = acc.setdefault((iv.reason, _row_class(iv)), [0.0, 0])
+            cls = "short_stop" if iv.short_stop else iv.time_class.value
+            row = acc.setdefault((iv.reason, cls), [0.0, 0])
             row[0] += inside
             row[1] += 1
     total = sum(v[0] for v in acc.values())

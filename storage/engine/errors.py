@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
-
-EntityKind = Literal["line", "machine"]
 
 
 class UnknownEntity(KeyError):
@@ -29,8 +26,6 @@ class BadWindow(BadRequest):
 
     def __init__(self, start: dt.datetime, end: dt.datetime, why: str) -> None:
         super().__init__(f"bad window [{start.isoformat()}, {end.isoformat()}): {why}")
-        self.start = start
-        self.end = end
 
 
 class BadBucket(BadRequest):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from config import ShopfloorConfig
 from config.plant import Calendar, Line, Machine, StopReason
-from storage.engine.errors import UnknownEntity
+from storage.engine.errors import BadKind, UnknownEntity
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,15 @@ class Plant:
         if found is None:
             raise UnknownEntity("machine", machine_id)
         return found
+
+    def members(self, kind: str, ident: str) -> tuple[Line, list[str]]:
+        """The line of a line or a machine, and the machines whose readings make its KPIs."""
+        if kind == "line":
+            line = self.line(ident)
+            return line, [m.id for m in line.machines]
+        if kind == "machine":
+            return self.machine(ident)[0], [ident]
+        raise BadKind(f"bad kind {kind!r}: use 'line' or 'machine'")
 
     def calendar(self, line: Line) -> Calendar | None:
         return self.cfg.calendars.get(line.calendar) if line.calendar else None

@@ -1,10 +1,8 @@
 """Sums of rollup rows (migration 002) per machine and bucket, split by region, in one query.
 
-The pieces (storage.engine.windows.Pieces) go to the server as arrays; the server sums
-machine_minutes / machine_hours rows per piece and then per (machine, bucket), with the class
-seconds of each region in columns of their own, so a 30-day hourly series returns one row per
-machine and hour whatever the calendar, and `bucket_sums` turns each row into the bucket's
-`Sums` (time_elements per region, counts) without grouping anything in Python.
+The pieces (storage.engine.windows.Pieces) go to the server as arrays; it sums them per
+(machine, bucket), each region's class seconds in columns of their own, and `bucket_sums` turns
+each row into the bucket's `Sums` without grouping anything in Python (docs/engine.md).
 """
 
 from __future__ import annotations
@@ -35,10 +33,9 @@ _X_STATES = ", ".join(f"x.{c}" for c in STATE_COLUMNS)
 _X_ALL = ", ".join(f"x.{c}" for c in _VALUES)
 _HOUR_ALL = ", ".join(_f8(c, "x") for c in _VALUES)
 
-# Minute pieces: the sums of each piece in a LATERAL subquery with its own GROUP BY, so the
-# planner cannot flatten it into a join: each piece is one index range scan on (machine_id,
-# minute) (as a plain join the planner chose a parallel seq scan of every chunk). Pieces of
-# hours cut by a region edge (`split`) sum the class seconds only: their hour row counts.
+# Minute pieces: each piece's sums in a LATERAL subquery with its own GROUP BY, one index range
+# scan each (docs/engine.md). Pieces of hours cut by a region edge (`split`) sum the class
+# seconds only: their hour row counts.
 _MINUTES = """
 SELECT x.machine_id, p.bucket, {region} AS region, {cols}
 FROM unnest(%({k}_lo)b::timestamptz[], %({k}_hi)b::timestamptz[], %({k}_region)b::int[],
@@ -58,9 +55,8 @@ _SPLIT_SQL = _MINUTES.format(
 )
 _MINUTES_SQL = _MINUTES.format(k="m", ids="ids", region=_REGION, cols=_X_ALL, inner=_INNER_ALL)
 
-# Hour rows are few (one per machine and hour): one range scan over all the pieces' hours, with
-# the bounds as plain parameters so chunks are excluded at plan time, hash-joined to the pieces'
-# hours (one lateral scan per piece cost more: docs/engine.md).
+# Hour rows: one range scan over all the pieces' hours (plain-parameter bounds: chunks excluded
+# at plan time), hash-joined to the pieces' hours (docs/engine.md).
 _HOURS_SQL = f"""
 SELECT x.machine_id, p.bucket, {_REGION} AS region, {_HOUR_ALL}
 FROM unnest(%(h_lo)b::timestamptz[], %(h_hi)b::timestamptz[], %(h_region)b::int[],
@@ -111,8 +107,7 @@ def _in(region: Region, column: str) -> str:
 # whatever the machine does; outside every shift only running counts), counts and counter
 # flags (region NULL: an hour row that only counts).
 # Integer columns are summed as float8 and cast back at the end: exact (integers below 2^53),
-# and PostgreSQL sums bigints as numeric, whose per-group state made this statement slower
-# (the outer aggregate holds one group per machine and bucket; docs/engine.md).
+# and faster than sum(bigint), which is numeric (docs/engine.md).
 _OUTER = ", ".join(
     [
         *(_in(Region.PRODUCTIVE, c) for c in STATE_COLUMNS[:-1]),
@@ -130,12 +125,7 @@ _OUTER_SQL = (
 
 
 def _arrays(prefix: str, cols: PieceColumns) -> dict[str, list[Any]]:
-    return {
-        f"{prefix}_lo": cols.lo,
-        f"{prefix}_hi": cols.hi,
-        f"{prefix}_region": cols.region,
-        f"{prefix}_bucket": cols.bucket,
-    }
+    return {f"{prefix}_{name}": getattr(cols, name) for name in ("lo", "hi", "region", "bucket")}
 
 
 _ZERO = StateSeconds()
@@ -231,17 +221,11 @@ def bucket_counts(row: Row, configured: frozenset[str], times: TimeSums) -> Sums
 
 
 def _counts(row: Row, names: frozenset[str]) -> Counts:
-    """Counts from columns 15-23; configured counters count 0 where nothing was counted,
-    unconfigured ones stay None."""
-    good, reject, total, i_good, i_reject, i_total, resets, wraps, glitches = row[15:24]
+    """Counts from columns 15-23 (COUNT_COLUMNS, FLAG_COLUMNS); configured counters count 0
+    where nothing was counted, unconfigured ones stay None."""
+    good, reject, total, i_good, i_reject, i_total = row[15:21]
+    flags = row[21:24]
     g, r, t = "good" in names, "reject" in names, "total" in names
-    flags = {}
-    if resets:
-        flags["counter_resets"] = resets
-    if wraps:
-        flags["counter_wraps"] = wraps
-    if glitches:
-        flags["counter_glitches"] = glitches
     return Counts(
         (good or 0) if g else None,
         (reject or 0) if r else None,
@@ -249,5 +233,5 @@ def _counts(row: Row, names: frozenset[str]) -> Counts:
         (0.0 if i_good is None else i_good) if g else None,
         (0.0 if i_reject is None else i_reject) if r else None,
         (0.0 if i_total is None else i_total) if t else None,
-        flags,
+        {n: k for n, k in zip(FLAG_COLUMNS, flags, strict=True) if k} if any(flags) else {},
     )

@@ -1,11 +1,9 @@
 """Session settings for connections that run the KPI engine's reads (API pool, bench).
 
 JIT is turned off per session, on our own connections only: the engine's LATERAL queries are
-costed over every hypertable chunk (the ranges come from the join, so the planner cannot
-exclude chunks), the estimate passes `jit_above_cost`, and JIT compilation then takes many
-times as long as the query itself (docs/engine.md). A database-wide `ALTER DATABASE .. SET jit =
-off` would also change other applications' sessions on a shared server and needs ownership of
-the database.
+costed over every hypertable chunk, and JIT compilation then takes many times as long as the
+query itself; an `ALTER DATABASE` would change other applications' sessions too
+(docs/engine.md).
 """
 
 from __future__ import annotations

@@ -133,14 +133,10 @@ async def bucket_results(
     """`each(sums)` of every bucket, in order; `sums` = each machine's sums in that bucket
     (keys in `machine_ids` order). Buckets tile [s, e) with e <= now.
 
-    A bucket's sums are made and handed to `each` as its rollup rows come in (they come in
-    bucket order) and are dropped right after: kept until the end, a long series' sums outlive
-    garbage collector generations and make its full collections expensive (docs/engine.md).
-
-    Machines in `counts_only` get their counts and flags only: zero time elements carrying the
-    flags full sums would carry (`calendar_missing`). A line's KPIs read only that of every
-    machine but the constraint (KPI.md §4, kpi.line_kpis), and the class seconds of
-    hours cut by a calendar edge are most of a long series' rollup read and its Python work.
+    A bucket's sums are handed to `each` as soon as its rollup rows are in (they come in bucket
+    order), then dropped. Machines in `counts_only` get their counts and flags only (zero time
+    elements carrying the flags full sums would carry): a line's KPIs read no more of every
+    machine but the constraint (KPI.md §4). Why: docs/engine.md, "Series cost per bucket".
     """
     all_tags = await samples.machine_tags(conn)
     names = {m: counter_names(all_tags.get(m)) for m in machine_ids}
@@ -173,24 +169,20 @@ async def bucket_results(
             return [(s, e)]
         return [p for p in ((s, start), (mid[1], e)) if p[0] < p[1]]
 
-    # The raw edges' pieces per bucket, in the order they are added to the bucket's sums.
+    # The raw edges' pieces per bucket, in the order they are added to the bucket's sums; a
+    # machine without tags has no samples (an empty timeline, no counters).
     edge_pieces: dict[int, list[tuple[str, Sums]]] = {}
-    edges = [(m, lo, hi) for m in machine_ids if all_tags.get(m) for lo, hi in raw_spans(m)]
-    found = await raw_timelines(conn, plant, [(all_tags[m], lo, hi) for m, lo, hi in edges], now)
-    for (machine_id, lo, hi), (intervals, streams) in zip(edges, found, strict=True):
+    edges = [(m, lo, hi) for m in machine_ids for lo, hi in raw_spans(m)]
+    tagged = [(m, lo, hi) for m, lo, hi in edges if all_tags.get(m)]
+    found = await raw_timelines(conn, plant, [(all_tags[m], lo, hi) for m, lo, hi in tagged], now)
+    timelines = dict(zip(tagged, found, strict=True))
+    for machine_id, lo, hi in edges:
+        intervals, streams = timelines.get((machine_id, lo, hi), ([], None))
         for i, part in _parts(buckets, lo, hi):
             piece = window_sums(intervals, *part, calendar=cal, counts=streams)
             if machine_id in counts_only:
                 piece = Sums(TimeSums(flags=piece.times.flags), piece.counts)
             edge_pieces.setdefault(i, []).append((machine_id, piece))
-    for machine_id in machine_ids:
-        if all_tags.get(machine_id) is None:
-            for lo, hi in raw_spans(machine_id):
-                for i, part in _parts(buckets, lo, hi):
-                    piece = window_sums([], *part, calendar=cal, counts=None)
-                    if machine_id in counts_only:
-                        piece = Sums(TimeSums(flags=piece.times.flags), piece.counts)
-                    edge_pieces.setdefault(i, []).append((machine_id, piece))
 
     zero = {m: empty_sums(names[m], False) for m in machine_ids}
 

@@ -116,14 +116,8 @@ class RegionCutter:
             self.breaks = _SortedSpans(cal.breaks)
             self.planned = _SortedSpans(cal.planned)
             # Every edge of the three: between two neighbours an instant's region is fixed.
-            self.edges = sorted(
-                {
-                    t
-                    for spans in (self.shifts, self.breaks, self.planned)
-                    for s in spans.spans
-                    for t in s
-                }
-            )
+            spans = (*self.shifts.spans, *self.breaks.spans, *self.planned.spans)
+            self.edges = sorted({t for span in spans for t in span})
             # per gap between edges (bisect_right index): (in a shift, in a break, productive)
             self.inside_gap: dict[int, tuple[bool, bool, bool]] = {}
 
@@ -215,22 +209,15 @@ class Pieces:
             and floor_to(hi, HOUR) == hi
         ):
             # whole hours in one region (most buckets of an hourly or shift series)
-            region = (
-                Region.PRODUCTIVE
-                if cut.productive
-                else Region.BREAK
-                if cut.breaks
-                else Region.OUTSIDE
-            )
+            region = next(region for region, spans in cut.by_region() if spans)
             self.hours.add(lo, hi, region, bucket)
             return
         h0, h1 = ceil_to(lo, HOUR), floor_to(hi, HOUR)
-        regions = cut.by_region()
         if h0 >= h1:
             h0 = h1 = hi
         edges = [e for e in ((lo, h0), (h1, hi)) if e[0] < e[1]]
         whole: list[Span] = []
-        for region, spans in regions:
+        for region, spans in cut.by_region():
             for a, b in spans:
                 for e_lo, e_hi in edges:
                     if a < e_hi and e_lo < b:

@@ -143,11 +143,6 @@ def test_plan(
     assert sorted(id(t) for r in requests for t in r.tags) == sorted(id(t) for _, t in tags)
 
 
-def test_a_lower_limit_for_picky_devices() -> None:
-    tags = on_unit(1, *(tag(a) for a in range(10)))
-    assert [r.count for r in plan(tags, max_gap=0, limit=4)] == [4, 4, 2]
-
-
 def test_slice_for_picks_each_tags_registers() -> None:
     (request,) = plan(on_unit(1, tag(3), tag(5, type="uint32")), max_gap=1)
     data = [30, 40, 50, 60]

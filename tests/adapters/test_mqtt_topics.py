@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.mqtt.topics import (
-    TopicError,
-    expand_template,
-    match_template,
-    matches,
-    subscription_filters,
-    template_filter,
-    validate_filter,
-)
+from adapters.mqtt.topics import matches, subscription_filters, template_filter
+from config.sources.mqtt import TopicError, expand_template, validate_filter
 
 MATCH_CASES = [
     ("a/b/c", "a/b/c", True),
@@ -45,21 +38,6 @@ def test_matches(topic_filter: str, topic: str, expected: bool) -> None:
 def test_invalid_filters(bad: str) -> None:
     with pytest.raises(TopicError):
         validate_filter(bad)
-
-
-TEMPLATE_CASES = [
-    ("plant/{machine}/{name}", "plant/filler/state", {"machine": "filler", "name": "state"}),
-    ("plant/{machine}/status", "plant/capper/status", {"machine": "capper"}),
-    ("plant/{machine}/status", "plant/capper/part", None),
-    ("plant/{machine}/{name}", "plant/filler", None),
-    ("{machine}/#", "filler/a/b", {"machine": "filler"}),
-    ("fixed/topic", "fixed/topic", {}),
-]
-
-
-@pytest.mark.parametrize(("template", "topic", "expected"), TEMPLATE_CASES)
-def test_match_template(template: str, topic: str, expected: dict[str, str] | None) -> None:
-    assert match_template(template, topic) == expected
 
 
 def test_template_filter_and_expansion() -> None:

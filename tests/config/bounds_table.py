@@ -8,10 +8,19 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from config.bounds import Bounds
+from config.bounds import Bounds, _number
 from config.model import ShopfloorConfig
 
 Row = tuple[str, str, str]  # key, accepted range, where (protocols, or "")
+
+
+def span(b: Bounds) -> str:
+    """The range as docs/config.md tables it: '0.001 to 86400 s', '0 to below 1'."""
+    unit = f" {b.unit}" if b.unit else ""
+    lo = f"{'above ' if b.lo_open else ''}{_number(b.lo)}"
+    if b.hi is None:
+        return f"{lo}{unit}" if b.lo_open else f"{lo}{unit} or more"
+    return f"{lo} to {'below ' if b.hi_open else ''}{_number(b.hi)}{unit}"
 
 
 def _protocol(model: type[BaseModel]) -> str | None:
@@ -24,7 +33,7 @@ def _protocol(model: type[BaseModel]) -> str | None:
 def _walk(annotation: Any, metadata: list[Any], key: str, where: str) -> Iterator[Row]:
     for item in metadata:
         if isinstance(item, Bounds):
-            yield key, item.span(), where
+            yield key, span(item), where
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin is Annotated:

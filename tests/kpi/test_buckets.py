@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import itertools
@@ -9,11 +10,13 @@ import operator
 
 import pytest
 
-from config.plant import Weekday
+from config.plant import Calendar, Weekday
 from config.settings import KpiSettings
 from kpi import (
+    Bucket,
     CountStreams,
     CycleHistory,
+    Interval,
     StateSeconds,
     Sums,
     bucket_spans,
@@ -23,7 +26,6 @@ from kpi import (
     cumulative_deltas,
     machine_kpis,
     parse_bucket,
-    series,
     state_seconds,
     time_elements,
     window_sums,
@@ -49,6 +51,27 @@ BERLIN = "Europe/Berlin"
 
 def t(clock: str) -> dt.datetime:
     return at(D, clock)
+
+
+def series(
+    intervals: list[Interval],
+    start: dt.datetime,
+    end: dt.datetime,
+    bucket: str,
+    *,
+    calendar: Calendar | None,
+    counts: CountStreams | None = None,
+) -> list[tuple[Bucket, Sums]]:
+    """One machine's sums per bucket, each from the pure core's window_sums (the engine sums
+    buckets its own way, storage.engine.sums); their `+` must equal the whole window's."""
+    cal = calendar_time(calendar, start, end) if calendar else None
+    ends = [iv.end for iv in intervals]
+    starts = [iv.start for iv in intervals]
+    out = []
+    for b in bucket_spans(start, end, bucket, calendar):
+        near = intervals[bisect.bisect_right(ends, b.start) : bisect.bisect_left(starts, b.end)]
+        out.append((b, window_sums(near, b.start, b.end, calendar=cal, counts=counts)))
+    return out
 
 
 @pytest.mark.parametrize("bucket", ["15m", "1h", "shift", "day", "5m"])

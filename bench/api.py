@@ -49,7 +49,7 @@ import psycopg
 from bench import kpi as bench_kpi
 from bench.kpi import END, load_average
 from localenv.cluster import LocalCluster, world_traversable_tempdir
-from localenv.mosquitto import free_port, wait_port
+from localenv.mosquitto import free_port, stop_process, wait_port
 from storage import rollups
 from storage.engine.session import configure as engine_session
 
@@ -124,12 +124,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 # --- the load --------------------------------------------------------------------------------------

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from localenv.cluster import LocalCluster
-from tests.services import Mosquitto, temporary_cluster
+from tests.services import Mosquitto, Publisher, temporary_cluster
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +40,11 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+async def publisher(mosquitto: Mosquitto) -> AsyncIterator[Publisher]:
+    """A plain MQTT publisher on the session broker."""
+    pub = Publisher(mosquitto.port)
+    yield pub
+    pub.close()

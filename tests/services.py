@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from localenv.cluster import LocalCluster, world_traversable_tempdir
 from localenv.mosquitto import Mosquitto, free_port, wait_port
@@ -76,3 +81,28 @@ async def eventually(
             if result is not None:
                 await result
         await asyncio.sleep(interval)
+
+
+_ids = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """Topic roots and client ids unique per test: the session broker is shared."""
+    return f"{prefix}{next(_ids)}-{time.monotonic_ns() % 10**9}"
+
+
+class Publisher:
+    """A plain paho client in its own network thread; publish() waits for the broker's ack."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos)
+        await asyncio.to_thread(info.wait_for_publish, 5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

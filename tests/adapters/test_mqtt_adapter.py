@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
-import itertools
 import shutil
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,15 +21,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.base import Quality, Reading
 from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
-from tests.services import Mosquitto, eventually, world_traversable_tempdir
+from tests.services import Mosquitto, Publisher, eventually, unique, world_traversable_tempdir
 
 DEADLINE_S = 15.0
-_ids = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    """Topic roots and client ids unique per test: the session broker is shared."""
-    return f"{prefix}{next(_ids)}-{time.monotonic_ns() % 10**9}"
 
 
 class Collector:
@@ -55,30 +47,6 @@ class Collector:
 
     async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
         await eventually(predicate, DEADLINE_S, lambda: f"{what}; got {self.readings}")
-
-
-class Publisher:
-    """A plain paho client in its own network thread; publish() waits for the broker's ack."""
-
-    def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"))
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    async def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
-        info = self.client.publish(topic, payload, qos=qos)
-        await asyncio.to_thread(info.wait_for_publish, 5)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@pytest.fixture
-async def publisher(mosquitto: Mosquitto) -> AsyncIterator[Publisher]:
-    pub = Publisher(mosquitto.port)
-    yield pub
-    pub.close()
 
 
 def make_source(port: int, root: str, **options: Any) -> MqttSource:

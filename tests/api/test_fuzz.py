@@ -42,10 +42,9 @@ from config import ShopfloorConfig, parse_config
 from localenv.cluster import LocalCluster
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
-from tests.adapters.test_mqtt_adapter import Publisher
 from tests.api.conftest import write_readings
 from tests.api.plant import KEY, PLANT, t
-from tests.services import Mosquitto, eventually, free_port
+from tests.services import Mosquitto, Publisher, eventually, free_port
 
 SEED = 20261202
 EXAMPLES = 30  # per operation in the fuzzing phase; the coverage phase adds its own cases

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from collector.service import Collector
 from config import parse_config
-from tests.adapters.test_mqtt_adapter import Publisher
-from tests.services import Mosquitto, eventually
+from tests.services import Mosquitto, Publisher, eventually
 
 EXAMPLES = 150
 SURROGATE = "__surrogate__"  # a JSON string replaced by a lone surrogate escape after dumps

@@ -14,8 +14,7 @@ import psycopg
 
 from collector.runner import run_services
 from config import parse_config
-from tests.adapters.test_mqtt_adapter import Publisher
-from tests.services import Mosquitto, eventually, free_port
+from tests.services import Mosquitto, Publisher, eventually, free_port
 
 # Recent: the collector refuses readings stamped more than max_reading_age_days ago.
 T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0)

@@ -7,7 +7,9 @@
 token when `settings.api.api_keys` is set (see api.auth). Only then does the OpenAPI document
 declare the bearer scheme and 401 answers: without keys there is no authentication to declare.
 
-KPI answers go through one result cache per app (api.cache, api.results).
+Every route refuses query parameters it does not declare (api.deps.refuse_unknown_query), after
+the key check. KPI answers go through one result cache per app (api.cache, api.results); they
+come from one of two engines, by the `source` parameter (api.deps.get_source_engine).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from api import errors
 from api import health as health_routes
 from api.auth import require_key
 from api.cache import ResultCache
+from api.deps import Source, refuse_unknown_query
 from api.health import HealthSource
 from api.models import ErrorResponse
 from api.results import settle_margin
@@ -36,7 +39,10 @@ API_PREFIX = "/api/v1"
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorResponse, "description": "unknown line, machine or tag"},
-    422: {"model": ErrorResponse, "description": "a parameter is missing, malformed or unusable"},
+    422: {
+        "model": ErrorResponse,
+        "description": "a parameter is missing, malformed, unusable or unknown",
+    },
     503: {"model": ErrorResponse, "description": "the database is not reachable"},
 }
 _UNAUTHORIZED: dict[int | str, dict[str, object]] = {
@@ -81,7 +87,11 @@ def create_app(
     )
     app.state.cfg = cfg
     app.state.health = health
-    app.state.engine = KpiEngine(cfg)
+    engines: dict[Source, KpiEngine] = {
+        "auto": KpiEngine(cfg),
+        "raw": KpiEngine(cfg, use_rollups=False),
+    }
+    app.state.engines = engines
     app.state.clock = _utc_now
     app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
     app.state.cache = ResultCache(ttl_s=cfg.settings.api.cache_s)
@@ -91,13 +101,14 @@ def create_app(
     app.state.metrics.register(app.state.cache)
     app.state.settle_margin = settle_margin(cfg.settings.kpi)
     errors.install(app)
-    app.include_router(health_routes.router)
+    strict = Depends(refuse_unknown_query)
+    app.include_router(health_routes.router, dependencies=[strict], responses={422: _ERRORS[422]})
     keyed = bool(app.state.api_keys)
     for router in (plant.router, kpis.router, stops.router, tags.router):
         app.include_router(
             router,
             prefix=API_PREFIX,
-            dependencies=[Depends(require_key)] if keyed else [],
+            dependencies=[Depends(require_key), strict] if keyed else [strict],
             responses={**_ERRORS, **_UNAUTHORIZED} if keyed else _ERRORS,
         )
     return app

@@ -9,7 +9,8 @@ dependency in a worker thread (docs/benchmarks.md).
 
 Path ids (`LineId`, `MachineId`, `TagName`) are checked here against the config's id rule
 (config.plant.ID_PATTERN) before anything looks them up: what cannot be an id is a 422 that
-says so, on every route alike, without a database round trip.
+says so, on every route alike, without a database round trip. Query parameters a route does not
+declare are a 422 too (`refuse_unknown_query`, added to every route by api.app).
 """
 
 from __future__ import annotations
@@ -17,22 +18,27 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import WithJsonSchema
 
-from api.errors import BadParameter, shown
+from api.errors import BadParameter, UnknownParameters, shown
 from api.results import Results as ResultsOf
-from api.windows import SPAN, WindowQuery
+from api.windows import MAX_RAW_SOURCE_WINDOW, SPAN, WindowQuery
 from config import ShopfloorConfig
 from config.plant import ID_PATTERN
 from storage.engine import Kind, KpiEngine
 
-ID_MAX = 63  # ID_PATTERN: a letter, then up to 62 more
-_ID = re.compile(r"[a-z][a-z0-9_-]{0,62}")  # ID_PATTERN, matched whole (no `$` newline)
-ID_RULE = "ids are 1-63 characters a-z, 0-9, _ and -, starting with a letter"
+ID_MAX = 63  # ID_PATTERN: a letter or digit, then up to 62 more
+_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))  # fullmatch: no `$` newline
+ID_RULE = (
+    "ids are 1-63 characters A-Z, a-z, 0-9, _ and -, starting with a letter or digit "
+    "(case-sensitive)"
+)
 
 
 async def get_cfg(request: Request) -> ShopfloorConfig:
@@ -44,8 +50,26 @@ async def get_now(request: Request) -> dt.datetime:
     return clock().astimezone(dt.UTC)
 
 
+Source = Literal["auto", "raw"]
+
+
 async def get_engine(request: Request) -> KpiEngine:
-    return request.app.state.engine
+    """The engine that reads rollups where they are exact (`source=auto`)."""
+    return request.app.state.engines["auto"]
+
+
+async def get_source_engine(
+    request: Request,
+    source: Annotated[
+        Source,
+        Query(
+            description="auto: whole minutes from rollups where they are exact, the edges from "
+            "raw readings; raw: the whole window from raw readings alone, to check the rollups "
+            f"against (slower; windows up to {MAX_RAW_SOURCE_WINDOW.days} days)"
+        ),
+    ] = "auto",
+) -> KpiEngine:
+    return request.app.state.engines[source]
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -57,6 +81,7 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
 Cfg = Annotated[ShopfloorConfig, Depends(get_cfg)]
 Now = Annotated[dt.datetime, Depends(get_now)]
 Engine = Annotated[KpiEngine, Depends(get_engine)]
+SourceEngine = Annotated[KpiEngine, Depends(get_source_engine)]  # ...and the `source` parameter
 Conn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
 
 
@@ -65,6 +90,30 @@ async def get_results(request: Request, now: Now) -> ResultsOf:
 
 
 Results = Annotated[ResultsOf, Depends(get_results)]
+
+
+# --- query parameters ---------------------------------------------------------------------------
+
+
+def declared_query(dependant: Dependant) -> list[str]:
+    """The query parameters a route takes: its dependencies' (in order), then its own."""
+    names = dict.fromkeys(n for sub in dependant.dependencies for n in declared_query(sub))
+    names.update(dict.fromkeys(p.alias for p in dependant.query_params))
+    return list(names)
+
+
+async def refuse_unknown_query(request: Request) -> None:
+    """422 naming every query parameter the route does not declare, and those it does: a typo
+    (`strat=`) must not silently answer for the default window. Dependencies given to
+    `include_router` are not in the route's dependant: none of them may declare a query
+    parameter (tests/api/test_params.py checks every route against its OpenAPI document)."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    accepted = declared_query(route.dependant)
+    unknown = [name for name in request.query_params if name not in accepted]
+    if unknown:
+        raise UnknownParameters(unknown, accepted)
 
 
 # --- path ids -----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ client gets no internals).
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import psycopg
 import psycopg_pool
@@ -26,6 +27,7 @@ from storage.engine.errors import BadBucket, BadRequest, BadWindow, UnknownEntit
 log = logging.getLogger(__name__)
 
 SHOWN_CHARS = 60  # of a client's value echoed in a message
+LISTED = 10  # unknown query parameters named one by one; the rest are counted
 
 
 def shown(value: str) -> str:
@@ -33,6 +35,26 @@ def shown(value: str) -> str:
     if len(value) <= SHOWN_CHARS:
         return repr(value)
     return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+
+
+def close_match(value: str, choices: Iterable[str]) -> str | None:
+    """The choice `value` most likely meant, for a "did you mean": the same but for case (ids
+    are case-sensitive; the config refuses two that differ only by case), else difflib's
+    closest (a typo). None for a value longer than any choice could be near."""
+    folded = {c.casefold(): c for c in choices}
+    key = value.casefold()
+    if key in folded:
+        return folded[key]
+    if len(key) > 2 * max(map(len, folded), default=0):
+        return None
+    near = difflib.get_close_matches(key, folded, n=1)
+    return folded[near[0]] if near else None
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """A suffix `; did you mean 'x'?` when `close_match` finds one, else nothing."""
+    match = close_match(value, choices)
+    return f"; did you mean {match!r}?" if match is not None else ""
 
 
 _CODES = {
@@ -99,6 +121,30 @@ class BadParameter(ApiError):
         )
 
 
+class UnknownParameters(ApiError):
+    """422 for query parameters the route does not declare (api.deps.refuse_unknown_query): a
+    typo (`strat`) would otherwise be ignored and answer for the default window."""
+
+    def __init__(self, unknown: Sequence[str], accepted: Sequence[str]) -> None:
+        takes = ", ".join(accepted) if accepted else "no query parameters"
+        detail = [
+            ProblemDetail(
+                loc=["query", name],
+                msg=f"not a parameter of this route{did_you_mean(name, accepted)}",
+                type="unknown_parameter",
+            )
+            for name in unknown[:LISTED]
+        ]
+        names = ", ".join(shown(name) for name in unknown[:LISTED])
+        if len(unknown) > LISTED:
+            names += f" and {len(unknown) - LISTED} more"
+        plural = "s" if len(unknown) > 1 else ""
+        meant = close_match(unknown[0], accepted) if len(unknown) == 1 else None
+        hint = f" (did you mean {meant!r}?)" if meant is not None else ""
+        message = f"unknown query parameter{plural} {names}{hint}; this route takes {takes}"
+        super().__init__(422, "invalid_parameter", message, detail)
+
+
 class Unauthorized(ApiError):
     def __init__(self, message: str, *, invalid: bool) -> None:
         challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
@@ -149,10 +195,14 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     ).response()
 
 
-async def _engine_unknown(_: Request, exc: Exception) -> JSONResponse:
-    """An unknown line or machine: the path parameter of that name."""
+async def _engine_unknown(request: Request, exc: Exception) -> JSONResponse:
+    """An unknown line or machine: the path parameter of that name, and the configured id it
+    is likely meant to be (`LINE1` for `line1`)."""
     assert isinstance(exc, UnknownEntity)
-    return NotFound(f"no {exc.kind} {shown(exc.ident)}", ["path", exc.kind]).response()
+    cfg = request.app.state.cfg
+    ids = [line.id for line in cfg.lines] if exc.kind == "line" else cfg.machines()
+    message = f"no {exc.kind} {shown(exc.ident)}{did_you_mean(exc.ident, ids)}"
+    return NotFound(message, ["path", exc.kind]).response()
 
 
 async def _engine_bad_request(_: Request, exc: Exception) -> JSONResponse:

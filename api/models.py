@@ -84,6 +84,9 @@ class MachineOut(ApiModel):
     name: str | None
     line: str
     ideal_cycle_s: float
+    units_per_count: int = Field(
+        description="line units one count stands for: the line's counts are in line units"
+    )
     state: MachineState | None = Field(description="null when the machine never sent a state")
 
 

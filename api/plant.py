@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Mapping
 
 from api.models import CalendarRef, LineOut, MachineOut, MachineState, Window
-from api.windows import MAX_KPI_WINDOW, WindowQuery, resolve_window
+from api.windows import MAX_KPI_WINDOW, MAX_RAW_SOURCE_WINDOW, WindowQuery, resolve_window
 from config import ShopfloorConfig
 from config.plant import Calendar, Line, Machine
-from storage.engine import CurrentState, Kind
+from storage.engine import CurrentState, Kind, KpiEngine
 from storage.engine.plant import Plant
 
 
@@ -24,6 +24,7 @@ def resolve_scope(
     query: WindowQuery,
     now: dt.datetime,
     max_length: dt.timedelta = MAX_KPI_WINDOW,
+    limit_for: str = "this route",
 ) -> tuple[Calendar | None, Window, list[str]]:
     """The calendar of a line (or of a machine's line), the window asked for, and the machines
     whose readings make the answer (the result cache's validity: late readings of any of them
@@ -31,7 +32,18 @@ def resolve_scope(
     api.errors answers it with a 404 naming the path parameter."""
     line, machines = plant.members(kind, ident)
     cal = plant.calendar(line)
-    return cal, resolve_window(query, cal, now, max_length=max_length), machines
+    w = resolve_window(query, cal, now, max_length=max_length, limit_for=limit_for)
+    return cal, w, machines
+
+
+def sourced_scope(
+    engine: KpiEngine, kind: Kind, ident: str, query: WindowQuery, now: dt.datetime
+) -> tuple[Calendar | None, Window, list[str]]:
+    """`resolve_scope` for a route taking `source` (api.deps.SourceEngine): `source=raw` reads
+    every sample of the window, so its windows are shorter."""
+    if engine.use_rollups:
+        return resolve_scope(engine.plant, kind, ident, query, now)
+    return resolve_scope(engine.plant, kind, ident, query, now, MAX_RAW_SOURCE_WINDOW, "source=raw")
 
 
 def reason_texts(cfg: ShopfloorConfig) -> dict[int, str]:
@@ -60,6 +72,7 @@ def machine_out(
         name=machine.name,
         line=line.id,
         ideal_cycle_s=machine.ideal_cycle_s,
+        units_per_count=machine.units_per_count,
         state=machine_state(state, texts) if state is not None else None,
     )
 

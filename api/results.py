@@ -3,7 +3,8 @@ checks its input, then `return await results.answer(compute, window=w, machines=
 the answer comes from the cache, from another request's computation of the same key, or from
 `compute` on a pooled connection (so an answer from the cache takes no connection).
 
-Key: the route, its path parameters, its query parameters other than start/end, and the resolved
+Key: the route, its path parameters, its query parameters other than start/end (so `source=raw`
+and the default `source=auto` are separate answers, as are buckets and the like), and the resolved
 window, whose end is left out when it is now (a window "so far" is one entry for its ttl).
 
 Validity: **past** when the route names the machines whose KPI readings make the answer and the

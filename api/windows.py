@@ -19,6 +19,8 @@ from kpi.buckets import bucket_size, bucket_spans, parse_bucket
 from kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
 MAX_KPI_WINDOW = dt.timedelta(days=366)
+# source=raw reads every sample of the window: a counter sampled at 1 Hz is 86,400 a day
+MAX_RAW_SOURCE_WINDOW = dt.timedelta(days=7)
 MAX_SERIES_BUCKETS = 3000
 MAX_TAG_BUCKETS = 10_000
 MAX_TAG_BUCKET = dt.timedelta(days=31)
@@ -87,8 +89,10 @@ def resolve_window(
     now: dt.datetime,
     *,
     max_length: dt.timedelta | None = None,
+    limit_for: str = "this route",
 ) -> Window:
-    """The window a request asks for, checked: start < end, and not longer than max_length."""
+    """The window a request asks for, checked: start < end, and not longer than max_length (the
+    limit of `limit_for`, as the message names it: a route, or a mode like `raw=true`)."""
     start, end = query.start, query.end
     if start is None and end is None:
         window = default_window(calendar, now)
@@ -105,10 +109,27 @@ def resolve_window(
     if max_length is not None and window.end - window.start > max_length:
         raise BadParameter(
             ["query", "end"],
-            f"window of {window.end - window.start} is longer than the {max_length} allowed here",
+            f"window of {length(window.end - window.start)} exceeds the limit of "
+            f"{length(max_length)} for {limit_for}",
             "window_too_large",
         )
     return window
+
+
+def length(span: dt.timedelta) -> str:
+    """A window's length in a message: "698 days", "31 days 2 h 30 min" (timedelta's own
+    "698 days, 0:00:00" reads as a time of day)."""
+    days, rest = divmod(span, dt.timedelta(days=1))
+    hours, rest = divmod(rest, dt.timedelta(hours=1))
+    minutes, rest = divmod(rest, dt.timedelta(minutes=1))
+    parts = [
+        f"{n} {unit}"
+        for n, unit in ((days, "day" if days == 1 else "days"), (hours, "h"), (minutes, "min"))
+        if n
+    ]
+    if rest or not parts:
+        parts.append(f"{rest.total_seconds():g} s")
+    return " ".join(parts)
 
 
 def check_bucket_count(n: float, bucket: str, most: int) -> None:

@@ -1,21 +1,23 @@
-"""KPI engine benchmark: latency of line KPIs, series and a tag series over a month of data.
+"""KPI engine benchmark: latency of line KPIs, series, downtime and a tag series over a month.
 
     .venv/bin/python -m bench.kpi [--days 30] [--machines 10] [--counter-step-s 1]
                                   [--analog-days 30] [--runs 20] [--load-connections 2]
                                   [--refresh-connections 2] [--load-only] [--keep]
                                   [--database-url URL [--reuse]]
 
-Loads `--days` days for `--machines` machines (two lines, a three-shift Berlin calendar with breaks),
-as issue #6 asks: states on change plus the collector's 30 s heartbeat, reasons on every
-change, total and reject counters at 1 Hz (`--counter-step-s`), and 3 analog tags at 1 Hz over
-the last `--analog-days` days (default: all of them; ~130M readings). Then VACUUM ANALYZE, one
-rollups.refresh (its machines shared over `--refresh-connections`), and each query `--runs` times (p50 / p95) on a connection set up as the API's
-pool sets up its own (storage.engine.session: jit = off). Without --database-url (or
-SHOPFLOOR_DATABASE_URL) it starts a private TimescaleDB cluster in a temp dir and removes it
-afterwards; with `--reuse` a database at that URL already loaded by an earlier run (it has
-readings) is used as it is: no load, and the refresh then only redoes what is not yet
-covered (for profiling). `--load-only` stops after loading; `--keep` leaves the private cluster
-running and prints its directory and URL for `--database-url URL --reuse`.
+Loads `--days` days for `--machines` machines (two lines, a three-shift Berlin calendar with
+breaks), as issue #6 asks: states on change plus the collector's 30 s heartbeat, reasons on every
+change, total and reject counters at 1 Hz (`--counter-step-s`), and 3 analog tags at 1 Hz over the
+last `--analog-days` days (default: all of them; ~130M readings). Then VACUUM ANALYZE, one
+rollups.refresh (its machines shared over `--refresh-connections`), and each query `--runs` times
+(p50 / p95) on a connection set up as the API's pool sets up its own (storage.engine.session:
+jit = off); downtime (7 and 30 days, line and machine) from rollups and raw-only side by side,
+after comparing the two answers. Without --database-url (or SHOPFLOOR_DATABASE_URL) it starts a private
+TimescaleDB cluster in a temp dir and removes it afterwards; with `--reuse` a database at that URL
+already loaded by an earlier run (it has readings) is used as it is: no load (migrations still run:
+one that adds rollups makes the refresh recompute them), and the refresh then only redoes what is
+not yet covered (for profiling). `--load-only` stops after loading; `--keep` leaves the private
+cluster running and prints its directory and URL for `--database-url URL --reuse`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Literal
 
 import psycopg
 import yaml
@@ -40,10 +44,11 @@ from config.loader import parse_config
 from localenv.cluster import LocalCluster, pg_bin_dir, world_traversable_tempdir
 from localenv.mosquitto import free_port
 from storage import rollups, tag_series
-from storage.engine import KpiEngine
+from storage.engine import DowntimeRow, KpiEngine
 from storage.engine.session import configure as engine_session
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
+from storage.retention import ROLLUP_TABLES
 from storage.writer import BatchWriter, ReadingRow
 
 END = dt.datetime(2026, 4, 1, 4, 0, tzinfo=dt.UTC)  # a shift edge: 06:00 CEST
@@ -256,15 +261,16 @@ async def timed(runs: int, fn: Callable[[], Awaitable[object]]) -> tuple[float, 
 
 
 def prepare_schema(url: str, cfg: ShopfloorConfig, *, reuse: bool) -> bool:
-    """True when `reuse` and the database holds readings already; else migrate and sync."""
+    """True when `reuse` and the database holds readings already; else sync the plant. Migrates
+    either way (a reused database gets the migrations written since it was loaded)."""
     with psycopg.connect(url, autocommit=True) as conn:
         loaded = bool(
             reuse
             and conn.execute("SELECT to_regclass('readings') IS NOT NULL").fetchone()[0]  # type: ignore[index]
             and conn.execute("SELECT EXISTS (SELECT FROM readings)").fetchone()[0]  # type: ignore[index]
         )
+        migrate(conn)
         if not loaded:
-            migrate(conn)
             sync_plant(conn, cfg, now=END - dt.timedelta(days=400))
     return loaded
 
@@ -297,8 +303,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
         finally:
             for c in more:
                 await c.close()
-        await conn.execute("ANALYZE machine_minutes")
-        await conn.execute("ANALYZE machine_hours")
+        for table in ROLLUP_TABLES:
+            await conn.execute(f"ANALYZE {table}")
         refresh_s = time.perf_counter() - t0
         days = sum((b - a).total_seconds() for a, b in report.ranges.values()) / 86400
         print(
@@ -307,7 +313,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
             f"{refresh_s / max(days, 1e-9):.2f} s per machine-day) on "
             f"{args.refresh_connections} connections; load average: {load_average()}"
         )
-        for table in ("readings", "machine_minutes", "machine_hours"):
+        for table in ("readings", *ROLLUP_TABLES):
             cur = await conn.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
             print(f"{table} rows: {(await cur.fetchone())[0]:,}")  # type: ignore[index]
         engine = KpiEngine(cfg)
@@ -355,17 +361,34 @@ async def run(url: str, args: argparse.Namespace) -> None:
                 lambda: engine.timeline(conn, "m00", END - dt.timedelta(days=1), END, now=now),
             )
         )
-        cases.append(
-            (
-                "line downtime 7 days",
-                lambda: engine.downtime(
-                    conn, "line", line, END - dt.timedelta(days=7), END, now=now
-                ),
-            )
-        )
+        raw_engine = KpiEngine(cfg, use_rollups=False)
+        scopes: list[tuple[Literal["line", "machine"], str]] = [("line", line), ("machine", "m00")]
+        for kind, ident in scopes:
+            for days in sorted({7, min(30, args.days)}):
+                since = END - dt.timedelta(days=days)
+                for source, eng in (("", engine), (" (raw)", raw_engine)):
+                    call = partial(eng.downtime, conn, kind, ident, since, END, now=now)
+                    cases.append((f"{kind} downtime {days} days{source}", call))
+                rolled = await engine.downtime(conn, kind, ident, since, END, now=now)
+                raw = await raw_engine.downtime(conn, kind, ident, since, END, now=now)
+                problem = downtime_difference(rolled, raw)
+                print(f"{kind} downtime {days} days: rollups == raw-only: {problem or 'yes'}")
         for label, fn in cases:
             p50, p95 = await timed(args.runs, fn)
             print(f"  {label:<30} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+
+
+def downtime_difference(a: list[DowntimeRow], b: list[DowntimeRow]) -> str | None:
+    """How two Pareto answers differ (durations to 1e-6, events exactly); None: they do not."""
+    x = {(r.reason, r.time_class): r for r in a}
+    y = {(r.reason, r.time_class): r for r in b}
+    if x.keys() != y.keys():
+        return f"rows {sorted(x.keys() ^ y.keys(), key=str)} in one answer only"
+    for key, r in x.items():
+        if abs(r.duration_s - y[key].duration_s) > 1e-6 or r.events != y[key].events:
+            other = y[key]
+            return f"{key}: {r.duration_s} s, {r.events} against {other.duration_s}, {other.events}"
+    return None
 
 
 def load_average() -> str:

@@ -7,17 +7,23 @@ optional part (the simulators, say) cannot be imported.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import importlib
+import logging
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from collector.logs import setup_logging
 
 if TYPE_CHECKING:
     from config import ShopfloorConfig
     from localenv.cluster import LocalCluster
+    from storage.rollup_basis import Rebuild
+    from storage.rollups import RefreshReport
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -140,6 +146,166 @@ _DB_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _since(text: str) -> dt.datetime:
+    """`--since`: ISO 8601 with a zone (a naive time would mean another instant on each PC)."""
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-01T06:00:00+01:00"
+        ) from None
+    if t.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone: add one, e.g. {t.isoformat()}Z (UTC) or "
+            f"{t.isoformat()}+01:00"
+        )
+    return t
+
+
+def _cmd_rollups(args: argparse.Namespace) -> int:
+    """Refresh or rebuild the rollups from the database alone: no source is dialled, and a
+    collector may run meanwhile (per-machine locks: storage.rollup_basis)."""
+    import asyncio
+
+    import psycopg
+
+    from config import ConfigError, load_config
+    from localenv.cluster import ClusterError
+    from localenv.database import connect, resolve_database_url
+    from storage.migrate import available_migrations, schema_version
+    from storage.rollup_basis import Rebuild
+    from storage.rollups import RollupsFailed
+
+    name = f"shopfloor rollups {args.action}"
+    try:
+        cfg = load_config(args.config)
+        url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
+        with connect(url) as conn:  # unreachable: a message naming the server
+            version = schema_version(conn)
+    except (ConfigError, ClusterError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    machines = list(cfg.machines())
+    unknown = sorted(set(args.machine or ()) - set(machines))
+    if unknown:
+        print(f"{name}: no machine {', '.join(unknown)} in {args.config}", file=sys.stderr)
+        return 2
+    since = getattr(args, "since", None)
+    if since is not None and since > dt.datetime.now(dt.UTC):
+        print(f"{name}: --since {since.isoformat()} is in the future", file=sys.stderr)
+        return 2
+    needed = len(available_migrations())
+    if version < needed:
+        print(
+            f"{name}: the database schema is at version {version}, this shopfloor needs "
+            f"{needed}: run `shopfloor db migrate --config {args.config}` (or start the collector)",
+            file=sys.stderr,
+        )
+        return 1
+    only = list(dict.fromkeys(args.machine)) if args.machine else machines
+    rebuild = Rebuild(since) if args.action == "rebuild" else None
+    started = time.monotonic()
+    try:
+        with _rollup_progress(sys.stderr):
+            report = asyncio.run(_refresh_rollups(url, cfg, only, rebuild))
+    except RollupsFailed as exc:
+        print(f"{name}: failed for {len(exc.failed)} machine(s):", file=sys.stderr)
+        for machine, error in exc.failed.items():
+            print(f"  {machine}: {error}", file=sys.stderr)
+        return 1
+    except (psycopg.OperationalError, OSError) as exc:
+        print(f"{name}: the database went away: {exc}; what was done is kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; what is left is done by the next refresh", file=sys.stderr)
+        return 130
+    starts = [start for start, _ in report.ranges.values()]
+    print(
+        f"rollups {args.action}: {len(report.ranges)} of {len(only)} machine(s) recomputed, "
+        f"{report.minutes:,} minute(s)"
+        + (f" from {_utc(min(starts))}" if starts else "")
+        + f", {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
+async def _refresh_rollups(
+    url: str, cfg: ShopfloorConfig, only: list[str], rebuild: Rebuild | None
+) -> RefreshReport:
+    import psycopg
+
+    from storage import rollups
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        now = dt.datetime.now(dt.UTC)
+        return await rollups.refresh(conn, cfg, now=now, only=only, rebuild=rebuild, wait=True)
+
+
+def _utc(t: dt.datetime) -> str:
+    return f"{t.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+class _ChunkProgress(logging.Filter):
+    """The refresh's INFO record per chunk of a catch-up (storage.rollups._refresh_machine's
+    "… catching up to %s": machine, chunk start, chunk end, minutes, end) shown as one progress
+    line: machine, range, minutes done / to do. Other records pass at the level asked for (-v);
+    one this cannot read is shown as it is."""
+
+    def __init__(self, out: TextIO, level: int) -> None:
+        super().__init__()
+        self.out, self.level = out, level
+        self.tty = out.isatty()
+        self.done: dict[str, tuple[dt.datetime, int]] = {}  # machine -> (range start, minutes)
+        self.open = False  # a TTY line waits for its newline
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not (isinstance(args, tuple) and len(args) == 5 and "catching up" in str(record.msg)):
+            return record.levelno >= self.level
+        machine, chunk_start, _, minutes, until = (str(a) for a in args)
+        try:
+            start, done = self.done.get(machine, (dt.datetime.fromisoformat(chunk_start), 0))
+            done += int(minutes)
+            end = dt.datetime.fromisoformat(until)
+        except ValueError:
+            return True
+        self.done[machine] = (start, done)
+        todo = int((end - start).total_seconds() // 60)
+        line = f"{machine}: {_utc(start)} .. {_utc(end)}: {done:,} / {todo:,} minutes"
+        if self.tty:
+            self.out.write(f"\r\x1b[K{line}")
+            self.open = done < todo
+            if not self.open:
+                self.out.write("\n")
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+        return False
+
+    def close(self) -> None:
+        if self.open:
+            self.out.write("\n")
+
+
+@contextlib.contextmanager
+def _rollup_progress(out: TextIO) -> Iterator[None]:
+    """While the block runs: catch-up progress lines on `out`; the INFO line of a machine the
+    collector is refreshing (storage.rollup_basis: waiting) shown whatever the -v level."""
+    chunks, waits = logging.getLogger("storage.rollups"), logging.getLogger("storage.rollup_basis")
+    saved = chunks.level, waits.level
+    progress = _ChunkProgress(out, logging.getLogger().getEffectiveLevel())
+    chunks.addFilter(progress)
+    chunks.setLevel(min(chunks.getEffectiveLevel(), logging.INFO))
+    waits.setLevel(min(waits.getEffectiveLevel(), logging.INFO))
+    try:
+        yield
+    finally:
+        progress.close()
+        chunks.removeFilter(progress)
+        chunks.setLevel(saved[0])
+        waits.setLevel(saved[1])
+
+
 def _delegate(
     module: str, entry: str = "run"
 ) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
@@ -197,6 +363,28 @@ def build_parser() -> argparse.ArgumentParser:
                 help="overrides settings.database.url and SHOPFLOOR_DATABASE_URL",
             )
         p.set_defaults(func=_cmd_db)
+
+    rollups = verbs.add_parser(
+        "rollups", help="bring the minute/hour rollups up to date, or rebuild them (no PLC dialled)"
+    )
+    rollup_verbs = rollups.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in [
+        ("refresh", "what the collector's periodic job does, once, now"),
+        ("rebuild", "recompute from --since (default: the first reading kept) to now"),
+    ]:
+        p = rollup_verbs.add_parser(action, help=text)
+        p.add_argument("--config", type=Path, required=True, help="the plant's YAML file")
+        p.add_argument("--database-url", help="overrides settings.database.url")
+        p.add_argument("--db-dir", type=Path, help="private database directory, if no URL is set")
+        p.add_argument("--machine", action="append", metavar="ID", help="only this (repeatable)")
+        if action == "rebuild":
+            p.add_argument(
+                "--since",
+                type=_since,
+                metavar="T",
+                help="ISO 8601 with a zone, e.g. 2026-03-01T06:00:00+01:00",
+            )
+        p.set_defaults(func=_cmd_rollups)
 
     for verb, module, entry, text in [
         ("demo", "collector.demo", "run", "the demo line, all local: Ctrl-C stops everything"),

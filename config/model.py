@@ -15,6 +15,12 @@ from config.tags import SignalKind
 REASON_FIELDS = [k for k in MachineSimulation.model_fields if k.endswith(("_reason", "_reasons"))]
 
 
+def _case_twins(ident: str, other: str) -> str:
+    """Ids are case-sensitive (a URL must say `M1`, not `m1`), so two that differ only by case
+    would be two machines, lines or tags that people, and the API's "did you mean", mix up."""
+    return f"{ident!r} and {other!r} differ only by case; rename one (ids are case-sensitive)"
+
+
 class ShopfloorConfig(Model):
     plant: str = Field(default="plant", description="plant name, shown in the API")
     calendars: dict[str, Calendar] = Field(default_factory=dict)
@@ -58,24 +64,32 @@ class ShopfloorConfig(Model):
 
     def _line_problems(self) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
-        line_of_machine: dict[str, str] = {}
-        line_ids: set[str] = set()
+        # keyed by id.casefold(): ids that differ only by case are refused (_case_twins)
+        machine_ids: dict[str, tuple[str, str]] = {}  # -> (id, its line)
+        line_ids: dict[str, str] = {}
         for i, line in enumerate(self.lines):
             if line.calendar is not None and line.calendar not in self.calendars:
                 problems.append((f"lines[{i}].calendar", f"no calendar named {line.calendar!r}"))
             for j, m in enumerate(line.machines):
-                other = line_of_machine.setdefault(m.id, line.id)
-                if other != line.id:
+                other, other_line = machine_ids.setdefault(m.id.casefold(), (m.id, line.id))
+                if other != m.id:
+                    problems.append((f"lines[{i}].machines[{j}].id", _case_twins(m.id, other)))
+                elif other_line != line.id:
                     problems.append(
                         (
                             f"lines[{i}].machines[{j}].id",
-                            f"{m.id!r} is also a machine of line {other!r}; "
+                            f"{m.id!r} is also a machine of line {other_line!r}; "
                             "machine ids are plant-wide",
                         )
                     )
-            if line.id in line_ids:
-                problems.append((f"lines[{i}].id", f"line id {line.id!r} is used twice"))
-            line_ids.add(line.id)
+            key = line.id.casefold()
+            if key in line_ids:
+                other = line_ids[key]
+                twice = f"line id {line.id!r} is used twice"
+                problems.append(
+                    (f"lines[{i}].id", twice if other == line.id else _case_twins(line.id, other))
+                )
+            line_ids.setdefault(key, line.id)
         return problems
 
     def _stop_reason_problems(self) -> list[tuple[str, str]]:
@@ -100,7 +114,7 @@ class ShopfloorConfig(Model):
         problems: list[tuple[str, str]] = []
         machines = self.machines()
         names: set[str] = set()
-        keys: dict[str, str] = {}
+        keys: dict[str, tuple[str, str]] = {}  # by key.casefold(): (key, where defined)
         for si, source in enumerate(self.sources):
             if source.name in names:
                 problems.append(
@@ -111,11 +125,11 @@ class ShopfloorConfig(Model):
                 where = f"sources[{si}].tags[{ti}]"
                 if tag.machine not in machines:
                     problems.append((f"{where}.machine", f"no machine {tag.machine!r} in any line"))
-                if tag.key in keys:
-                    problems.append(
-                        (where, f"tag {tag.key!r} is already defined at {keys[tag.key]}")
-                    )
-                keys.setdefault(tag.key, where)
+                first, at = keys.setdefault(tag.key.casefold(), (tag.key, where))
+                if first != tag.key:
+                    problems.append((f"{where}.name", _case_twins(tag.key, first)))
+                elif at != where:
+                    problems.append((where, f"tag {tag.key!r} is already defined at {at}"))
         return problems
 
     def _signal_problems(self) -> list[tuple[str, str]]:

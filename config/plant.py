@@ -24,8 +24,26 @@ from pydantic import (
 
 from config.bounds import Bounds, PlcCode
 
-ID_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
-Ident = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: a-z, 0-9, _ and -")]
+# Ids as plants write them (M1, FILLER-01, line_2, 4711): case-sensitive; docs/config.md, "Ids".
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+
+def _id_as_text(value: object) -> object:
+    """An id YAML read as a number or a boolean (`4711`, `010`, `NO`) is refused with the fix,
+    not pydantic's "should be a valid string" (nor turned back into text: `010` became 8)."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"YAML reads this as {value!r}, not as text: quote the id ('4711', 'NO')")
+    return value
+
+
+Ident = Annotated[
+    str,
+    BeforeValidator(_id_as_text),
+    Field(
+        pattern=ID_PATTERN,
+        description="id: 1-63 letters, digits, _ and -, starting with a letter or digit",
+    ),
+]
 
 
 class Model(BaseModel):
@@ -185,6 +203,11 @@ class Machine(Model):
     # 0.1 ms (36 million parts an hour) to a week: beyond either end it is a typo
     ideal_cycle_s: Annotated[float, Bounds(0.0001, 604800, "s")] = Field(
         description="ideal time for one part, in seconds"
+    )
+    # KPI.md §4: how many line units one count stands for (a case packer counting cases of 12
+    # on a line counted in bottles: 12); the line's smallest unit is the line unit
+    units_per_count: Annotated[int, Bounds(1, 1_000_000, "")] = Field(
+        default=1, description="line units one of this machine's counts stands for (KPI.md §4)"
     )
     state_map: dict[PlcCode, StateClass] = Field(
         min_length=1, description="PLC state value -> time class of KPI.md"

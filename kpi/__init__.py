@@ -17,13 +17,21 @@ from kpi.counts import (
     Counts,
     CountStreams,
     CycleHistory,
+    Gaps,
     cumulative_deltas,
     increments,
     plausible_max,
 )
 from kpi.formulas import Kpis, line_kpis, machine_kpis
 from kpi.sums import StateSeconds, Sums, TimeSums, state_seconds, time_elements, window_sums
-from kpi.timeline import Interval, TimeClass, build_timeline, clip_timeline, context_margin
+from kpi.timeline import (
+    Interval,
+    TimeClass,
+    build_timeline,
+    clip_timeline,
+    context_margin,
+    data_gaps,
+)
 
 __all__ = [
     "Bucket",
@@ -33,6 +41,7 @@ __all__ = [
     "CountStreams",
     "Counts",
     "CycleHistory",
+    "Gaps",
     "Interval",
     "Kpis",
     "ShiftInstance",
@@ -46,6 +55,7 @@ __all__ = [
     "clip_timeline",
     "context_margin",
     "cumulative_deltas",
+    "data_gaps",
     "increments",
     "line_kpis",
     "machine_kpis",

@@ -32,25 +32,44 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 @dataclass(frozen=True, slots=True)
 class CycleHistory:
-    """A machine's ideal cycle time over time: (valid_from, ideal_cycle_s), any order.
+    """A machine's ideal cycle time over time: (valid_from, ideal_cycle_s), any order; and its
+    units per count (KPI.md §4, line units) over time: (valid_from, units_per_count).
 
     Before the first valid_from the first entry applies (the history starts with the machine).
     """
 
     entries: tuple[tuple[dt.datetime, float], ...]
+    units: tuple[tuple[dt.datetime, int], ...] = ((_EPOCH, 1),)
     # valid_from of each entry, for bisection: asked per count event (thousands per raw edge)
     _starts: tuple[dt.datetime, ...] = field(init=False, repr=False, compare=False)
+    _unit_starts: tuple[dt.datetime, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.entries or any(c <= 0 for _, c in self.entries):
             raise ValueError("a cycle history needs at least one positive ideal cycle time")
-        entries = tuple(sorted(self.entries))
+        if not self.units or any(u <= 0 for _, u in self.units):
+            raise ValueError("a units history needs at least one positive units per count")
+        entries, units = tuple(sorted(self.entries)), tuple(sorted(self.units))
         object.__setattr__(self, "entries", entries)
         object.__setattr__(self, "_starts", tuple(v for v, _ in entries))
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "_unit_starts", tuple(v for v, _ in units))
 
     @classmethod
-    def constant(cls, ideal_cycle_s: float) -> CycleHistory:
-        return cls(((_EPOCH, ideal_cycle_s),))
+    def constant(cls, ideal_cycle_s: float, units_per_count: int = 1) -> CycleHistory:
+        return cls(((_EPOCH, ideal_cycle_s),), ((_EPOCH, units_per_count),))
+
+    def units_at(self, t: dt.datetime) -> int:
+        """The units per count valid at instant t."""
+        if len(self.units) == 1:
+            return self.units[0][1]
+        return self.units[max(0, bisect.bisect_right(self._unit_starts, t) - 1)][1]
+
+    def units_over(self, start: dt.datetime, end: dt.datetime) -> int | None:
+        """The units per count valid at every instant of [start, end), None if it changes."""
+        if any(start < valid_from < end for valid_from in self._unit_starts):
+            return None
+        return self.units_at(start)
 
     def _index(self, t: dt.datetime) -> int:
         return max(0, bisect.bisect_right(self._starts, t) - 1)
@@ -81,6 +100,7 @@ class CountEvent:
     time: dt.datetime
     delta: int
     kind: CountKind = CountKind.COUNT
+    after: dt.datetime | None = None  # the sample it was counted from (None: none before)
 
 
 # KPI.md §2: a jump above elapsed / ideal cycle x PLAUSIBLE_RATE + PLAUSIBLE_EXTRA is a glitch.
@@ -116,8 +136,8 @@ def _step(
         else:
             d, kind = v1, CountKind.RESET
     if d < 0 or d > limit:
-        return CountEvent(t1, 0, CountKind.GLITCH)
-    return CountEvent(t1, d, kind)
+        return CountEvent(t1, 0, CountKind.GLITCH, t0)
+    return CountEvent(t1, d, kind, t0)
 
 
 _sample_time = operator.itemgetter(0)
@@ -145,7 +165,7 @@ def cumulative_deltas(
         if 0 <= d <= PLAUSIBLE_EXTRA:
             # what _step gives (the plausible maximum is never below PLAUSIBLE_EXTRA), without
             # its calls: nearly every step of a counter sampled at 1 Hz
-            events.append(CountEvent(cur[0], d, count))
+            events.append(CountEvent(cur[0], d, count, baseline[0]))
             baseline, candidate = cur, None
             continue
         ev = _step(baseline, cur, cycles, wrap)
@@ -164,7 +184,9 @@ def cumulative_deltas(
 def increments(samples: Sequence[Sample]) -> list[CountEvent]:
     """A delta counter: each message carries its increment, summed as it is."""
     count = CountKind.COUNT
-    return [CountEvent(t, v, count) for t, v in _clean(samples)]
+    clean = _clean(samples)
+    before = [None, *(t for t, _ in clean)]
+    return [CountEvent(t, v, count, b) for (t, v), b in zip(clean, before, strict=False)]
 
 
 _KIND_FLAG = {
@@ -187,7 +209,8 @@ def _opt_add(a: N | None, b: N | None) -> N | None:
 class Counts:
     """Additive count sums of one machine; None = that counter is not configured.
 
-    `ideal_*_s` is Σ delta x ideal cycle valid at the delta's timestamp, per counter.
+    `ideal_*_s` is Σ delta x ideal cycle valid at the delta's timestamp, per counter, and
+    `*_units` Σ delta x units per count valid then (KPI.md §4: the line's units).
     """
 
     good: int | None = None
@@ -197,6 +220,9 @@ class Counts:
     ideal_reject_s: float | None = None
     ideal_total_s: float | None = None
     flags: FlagCounts = field(default_factory=dict)
+    good_units: int | None = None
+    reject_units: int | None = None
+    total_units: int | None = None
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -207,6 +233,9 @@ class Counts:
             _opt_add(self.ideal_reject_s, other.ideal_reject_s),
             _opt_add(self.ideal_total_s, other.ideal_total_s),
             add_flags(self.flags, other.flags),
+            _opt_add(self.good_units, other.good_units),
+            _opt_add(self.reject_units, other.reject_units),
+            _opt_add(self.total_units, other.total_units),
         )
 
     def completed(self) -> Counts:
@@ -214,47 +243,89 @@ class Counts:
         `counts_incomplete`. Derive only from window sums, never per bucket and then add."""
         g, r, t = self.good, self.reject, self.total
         ig, ir, it = self.ideal_good_s, self.ideal_reject_s, self.ideal_total_s
+        ug, ur, ut = self.good_units, self.reject_units, self.total_units
         flags = dict(self.flags)
         if g is not None and r is not None and t is not None:
             if g + r != t:
                 flags["count_mismatch"] = 1
         elif g is not None and r is not None:
-            t, it = g + r, (ig or 0.0) + (ir or 0.0)
+            t, it, ut = g + r, (ig or 0.0) + (ir or 0.0), (ug or 0) + (ur or 0)
         elif g is not None and t is not None:
-            r, ir = t - g, (it or 0.0) - (ig or 0.0)
+            r, ir, ur = t - g, (it or 0.0) - (ig or 0.0), (ut or 0) - (ug or 0)
         elif r is not None and t is not None:
-            g, ig = t - r, (it or 0.0) - (ir or 0.0)
+            g, ig, ug = t - r, (it or 0.0) - (ir or 0.0), (ut or 0) - (ur or 0)
         else:
             flags["counts_incomplete"] = 1
         if (g is not None and g < 0) or (r is not None and r < 0):
             # counters sampled apart can disagree by a part at a window edge
             flags["count_mismatch"] = 1
-            g, r = max(g, 0) if g is not None else g, max(r, 0) if r is not None else r
-            ig = max(ig, 0.0) if ig is not None else ig
-            ir = max(ir, 0.0) if ir is not None else ir
-        return Counts(g, r, t, ig, ir, it, flags)
+            g, r = _floor0(g), _floor0(r)
+            ig, ir = _floor0(ig), _floor0(ir)
+            ug, ur = _floor0(ug), _floor0(ur)
+        return Counts(g, r, t, ig, ir, it, flags, ug, ur, ut)
+
+
+def _floor0(x: N | None) -> N | None:
+    return None if x is None else max(x, 0)
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """A machine's data gaps (its timeline's `unknown` time, sorted disjoint spans), and how far
+    back from a count they are looked for: KPI.md §2, a count whose interval spans unknown time
+    is counted and flagged `counts_span_unknown`. The look-back is bounded so that every path
+    (raw edges, rollup chunks) sees the same stretch of timeline before each count."""
+
+    spans: Sequence[tuple[dt.datetime, dt.datetime]]
+    lookback: dt.timedelta
+
+    @cached_property
+    def _ends(self) -> list[dt.datetime]:
+        return [hi for _, hi in self.spans]
+
+    def spanned(self, e: CountEvent) -> bool:
+        """Whether the event's interval (after, time], its last `lookback`, overlaps a gap."""
+        if e.after is None or not self.spans:
+            return False
+        lo = max(e.after, e.time - self.lookback)
+        k = bisect.bisect_right(self._ends, lo)
+        return k < len(self.spans) and self.spans[k][0] < e.time
+
+
+NO_GAPS = Gaps((), dt.timedelta(0))
 
 
 def _window(
     events: Sequence[CountEvent] | None,
     times: list[dt.datetime],
     cycles: CycleHistory,
+    gaps: Gaps,
     start: dt.datetime,
     end: dt.datetime,
-) -> tuple[int | None, float | None, FlagCounts]:
+) -> tuple[int | None, float | None, int | None, FlagCounts]:
+    """(count, ideal seconds, line units, flags) of the events stamped inside [start, end)."""
     if events is None:
-        return None, None, {}
+        return None, None, None, {}
     inside = events[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
     flags: dict[str, int] = {}
     for e in inside:
         if e.kind in _KIND_FLAG:
             flags[_KIND_FLAG[e.kind]] = flags.get(_KIND_FLAG[e.kind], 0) + 1
+    if gaps.spans:
+        spanned = sum(1 for e in inside if e.delta and gaps.spanned(e))
+        if spanned:
+            flags["counts_span_unknown"] = spanned
     if len(cycles.entries) == 1:  # the same sum, without a lookup per event
         cycle = cycles.entries[0][1]
         ideal = sum(e.delta * cycle for e in inside)
     else:
         ideal = sum(e.delta * cycles.at(e.time) for e in inside)
-    return sum(e.delta for e in inside), float(ideal), flags
+    count = sum(e.delta for e in inside)
+    per = cycles.units_over(start, end)
+    units = (
+        count * per if per is not None else sum(e.delta * cycles.units_at(e.time) for e in inside)
+    )
+    return count, float(ideal), units, flags
 
 
 @dataclass(frozen=True)
@@ -266,6 +337,7 @@ class CountStreams:
     good: Sequence[CountEvent] | None = None
     reject: Sequence[CountEvent] | None = None
     total: Sequence[CountEvent] | None = None
+    gaps: Gaps = NO_GAPS
 
     @cached_property
     def _times(self) -> dict[str, list[dt.datetime]]:
@@ -276,8 +348,10 @@ class CountStreams:
         }
 
     def window(self, start: dt.datetime, end: dt.datetime) -> Counts:
-        (g, ig, fg), (r, ir, fr), (t, it, ft) = (
-            _window(getattr(self, name), self._times.get(name, []), self.cycles, start, end)
+        (g, ig, ug, fg), (r, ir, ur, fr), (t, it, ut, ft) = (
+            _window(
+                getattr(self, name), self._times.get(name, []), self.cycles, self.gaps, start, end
+            )
             for name in ("good", "reject", "total")
         )
-        return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft))
+        return Counts(g, r, t, ig, ir, it, add_flags(add_flags(fg, fr), ft), ug, ur, ut)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 FlagCounts = Mapping[str, int]
 
-COUNTED = frozenset({"counter_resets", "counter_wraps", "counter_glitches"})
+COUNTED = frozenset({"counter_resets", "counter_wraps", "counter_glitches", "counts_span_unknown"})
 
 
 def add_flags(a: FlagCounts, b: FlagCounts) -> dict[str, int]:

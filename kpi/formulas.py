@@ -120,12 +120,14 @@ def machine_kpis(sums: Sums) -> Kpis:
     return _kpis(sums.times, c.good, c.reject, c.total, c.ideal_good_s, c.ideal_total_s, flags)
 
 
-def _constraint_cycle(line: Line, counts: Counts) -> float:
-    """The constraint's ideal cycle in the window: weighted by its own output when the cycle
-    time changed (Σ ideal / total), else its configured one."""
-    if counts.total and counts.ideal_total_s is not None:
-        return counts.ideal_total_s / counts.total
-    return next(m.ideal_cycle_s for m in line.machines if m.id == line.constraint)
+def _line_cycle(line: Line, counts: Counts) -> float:
+    """The constraint's ideal cycle per line unit (KPI.md §4) in the window: its ideal seconds
+    per unit counted, so weighted by its output when the cycle time or its units per count
+    changed; without output, its configured cycle over its configured units per count."""
+    if counts.total_units and counts.ideal_total_s is not None:
+        return counts.ideal_total_s / counts.total_units
+    m = next(m for m in line.machines if m.id == line.constraint)
+    return m.ideal_cycle_s / m.units_per_count
 
 
 def line_kpis(line: Line, sums: Mapping[str, Sums]) -> Kpis:
@@ -134,8 +136,9 @@ def line_kpis(line: Line, sums: Mapping[str, Sums]) -> Kpis:
     Times (PBT, APT, setup, down, failure events) are the constraint's, so the line's PBT is the
     line calendar less the constraint's PLC planned stops and unknown time, plus its unscheduled
     run (equal to the bare calendar when those are zero, as in KPI.md example D).
-    good_line = Σ good at the output machines, total_line = good_line + Σ rejects of every
-    machine, ideal cycle = the constraint's. Data flags of all machines are added up.
+    Counts are in line units (each machine's counts x its units per count): good_line = Σ good
+    at the output machines, total_line = good_line + Σ rejects of every machine, ideal cycle =
+    the constraint's per line unit. Data flags of all machines are added up.
     """
     # one pass, no generators: it runs once per bucket of a line series (720 for 30 days hourly)
     completed: dict[str, Counts] = {}
@@ -146,14 +149,15 @@ def line_kpis(line: Line, sums: Mapping[str, Sums]) -> Kpis:
         done = completed[m.id] = s.counts.completed()
         if s.times.flags or done.flags:  # adding empty flags to flags changes nothing
             flags = add_flags(flags, add_flags(s.times.flags, done.flags))
-        reject = None if reject is None or done.reject is None else reject + done.reject
+        r = done.reject_units
+        reject = None if reject is None or r is None else reject + r
     good: int | None = 0
     for output in line.outputs:
-        g = completed[output].good
+        g = completed[output].good_units
         good = None if good is None or g is None else good + g
     total = None if good is None or reject is None else good + reject
     constraint = line.constraint
-    cycle = _constraint_cycle(line, completed[constraint])
+    cycle = _line_cycle(line, completed[constraint])
     ideal_good = None if good is None else good * cycle
     ideal_total = None if total is None else total * cycle
     return _kpis(sums[constraint].times, good, reject, total, ideal_good, ideal_total, flags)

@@ -14,8 +14,12 @@ Rules, in the order they are applied:
    in effect at the run's start and the reason samples inside the run. So a reason set a few
    milliseconds after the state change, or entered by an operator during the stop, explains
    the whole stop; a code outside the reason table (e.g. 0, "no reason", written when the
-   machine restarts) never overrides a real one. The reason's category then decides the class,
-   but only of non-running, known intervals: a reason never turns running time into a stop.
+   machine restarts, or by an operator acknowledging a fault while the machine is still
+   stopped) never overrides a real one. The reason's category then decides the class, but only
+   of non-running, known intervals: a reason never turns running time into a stop. A run that
+   began before the samples given is explained by `run_reason` (found before them:
+   storage.samples looks it up) unless a sample given names a later reason; one that goes on
+   after them by `end_reason` (the last reason found after them), if any.
 4. Equal neighbours (same class, reason and unmapped mark) are merged.
 5. Each whole merged interval is classified once: a ``down``/``idle``/``setup`` interval shorter
    than ``short_stop_s`` is a short stop. Clipping to windows happens afterwards and keeps it.
@@ -41,6 +45,7 @@ from typing import Any
 
 from config.plant import ReasonCategory, StateClass
 from config.settings import KpiSettings
+from kpi.counts import Gaps
 
 Sample = tuple[dt.datetime, float | int | None]
 
@@ -82,8 +87,20 @@ class Interval:
 
 
 def context_margin(settings: KpiSettings) -> dt.timedelta:
-    """How far beyond a window's edges samples must be fetched to classify edge intervals."""
-    return dt.timedelta(seconds=settings.short_stop_s)
+    """How far beyond a window's edges samples must be fetched to classify edge intervals
+    (short_stop_s), and to see the data gaps a count's interval may span (max_gap_s)."""
+    return dt.timedelta(seconds=settings.short_stop_s + settings.max_gap_s)
+
+
+def data_gaps(intervals: Sequence[Interval], settings: KpiSettings) -> Gaps:
+    """The timeline's `unknown` time for lack of data (not unmapped values), as count flags
+    look it up (kpi.counts.Gaps), up to the context margin back from each count."""
+    spans = [
+        (iv.start, iv.end)
+        for iv in intervals
+        if iv.time_class is TimeClass.UNKNOWN and not iv.unmapped
+    ]
+    return Gaps(spans, context_margin(settings))
 
 
 def _as_code(value: float | int | None) -> object:
@@ -189,13 +206,24 @@ def build_timeline(
     since: dt.datetime,
     until: dt.datetime,
     settings: KpiSettings | None = None,
+    run_reason: int | None = None,
+    end_reason: int | None = None,
 ) -> list[Interval]:
-    """Classified, merged intervals covering [min(since, first sample), until)."""
+    """Classified, merged intervals covering [min(since, first sample), until).
+
+    `run_reason`: the reason explaining the run in effect at the first sample, from reason
+    samples before those given (rule 3); used when the samples given name none for it.
+    `end_reason`: the last reason of the run still going on at `until`, from reason samples
+    after those given; it explains that run (a later sample is the last one)."""
     settings = settings or KpiSettings()
     known = reason_categories or {}
     lookup = _Reasons(reasons, known)
     merged: list[Interval] = []
-    for start, end, code in _runs(_dedupe(states, until), since, until, settings.max_gap_s):
+    times, codes = _dedupe(states, until)
+    # the run it explains starts at the sample in effect at `since`
+    first = times[0] if times and times[0] <= since and run_reason in known else None
+    final = times[-1] if times and end_reason in known else None
+    for start, end, code in _runs((times, codes), since, until, settings.max_gap_s):
         if code is None:
             iv = Interval(start, end, TimeClass.UNKNOWN)
         elif not isinstance(code, int) or code not in state_map:
@@ -203,6 +231,10 @@ def build_timeline(
         else:
             cls = TimeClass.of(state_map[code])
             reason = None if cls is TimeClass.RUNNING else lookup.explaining(start, end)
+            if reason is None and start == first:
+                reason = run_reason
+            if final is not None and end == until and start <= final:
+                reason = end_reason  # the run holding the last sample, going on at `until`
             if reason is not None:
                 cls = TimeClass.of(known[reason].state_class)
             iv = Interval(start, end, cls, reason)

@@ -2,7 +2,8 @@
 
 Ids come from the config, so re-running changes nothing. What leaves the config is marked
 inactive, never deleted: its readings stay meaningful. A changed ideal cycle time is appended with
-its validity start, so KPIs of the past keep the cycle time that was valid then.
+its validity start, so KPIs of the past keep the cycle time that was valid then; so is a changed
+units per count (KPI.md §4).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def sync_plant(
                         (m.id, valid_from, m.ideal_cycle_s),
                     )
                     cycle_changes += current is not None
+                _sync_units(conn, m.id, m.units_per_count, now)
         for source in cfg.sources:
             for tag in source.tags:
                 is_count = tag.signal.is_count
@@ -113,6 +115,31 @@ def sync_plant(
         tags=len(cfg.tags()),
         cycle_changes=cycle_changes,
     )
+
+
+def _sync_units(conn: psycopg.Connection, machine_id: str, units: int, now: dt.datetime) -> None:
+    """Append a changed units per count from `now` on (the past keeps the units valid then).
+    A machine's first one holds from the beginning, and rollup rows made before it (one unit
+    per count, migration 005) are rescaled to it."""
+    current = conn.execute(
+        "SELECT units_per_count FROM machine_units WHERE machine_id = %s "
+        "ORDER BY valid_from DESC LIMIT 1",
+        (machine_id,),
+    ).fetchone()
+    if current is not None and current[0] == units:
+        return
+    valid_from = now if current else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    conn.execute(
+        "INSERT INTO machine_units (machine_id, valid_from, units_per_count) VALUES (%s, %s, %s)",
+        (machine_id, valid_from, units),
+    )
+    if current is None and units != 1:
+        for table in ("machine_minutes", "machine_hours"):
+            conn.execute(
+                f"UPDATE {table} SET good_units = good * %(u)s, reject_units = reject * %(u)s, "
+                "total_units = total * %(u)s WHERE machine_id = %(m)s",
+                {"u": units, "m": machine_id},
+            )
 
 
 def tag_ids(conn: psycopg.Connection) -> dict[tuple[str, str], int]:

@@ -16,7 +16,7 @@ from config.settings import RetentionSettings
 log = logging.getLogger(__name__)
 
 RAW_TABLES = ("readings",)
-ROLLUP_TABLES = ("machine_minutes", "machine_hours")
+ROLLUP_TABLES = ("machine_minutes", "machine_hours", "downtime_minutes", "downtime_hours")
 
 
 @dataclass
@@ -48,7 +48,8 @@ async def enforce(
     conn: psycopg.AsyncConnection, settings: RetentionSettings, *, now: dt.datetime
 ) -> RetentionReport:
     """Drop what is older than raw_days (readings, rejected readings) and rollup_days (minute
-    and hour rollups); None keeps forever. Each step commits on its own."""
+    and hour rollups, stop time by reason too); None keeps forever. Each step commits on its
+    own."""
     if now.utcoffset() is None:
         raise ValueError("retention.enforce: now must be timezone-aware")
     report = RetentionReport()

@@ -28,9 +28,10 @@ why the mark is not cleared by `dirty_seq`: docs/rollups.md, "Refresh".
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -42,20 +43,27 @@ from kpi import (
     CountStreams,
     CycleHistory,
     Interval,
+    TimeClass,
     context_margin,
     plausible_max,
     state_seconds,
 )
 from kpi.counts import PLAUSIBLE_EXTRA, PLAUSIBLE_RATE, count_value
+from storage import reason_rollups
+from storage.rollup_basis import Rebuild, machine_lock, prepare
 from storage.samples import (
     COUNTED_SQL,
-    VALUE_SQL,
     CounterName,
     MachineTags,
+    RawInputs,
+    ReasonRule,
+    code_in,
     cycle_histories,
     fetch_raw_many,
     machine_tags,
     reason_categories,
+    reason_rule,
+    stop_runs,
 )
 from storage.samples import timeline_and_counts as build
 
@@ -77,8 +85,9 @@ STATE_COLUMNS = (
     "down_starts",
 )
 COUNT_COLUMNS = ("good", "reject", "total", "ideal_good_s", "ideal_reject_s", "ideal_total_s")
-FLAG_COLUMNS = ("counter_resets", "counter_wraps", "counter_glitches")
-VALUE_COLUMNS = STATE_COLUMNS + COUNT_COLUMNS + FLAG_COLUMNS
+FLAG_COLUMNS = ("counter_resets", "counter_wraps", "counter_glitches", "counts_span_unknown")
+UNIT_COLUMNS = ("good_units", "reject_units", "total_units")  # migration 005
+VALUE_COLUMNS = STATE_COLUMNS + COUNT_COLUMNS + FLAG_COLUMNS + UNIT_COLUMNS
 COUNTERS: tuple[CounterName, ...] = ("good", "reject", "total")  # COUNT_COLUMNS' order
 
 _HOURS_SQL = f"""
@@ -169,8 +178,9 @@ class RefreshReport:
 
 
 Row = tuple[dt.datetime, tuple[object, ...]]
-# Per configured counter: minute -> (count, ideal seconds); what CountStreams.window gives.
-MinuteCounts = dict[CounterName, dict[dt.datetime, tuple[int, float]]]
+# Per configured counter: minute -> (count, ideal seconds, line units); what
+# CountStreams.window gives.
+MinuteCounts = dict[CounterName, dict[dt.datetime, tuple[int, float, int]]]
 
 
 def _minute_slices(
@@ -213,6 +223,7 @@ def core_counts(streams: CountStreams) -> MinuteCountValues:
         return (
             *(getattr(counts, c) for c in COUNT_COLUMNS),
             *(counts.flags.get(c, 0) for c in FLAG_COLUMNS),
+            *(getattr(counts, c) for c in UNIT_COLUMNS),
         )
 
     return values
@@ -223,10 +234,15 @@ def summed_counts(counts: MinuteCounts) -> MinuteCountValues:
 
     def values(minute: dt.datetime) -> tuple[object, ...]:
         got = [
-            counts[name].get(minute, (0, 0.0)) if name in counts else (None, None)
+            counts[name].get(minute, (0, 0.0, 0)) if name in counts else (None, None, None)
             for name in COUNTERS
         ]
-        return (*(n for n, _ in got), *(ideal for _, ideal in got), *(0 for _ in FLAG_COLUMNS))
+        return (
+            *(n for n, _, _ in got),
+            *(ideal for _, ideal, _ in got),
+            *(0 for _ in FLAG_COLUMNS),
+            *(units for _, _, units in got),
+        )
 
     return values
 
@@ -281,8 +297,9 @@ _FIRST_STEP_SQL = f"""
 SELECT q.k, b.time, b.value, f.time, f.value
 FROM unnest(%(k)s::int[], %(tag)s::int[]) AS q (k, tag)
 LEFT JOIN LATERAL (
-    SELECT time, {VALUE_SQL} AS value
-    FROM readings WHERE tag_id = q.tag AND time < %(since)s ORDER BY time DESC LIMIT 1
+    SELECT time, value
+    FROM readings WHERE tag_id = q.tag AND time < %(since)s AND {COUNTED_SQL}
+    ORDER BY time DESC LIMIT 1
 ) AS b ON true
 LEFT JOIN LATERAL (
     SELECT time, value FROM readings
@@ -312,7 +329,8 @@ async def server_counts(
     if not tags.counters:
         return {}
     cycle = _constant_cycle(cycles, start, end)
-    if cycle is None:
+    units = cycles.units_over(start, end)
+    if cycle is None or units is None:
         return None
     numerator = cycle.as_integer_ratio()[0]
     need_deltas = numerator >= _DYADIC_MAX_NUMERATOR
@@ -381,14 +399,15 @@ async def server_counts(
         got[2] += [int(x) for x in deltas or ()]
     out: MinuteCounts = {}
     for k, name in enumerate(names):
-        per: dict[dt.datetime, tuple[int, float]] = {}
+        per: dict[dt.datetime, tuple[int, float, int]] = {}
         for minute, (n, n_abs, deltas) in sums[k].items():
             if minute < start:
                 continue
             if not need_deltas and n_abs * numerator < 2**53:
-                per[minute] = (n, float(n) * cycle)  # exact, so equal to the core's sum
+                per[minute] = (n, float(n) * cycle, n * units)  # exact: the core's sum
             elif need_deltas:
-                per[minute] = (n, float(sum(d * cycle for d in deltas)))  # the core's order
+                # the core's order
+                per[minute] = (n, float(sum(d * cycle for d in deltas)), n * units)
             else:
                 return None
         out[name] = per
@@ -427,11 +446,13 @@ async def _store(
     conn: psycopg.AsyncConnection,
     machine_id: str,
     rows: list[Row],
+    intervals: Sequence[Interval],
     start: dt.datetime,
     end: dt.datetime,
 ) -> None:
-    """Replace the minutes of [start, end), redo their hours, advance computed_until: one
-    transaction, so readers see either the old or the new rows."""
+    """Replace the minutes of [start, end) (and their stop time by reason, from `intervals`:
+    storage.reason_rollups), redo their hours, advance computed_until: one transaction, so
+    readers see either the old or the new rows."""
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute(
             "DELETE FROM machine_minutes WHERE machine_id = %s AND minute >= %s AND minute < %s",
@@ -449,9 +470,51 @@ async def _store(
                 "end": floor_hour(end - MINUTE) + HOUR,
             },
         )
+        await reason_rollups.store(cur, machine_id, intervals, start, end)
         await cur.execute(
             "UPDATE rollup_state SET computed_until = %s WHERE machine_id = %s", (end, machine_id)
         )
+
+
+_STOPS = frozenset({TimeClass.DOWN, TimeClass.IDLE, TimeClass.SETUP, TimeClass.PLANNED_STOP})
+
+
+async def _reexplained_from(
+    conn: psycopg.AsyncConnection,
+    tags: MachineTags,
+    raw: RawInputs,
+    intervals: Sequence[Interval],
+    rule: ReasonRule,
+    c0: dt.datetime,
+) -> dt.datetime | None:
+    """Where the stop going on at `c0` began, when a reason sample from `c0` on names another
+    reason than the samples before `c0` gave it: its minutes before `c0`, stored by an earlier
+    refresh, then change too (a reason entered during a stop explains all of it, kpi.timeline
+    rule 3), though no reading before them changed. None when nothing before `c0` changes."""
+    iv = next((iv for iv in intervals if iv.start < c0 < iv.end), None)
+    if iv is None or iv.time_class not in _STOPS:
+        return None
+    times = [t for t, _ in raw.reasons]
+    lo = max(0, bisect.bisect_right(times, iv.start) - 1)  # the reason in effect at its start
+    hi = bisect.bisect_left(times, c0)
+    before = next(
+        (k for _, v in reversed(raw.reasons[lo:hi]) if (k := code_in(v, rule.known)) is not None),
+        raw.run_reason if iv.start <= raw.since else None,
+    )
+    later = {code_in(v, rule.known) for t, v in raw.reasons[hi:] if t < iv.end}
+    if iv.end >= raw.until:
+        later.add(raw.end_reason)
+    if not later - {before, None}:
+        return None
+    if iv.start >= raw.since:  # it began inside the samples fetched
+        return iv.start
+    if raw.run_start is not None:
+        return raw.run_start
+    value = code_in(raw.states[0][1], rule.stops) if raw.states else None
+    if value is None:
+        return None  # not a stop's value: a reason never explains running or unknown time
+    ((run_start, _),) = await stop_runs(conn, [(tags, raw.since, float(value), rule)])
+    return run_start
 
 
 async def _refresh_machine(
@@ -472,6 +535,7 @@ async def _refresh_machine(
     if start is None or start >= end:
         return
     reasons = reason_categories(cfg, machine)
+    rules = {machine.id: reason_rule(cfg, machine)}
     cycles = (await cycle_histories(conn, [machine.id]))[machine.id]  # once, not per chunk
     states_only = MachineTags(machine.id, tags.state, tags.stop_reason)
     chunks = -(-(end - start) // CHUNK)
@@ -481,14 +545,32 @@ async def _refresh_machine(
         until = min(c1 + ctx, now)
         counts = await server_counts(conn, tags, cycles, c0 - ctx, c0, c1)
         request = (states_only if counts is not None else tags, c0 - ctx, until)
-        (raw,) = await fetch_raw_many(conn, [request], {machine.id: cycles})
+        (raw,) = await fetch_raw_many(conn, [request], {machine.id: cycles}, rules=rules, now=now)
         intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
+        if c0 == start:
+            back = await _reexplained_from(conn, tags, raw, intervals, rules[machine.id], c0)
+            if back is not None:
+                back = floor_minute(back if horizon is None else max(back, horizon))
+            if back is not None and back < c0:
+                # minutes stored before c0 were classified with an explanation now replaced
+                c0 = start = back
+                chunks = -(-(end - start) // CHUNK)
+                continue
+        if counts is not None and any(lo < c1 and c0 - ctx < hi for lo, hi in streams.gaps.spans):
+            # counts across a data gap are flagged (kpi.counts.Gaps), which the server's sums
+            # do not do: this chunk's counts come from the core
+            request = (tags, c0 - ctx, until)
+            (raw,) = await fetch_raw_many(
+                conn, [request], {machine.id: cycles}, rules=rules, now=now
+            )
+            intervals, streams = build(raw, machine, reasons, settings, until=until, now=now)
+            counts = None
         if counts is not None:
             rows = minute_rows(intervals, c0, c1, summed_counts(counts))
         else:
             rows = minute_rows(intervals, c0, c1, core_counts(streams))
             report.core_chunks += 1
-        await _store(conn, machine.id, rows, c0, c1)
+        await _store(conn, machine.id, rows, intervals, c0, c1)
         report.minutes += len(rows)
         if chunks > 1:
             log.info(
@@ -510,13 +592,19 @@ async def refresh(
     *,
     now: dt.datetime,
     more: Sequence[psycopg.AsyncConnection] = (),
+    only: Collection[str] | None = None,
+    rebuild: Rebuild | None = None,
+    wait: bool = False,
 ) -> RefreshReport:
     """Bring every machine's minute and hour rows up to the last whole minute before `now`.
 
     Needs autocommit connections: it commits per machine and chunk, so a long catch-up shows
     progress and a crash loses at most one chunk of work. `more` connections (to the same
     database) share the machines with `conn`: the server's count sums of one machine then run
-    while Python builds another's timeline (a catch-up on 2 cores).
+    while Python builds another's timeline (a catch-up on 2 cores). `only`: these machine ids;
+    `rebuild`: recompute them from further back; each machine under its lock, and recomputed
+    whole when its config basis changed (storage.rollup_basis). A machine another refresh holds
+    is skipped, or with `wait` waited for.
     """
     for c in (conn, *more):
         if not c.autocommit:
@@ -534,7 +622,10 @@ async def refresh(
     todo = [
         (machine, all_tags.get(machine_id, MachineTags(machine_id)))
         for machine_id, (_, machine) in machines.items()
+        if only is None or machine_id in only
     ]
+    if only is not None and set(only) - set(machines):
+        raise ValueError(f"rollups.refresh: no such machine {sorted(set(only) - set(machines))}")
     todo.reverse()  # popped from the end: config order
 
     first_error: list[Exception] = []
@@ -543,7 +634,12 @@ async def refresh(
         while todo:
             machine, tags = todo.pop()
             try:
-                await _refresh_machine(c, cfg, machine, tags, now, report)
+                async with machine_lock(c, machine.id, wait=wait) as held:
+                    if not held:  # another refresh has it: its dirty mark waits for the next run
+                        log.info("rollups %s: refreshed elsewhere right now; skipped", machine.id)
+                        continue
+                    await prepare(c, cfg, machine, tags, rebuild)
+                    await _refresh_machine(c, cfg, machine, tags, now, report)
             except (psycopg.OperationalError, OSError):
                 raise  # the connection is gone: so is this refresh
             except Exception as exc:  # this machine's data or a bug: the others go on

@@ -16,22 +16,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import psycopg
 
 from config.model import ShopfloorConfig
-from config.plant import Machine, ReasonCategory
+from config.plant import Machine, ReasonCategory, StateClass
 from config.settings import KpiSettings
 from kpi import (
     CountEvent,
     CountStreams,
     CycleHistory,
+    Gaps,
     Interval,
     build_timeline,
     cumulative_deltas,
+    data_gaps,
     increments,
 )
 
@@ -125,18 +127,29 @@ class RawInputs:
     cycles: CycleHistory
     # counter -> (mode, wrap), from the tags; a counter missing here is cumulative, no wrap
     counter_modes: dict[CounterName, tuple[CounterMode, int | None]] = field(default_factory=dict)
+    # The stop in effect at `since` began before it: where its run began and the reason the
+    # samples before `since` give it (kpi.timeline rule 3); None when not looked up.
+    run_start: dt.datetime | None = None
+    run_reason: int | None = None
+    # The stop in effect at `until` goes on after it: the last reason the samples from `until`
+    # to its end give it (it explains all of the stop); None when none or not looked up.
+    end_reason: int | None = None
 
 
 # Every signal of every request in one statement (docs/engine.md, "Round trips per request are
 # fixed"): per signal the last sample before `since` (a LATERAL LIMIT 1), then per distinct
 # [since, until) one range scan over all its tags with the bounds as plain parameters, so the
 # planner excludes chunks. Rows of the range scans come as (-1 - span index, tag, time, value).
+# A counter's last sample before `since` is its last *counted* one (a Bad or NaN reading
+# after it must not hide the baseline the core would keep: kpi.counts skips such samples).
 _BEFORE_SQL = f"""
 SELECT q.i, q.tag, r.time, r.value
-FROM unnest(%(i)s::int[], %(tag)s::int[], %(since)s::timestamptz[]) AS q (i, tag, since)
+FROM unnest(%(i)s::int[], %(tag)s::int[], %(since)s::timestamptz[], %(counted)s::bool[])
+     AS q (i, tag, since, counted)
 CROSS JOIN LATERAL (
     SELECT time, {VALUE_SQL} AS value FROM readings
-    WHERE tag_id = q.tag AND time < q.since ORDER BY time DESC LIMIT 1
+    WHERE tag_id = q.tag AND time < q.since AND (NOT q.counted OR ({COUNTED_SQL}))
+    ORDER BY time DESC LIMIT 1
 ) AS r
 """
 _SPAN_SQL = (
@@ -146,14 +159,15 @@ _SPAN_SQL = (
 
 
 def _raw_query(
-    slots: list[tuple[int, dt.datetime, dt.datetime]],
+    slots: list[tuple[int, dt.datetime, dt.datetime]], counted: list[bool]
 ) -> tuple[str, dict[str, object], dict[tuple[int, int], list[int]]]:
-    """The statement for slots (tag, since, until), its parameters, and which slots each
-    (span index, tag) of the range scans feeds."""
+    """The statement for slots (tag, since, until; `counted`: a counter's), its parameters,
+    and which slots each (span index, tag) of the range scans feeds."""
     params: dict[str, object] = {
         "i": list(range(len(slots))),
         "tag": [t for t, _, _ in slots],
         "since": [s for _, s, _ in slots],
+        "counted": counted,
     }
     spans: dict[tuple[dt.datetime, dt.datetime], int] = {}
     feeds: dict[tuple[int, int], list[int]] = {}
@@ -174,29 +188,214 @@ def _raw_query(
     return "\nUNION ALL\n".join(parts), params, feeds
 
 
-_CYCLES_SQL = (
-    "SELECT machine_id, valid_from, ideal_cycle_s FROM machine_ideal_cycles "
-    "WHERE machine_id = ANY(%s) ORDER BY machine_id, valid_from"
-)
+@dataclass(frozen=True)
+class ReasonRule:
+    """What the look-back of a stop's reason needs for one machine (kpi.timeline rule 3)."""
+
+    stops: frozenset[int]  # PLC state values mapped to a class other than running
+    known: frozenset[int]  # the reason codes that explain its stops
+    max_gap_s: float
+
+
+def reason_rule(cfg: ShopfloorConfig, machine: Machine) -> ReasonRule:
+    return ReasonRule(
+        stops=frozenset(c for c, cls in machine.state_map.items() if cls != StateClass.RUNNING),
+        known=frozenset(reason_categories(cfg, machine)),
+        max_gap_s=cfg.settings.kpi.max_gap_s,
+    )
+
+
+# For each (state tag, reason tag, instant, state value in effect there, known reason codes):
+# where the run of that value began (walking back over equal values without a silence longer
+# than the gap: kpi.timeline rule 1), and the last known reason code among the reason in effect
+# at the run's start and the reason samples after it, before the instant. Two index range scans
+# over the run's own samples; nothing before the run is read.
+_RUN_SQL = f"""
+SELECT q.i, rs.start, k.value
+FROM unnest(%(i)s::int[], %(state)s::int[], %(reason)s::int[], %(at)s::timestamptz[],
+            %(value)s::float8[], %(known)s::text[], %(gap)s::interval[])
+     AS q (i, state, reason, at, value, known, gap)
+CROSS JOIN LATERAL (
+    SELECT max(time) AS t FROM readings
+    WHERE tag_id = q.state AND time < q.at AND ({VALUE_SQL}) IS DISTINCT FROM q.value
+) AS d
+CROSS JOIN LATERAL (
+    SELECT max(time) FILTER (WHERE step IS NULL OR step > q.gap) AS start
+    FROM (
+        SELECT time, time - lag(time) OVER (ORDER BY time) AS step FROM readings
+        WHERE tag_id = q.state AND time > coalesce(d.t, '-infinity') AND time < q.at
+    ) AS run
+) AS rs
+LEFT JOIN LATERAL (
+    SELECT time FROM readings
+    WHERE tag_id = q.reason AND time <= rs.start ORDER BY time DESC LIMIT 1
+) AS r0 ON true
+LEFT JOIN LATERAL (
+    SELECT value FROM readings
+    WHERE tag_id = q.reason AND time >= coalesce(r0.time, rs.start) AND time < q.at
+      AND NOT {BAD_QUALITY_SQL} AND value = ANY(q.known::float8[])
+    ORDER BY time DESC LIMIT 1
+) AS k ON true
+"""
+
+RunQuery = tuple[MachineTags, dt.datetime, float, ReasonRule]  # (tags, instant, value, rule)
+
+
+async def stop_runs(
+    conn: psycopg.AsyncConnection, queries: Sequence[RunQuery]
+) -> list[tuple[dt.datetime | None, int | None]]:
+    """(run start, reason from before the instant) of the stop in effect at each instant, in
+    one statement; the machines must have a state and a stop reason tag."""
+    if not queries:
+        return []
+    params = {
+        "i": list(range(len(queries))),
+        "state": [t.state for t, _, _, _ in queries],
+        "reason": [t.stop_reason for t, _, _, _ in queries],
+        "at": [at for _, at, _, _ in queries],
+        "value": [v for _, _, v, _ in queries],
+        "known": [_codes(r.known) for _, _, _, r in queries],
+        "gap": [dt.timedelta(seconds=r.max_gap_s) for _, _, _, r in queries],
+    }
+    found: list[tuple[dt.datetime | None, int | None]] = [(None, None)] * len(queries)
+    async with conn.cursor() as cur:
+        await cur.execute(_RUN_SQL, params, prepare=False)
+        for i, start, value in await cur.fetchall():
+            found[i] = (start, None if value is None else int(value))
+    return found
+
+
+# For each (state tag, reason tag, instant, the last state sample before it and its value,
+# known reason codes): where the run of that value ends after the instant (a different or Bad
+# value, or a silence longer than the gap: kpi.timeline rule 1), and the last known reason code
+# among the reason samples from the instant to that end. A stop whose reason an operator enters
+# (or corrects) later explains all of it, also the part before the instant.
+_RUN_END_SQL = f"""
+SELECT q.i, k.value
+FROM unnest(%(i)s::int[], %(state)s::int[], %(reason)s::int[], %(at)s::timestamptz[],
+            %(last)s::timestamptz[], %(value)s::float8[], %(known)s::text[], %(gap)s::interval[])
+     AS q (i, state, reason, at, last, value, known, gap)
+CROSS JOIN LATERAL (
+    SELECT min(time) AS t FROM readings
+    WHERE tag_id = q.state AND time >= q.at AND ({VALUE_SQL}) IS DISTINCT FROM q.value
+) AS d
+CROSS JOIN LATERAL (
+    SELECT coalesce(min(time + q.gap) FILTER (WHERE nxt IS NULL OR nxt - time > q.gap), d.t)
+           AS t
+    FROM (
+        SELECT time, coalesce(lead(time) OVER (ORDER BY time), d.t) AS nxt FROM readings
+        WHERE tag_id = q.state AND time >= q.last AND time < coalesce(d.t, 'infinity')
+    ) AS run
+) AS e
+CROSS JOIN LATERAL (
+    SELECT value FROM readings
+    WHERE tag_id = q.reason AND time >= q.at AND time < least(e.t, %(now)s)
+      AND NOT {BAD_QUALITY_SQL} AND value = ANY(q.known::float8[])
+    ORDER BY time DESC LIMIT 1
+) AS k
+"""
+
+EndQuery = tuple[MachineTags, dt.datetime, Sample, ReasonRule]  # (tags, instant, last, rule)
+
+
+async def stop_reasons_after(
+    conn: psycopg.AsyncConnection, queries: Sequence[EndQuery], now: dt.datetime
+) -> list[int | None]:
+    """The last known reason code of the stop in effect at each instant, from the reason
+    samples between the instant and the stop's end (or `now`), in one statement (None: none
+    there)."""
+    if not queries:
+        return []
+    params = {
+        "now": now,
+        "i": list(range(len(queries))),
+        "state": [t.state for t, _, _, _ in queries],
+        "reason": [t.stop_reason for t, _, _, _ in queries],
+        "at": [at for _, at, _, _ in queries],
+        "last": [last[0] for _, _, last, _ in queries],
+        "value": [last[1] for _, _, last, _ in queries],
+        "known": [_codes(r.known) for _, _, _, r in queries],
+        "gap": [dt.timedelta(seconds=r.max_gap_s) for _, _, _, r in queries],
+    }
+    found: list[int | None] = [None] * len(queries)
+    async with conn.cursor() as cur:
+        await cur.execute(_RUN_END_SQL, params, prepare=False)
+        for i, value in await cur.fetchall():
+            found[i] = int(value)
+    return found
+
+
+def _codes(known: frozenset[int]) -> str:
+    """A set of codes as a PostgreSQL array literal (cast to float8[] in SQL)."""
+    return "{" + ",".join(map(str, sorted(known))) + "}"
+
+
+def code_in(value: float | None, codes: frozenset[int]) -> int | None:
+    """A sample's value as one of `codes` (a PLC state or reason code), else None."""
+    if value is None or not float(value).is_integer() or int(value) not in codes:
+        return None
+    return int(value)
+
+
+def _stop_at_end(raw: RawInputs, rule: ReasonRule) -> Sample | None:
+    """The last state sample when a stop of its value lasts to `raw.until` (held, no silence
+    longer than the gap): later reason samples in that stop may explain it; else None."""
+    if not raw.states:
+        return None
+    t, value = raw.states[-1]
+    code = code_in(value, rule.stops)
+    if code is None or t + dt.timedelta(seconds=rule.max_gap_s) < raw.until:
+        return None
+    return (t, float(code))
+
+
+def _stop_in_effect(raw: RawInputs, rule: ReasonRule) -> float | None:
+    """The state value of a stop in effect at `raw.since` whose reason, if any, lies before
+    the samples fetched (no known reason is in effect there); None when nothing to look up."""
+    if not raw.states or raw.states[0][0] >= raw.since:
+        return None
+    code = code_in(raw.states[0][1], rule.stops)
+    if code is None:
+        return None
+    reason = raw.reasons[0] if raw.reasons and raw.reasons[0][0] < raw.since else None
+    if reason is not None and code_in(reason[1], rule.known) is not None:
+        return None  # the reason in effect is known: the fetched samples suffice
+    return float(code)
+
+
+# A machine's ideal cycles (kind 0) and units per count (kind 1) over time, in one statement.
+_CYCLES_SQL = """
+SELECT machine_id, 0, valid_from, ideal_cycle_s FROM machine_ideal_cycles
+WHERE machine_id = ANY(%(ids)s)
+UNION ALL
+SELECT machine_id, 1, valid_from, units_per_count FROM machine_units WHERE machine_id = ANY(%(ids)s)
+"""
 
 
 async def cycle_histories(
     conn: psycopg.AsyncConnection, machine_ids: list[str]
 ) -> dict[str, CycleHistory]:
-    """Ideal cycle histories of the machines; a machine without a row is an error (the plant
-    was not synced)."""
+    """Ideal cycle and units per count histories of the machines; a machine without a cycle
+    row is an error (the plant was not synced); without a units row it counts 1 unit."""
     async with conn.cursor() as cur:
-        await cur.execute(_CYCLES_SQL, (sorted(set(machine_ids)),))
+        await cur.execute(_CYCLES_SQL, {"ids": sorted(set(machine_ids))})
         rows = await cur.fetchall()
-    found: dict[str, list[tuple[dt.datetime, float]]] = {}
-    for machine_id, valid_from, cycle in rows:
-        found.setdefault(machine_id, []).append((valid_from, float(cycle)))
+    cycles: dict[str, list[tuple[dt.datetime, float]]] = {}
+    units: dict[str, list[tuple[dt.datetime, int]]] = {}
+    for machine_id, kind, valid_from, value in rows:
+        if kind == 0:
+            cycles.setdefault(machine_id, []).append((valid_from, float(value)))
+        else:
+            units.setdefault(machine_id, []).append((valid_from, int(value)))
     for machine_id in machine_ids:
-        if machine_id not in found:
+        if machine_id not in cycles:
             raise ValueError(
                 f"machine {machine_id!r} has no row in machine_ideal_cycles: sync the plant first"
             )
-    return {m: CycleHistory(tuple(e)) for m, e in found.items()}
+    return {
+        m: CycleHistory(tuple(e), tuple(units[m])) if m in units else CycleHistory(tuple(e))
+        for m, e in cycles.items()
+    }
 
 
 _time = operator.itemgetter(0)  # a sample's time (a C function: called per sample)
@@ -216,10 +415,16 @@ async def fetch_raw_many(
     conn: psycopg.AsyncConnection,
     requests: list[RawRequest],
     cycles: dict[str, CycleHistory] | None = None,
+    *,
+    rules: Mapping[str, ReasonRule] | None = None,
+    now: dt.datetime | None = None,
 ) -> list[RawInputs]:
     """Each machine's samples in [since, until), each signal with its last sample before, for
     several (machine, span) requests at once: one query for all samples, one for the cycle
-    histories (unless given), whatever the number of requests."""
+    histories (unless given), whatever the number of requests. With `rules` (per machine id),
+    a stop in effect at `since` whose reason lies further back gets `run_start`/`run_reason`,
+    and one going on at `until` (before `now`) the reason samples after it give it,
+    `end_reason` (one more query each, only when some request has such a stop)."""
     for tags, since, until in requests:
         _check(tags, since, until)
     if not requests:
@@ -227,6 +432,7 @@ async def fetch_raw_many(
     # One slot per (request, signal) with a tag; `signals[request]` = [(signal name, slot)].
     signals: list[list[tuple[str, int]]] = []
     slots: list[tuple[int, dt.datetime, dt.datetime]] = []
+    counted: list[bool] = []
     for tags, since, until in requests:
         wanted = [("state", tags.state), ("reason", tags.stop_reason)]
         wanted += [(name, tag_id) for name, (tag_id, _, _) in tags.counters.items()]
@@ -235,12 +441,13 @@ async def fetch_raw_many(
             if tag_id is not None:
                 mine.append((name, len(slots)))
                 slots.append((tag_id, since, until))
+                counted.append(name not in ("state", "reason"))
         signals.append(mine)
     if cycles is None:
         cycles = await cycle_histories(conn, [t.machine_id for t, _, _ in requests])
     found: list[list[Sample]] = [[] for _ in slots]
     if slots:
-        query, params, feeds = _raw_query(slots)
+        query, params, feeds = _raw_query(slots, counted)
         # (row key, tag) -> the sample lists it feeds, looked up once per row
         sinks = {(-1 - k, tag): [found[s] for s in fed] for (k, tag), fed in feeds.items()}
         # binary: timestamps parse faster so (a week of state samples is many rows)
@@ -268,7 +475,41 @@ async def fetch_raw_many(
                 counter_modes={name: (m, w) for name, (_, m, w) in tags.counters.items()},
             )
         )
+    if rules:
+        await _look_back(conn, requests, out, rules, now)
     return out
+
+
+async def _look_back(
+    conn: psycopg.AsyncConnection,
+    requests: list[RawRequest],
+    raws: list[RawInputs],
+    rules: Mapping[str, ReasonRule],
+    now: dt.datetime | None,
+) -> None:
+    """Fill run_start/run_reason and end_reason (in place) of the requests with a stop at an
+    edge whose reason may lie beyond the samples fetched."""
+    queries: list[RunQuery] = []
+    ends: list[EndQuery] = []
+    where: list[int] = []
+    where_end: list[int] = []
+    for k, ((tags, _, _), raw) in enumerate(zip(requests, raws, strict=True)):
+        rule = rules.get(tags.machine_id)
+        if rule is None or not rule.known or tags.state is None or tags.stop_reason is None:
+            continue
+        value = _stop_in_effect(raw, rule)
+        if value is not None:
+            queries.append((tags, raw.since, value, rule))
+            where.append(k)
+        last = _stop_at_end(raw, rule) if now is not None and raw.until < now else None
+        if last is not None:
+            ends.append((tags, raw.until, last, rule))
+            where_end.append(k)
+    for k, (start, reason) in zip(where, await stop_runs(conn, queries), strict=True):
+        raws[k] = replace(raws[k], run_start=start, run_reason=reason)
+    after_end = await stop_reasons_after(conn, ends, now) if now is not None else []
+    for k, after in zip(where_end, after_end, strict=True):
+        raws[k] = replace(raws[k], end_reason=after)
 
 
 def reason_categories(cfg: ShopfloorConfig, machine: Machine) -> dict[int, ReasonCategory]:
@@ -299,11 +540,13 @@ def timeline_and_counts(
         since=raw.since,
         until=end,
         settings=settings,
+        run_reason=raw.run_reason,
+        end_reason=raw.end_reason,
     )
-    return intervals, count_streams(raw)
+    return intervals, count_streams(raw, data_gaps(intervals, settings))
 
 
-def count_streams(raw: RawInputs) -> CountStreams:
+def count_streams(raw: RawInputs, gaps: Gaps) -> CountStreams:
     """Count events per counter: cumulative counters as deltas (with their wrap), delta counters
     summed as they are. Counters not configured stay None (their sums are NULL)."""
     events: dict[str, list[CountEvent]] = {}
@@ -313,4 +556,4 @@ def count_streams(raw: RawInputs) -> CountStreams:
             events[name] = increments(samples)
         else:
             events[name] = cumulative_deltas(samples, cycles=raw.cycles, wrap=wrap)
-    return CountStreams(raw.cycles, **events)
+    return CountStreams(raw.cycles, **events, gaps=gaps)

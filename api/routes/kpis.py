@@ -1,4 +1,5 @@
-"""KPIs of a line or a machine over a window, and per bucket (KPI.md field names)."""
+"""KPIs of a line or a machine over a window, and per bucket (KPI.md field names); `source=raw`
+computes them from raw readings alone (api.deps.get_source_engine, docs/api.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 import psycopg
 from fastapi import APIRouter, Query, Response
 
-from api.deps import Engine, Entity, LineId, MachineId, Now, Results, WindowParams, per_kind
+from api.deps import Entity, LineId, MachineId, Now, Results, SourceEngine, WindowParams, per_kind
 from api.models import KpiSeries, KpisOut, LineKpis, MachineKpis, SeriesPoint
-from api.plant import resolve_scope
+from api.plant import sourced_scope
 from api.windows import check_kpi_buckets
 from kpi import Kpis
 
@@ -31,9 +32,9 @@ def kpis_out(k: Kpis) -> KpisOut:
 
 @router.get("/lines/{line}/kpis", response_model=LineKpis, summary="Line KPIs over a window")
 async def line_kpis(
-    line: LineId, window: WindowParams, engine: Engine, now: Now, results: Results
+    line: LineId, window: WindowParams, engine: SourceEngine, now: Now, results: Results
 ) -> Response:
-    _, w, ids = resolve_scope(engine.plant, "line", line, window, now)
+    _, w, ids = sourced_scope(engine, "line", line, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> LineKpis:
         result = await engine.line(conn, line, w.start, w.end, now=now)
@@ -47,9 +48,9 @@ async def line_kpis(
     "/machines/{machine}/kpis", response_model=MachineKpis, summary="Machine KPIs over a window"
 )
 async def machine_kpis(
-    machine: MachineId, window: WindowParams, engine: Engine, now: Now, results: Results
+    machine: MachineId, window: WindowParams, engine: SourceEngine, now: Now, results: Results
 ) -> Response:
-    _, w, ids = resolve_scope(engine.plant, "machine", machine, window, now)
+    _, w, ids = sourced_scope(engine, "machine", machine, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> MachineKpis:
         k = await engine.machine(conn, machine, w.start, w.end, now=now)
@@ -61,13 +62,13 @@ async def machine_kpis(
 async def _series(
     of: Entity,
     window: WindowParams,
-    engine: Engine,
+    engine: SourceEngine,
     now: Now,
     results: Results,
     bucket: BucketParam = "1h",
 ) -> Response:
     kind, ident = of
-    cal, w, ids = resolve_scope(engine.plant, kind, ident, window, now)
+    cal, w, ids = sourced_scope(engine, kind, ident, window, now)
     check_kpi_buckets(bucket, w, cal)
 
     async def compute(conn: psycopg.AsyncConnection) -> KpiSeries:

@@ -1,4 +1,5 @@
-"""A machine's state timeline, and downtime by reason (Pareto) of a machine or a line."""
+"""A machine's state timeline (always from raw readings), and downtime by reason (Pareto) of a
+machine or a line (`source` as for KPIs)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from typing import cast
 import psycopg
 from fastapi import APIRouter, Response
 
-from api.deps import Cfg, Engine, Entity, MachineId, Now, Results, WindowParams, per_kind
+from api.deps import (
+    Cfg,
+    Engine,
+    Entity,
+    MachineId,
+    Now,
+    Results,
+    SourceEngine,
+    WindowParams,
+    per_kind,
+)
 from api.models import Downtime, DowntimeClass, DowntimeRow, Timeline, TimelineInterval
-from api.plant import reason_texts, resolve_scope
+from api.plant import reason_texts, resolve_scope, sourced_scope
 
 MAX_TIMELINE_WINDOW = dt.timedelta(days=31)
 
@@ -50,10 +61,10 @@ async def machine_timeline(
 
 
 async def _downtime(
-    of: Entity, window: WindowParams, engine: Engine, now: Now, results: Results
+    of: Entity, window: WindowParams, engine: SourceEngine, now: Now, results: Results
 ) -> Response:
     kind, ident = of
-    _, w, ids = resolve_scope(engine.plant, kind, ident, window, now)
+    _, w, ids = sourced_scope(engine, kind, ident, window, now)
 
     async def compute(conn: psycopg.AsyncConnection) -> Downtime:
         rows = await engine.downtime(conn, kind, ident, w.start, w.end, now=now)

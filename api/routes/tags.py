@@ -12,7 +12,7 @@ import psycopg
 from fastapi import APIRouter, Query, Response
 
 from api.deps import Conn, Engine, MachineId, Now, Results, TagName, WindowParams
-from api.errors import BadParameter, NotFound
+from api.errors import BadParameter, NotFound, did_you_mean
 from api.models import RawReading, TagBucket, TagList, TagOut, TagRaw, TagSeries, Window
 from api.windows import (
     MAX_KPI_WINDOW,
@@ -72,9 +72,13 @@ def check_cursor(cursor: tuple[int, dt.datetime], tag_id: int) -> dt.datetime:
 
 
 async def _find(conn: psycopg.AsyncConnection, machine: str, tag: str) -> TagRow:
+    """The tag; else a 404 with the `machine/tag` it is likely meant to be (another case, a
+    typo in either part), looked up only then."""
     row = await tag_series.find_tag(conn, machine=machine, name=tag)
     if row is None:
-        raise NotFound(f"no tag {tag!r} on machine {machine!r}", ["path", "tag"])
+        known = [f"{t.machine}/{t.name}" for t in await tag_series.list_tags(conn)]
+        hint = did_you_mean(f"{machine}/{tag}", known)
+        raise NotFound(f"no tag {tag!r} on machine {machine!r}{hint}", ["path", "tag"])
     return row
 
 
@@ -121,7 +125,7 @@ async def tag_series_route(
     """Measurements are not marked when late (storage.writer), so answers are live only."""
     cal = _calendar(engine.plant, machine)
     if raw:
-        w = resolve_window(window, cal, now, max_length=MAX_RAW_WINDOW)
+        w = resolve_window(window, cal, now, max_length=MAX_RAW_WINDOW, limit_for="raw=true")
         given = decode_cursor(cursor) if cursor is not None else None
 
         async def raw_page(conn: psycopg.AsyncConnection) -> TagRaw:

@@ -34,7 +34,7 @@ from kpi import (
 )
 from storage import samples
 from storage.engine.current import CurrentState, current_states
-from storage.engine.downtime import DowntimeRow, downtime_rows
+from storage.engine.downtime import DowntimeRow, downtime_rows, rollup_downtime
 from storage.engine.errors import BadBucket, BadKind, BadRequest, BadWindow, UnknownEntity
 from storage.engine.plant import Plant
 from storage.engine.sums import bucket_results, counter_names, empty_sums, raw_timelines
@@ -222,12 +222,15 @@ class KpiEngine:
         now: dt.datetime | None = None,
     ) -> list[DowntimeRow]:
         """Stop time by reason over the machine (or every machine of the line), productive
-        calendar time only, longest first (storage.engine.downtime)."""
+        calendar time only, longest first (storage.engine.downtime): whole minutes from
+        rollups where they are exact, unless `use_rollups=False`."""
         line, ids, s, e, n = self._scope(kind, ident, start, end, now)
         if s >= e:
             return []
         calendar = self.plant.calendar(line)
         productive = calendar_time(calendar, s, e).planned if calendar else [(s, e)]
+        if self.use_rollups:
+            return await rollup_downtime(conn, self.plant, ids, s, e, n, productive)
         timelines = [clip_timeline(t, s, e) for t in await self._raw_intervals(conn, ids, s, e, n)]
         return downtime_rows(timelines, productive, self.plant.reason_table)
 

@@ -54,7 +54,9 @@ async def current_states(
     back = FIRST_LOOKBACK
     while pending:
         since = now - back
-        raws = await samples.fetch_raw_many(conn, [(t, since, now) for t in pending.values()])
+        raws = await samples.fetch_raw_many(
+            conn, [(t, since, now) for t in pending.values()], rules=plant.reason_rules
+        )
         for (m, mt), raw in zip(list(pending.items()), raws, strict=True):
             intervals, _ = timeline_and_streams(plant, mt, raw, until=now, now=now)
             last: Interval | None = intervals[-1] if intervals else None

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from config import ShopfloorConfig
 from config.plant import Calendar, Line, Machine, StopReason
 from storage.engine.errors import BadKind, UnknownEntity
+from storage.samples import ReasonRule, reason_rule
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class Plant:
     @property
     def reason_table(self) -> Mapping[int, StopReason]:
         return {r.code: r for r in self.cfg.stop_reasons}
+
+    @cached_property
+    def reason_rules(self) -> dict[str, ReasonRule]:
+        """Per machine id, what looking back for a stop's reason needs (storage.samples)."""
+        return {m.id: reason_rule(self.cfg, m) for line in self.cfg.lines for m in line.machines}
 
     def line(self, line_id: str) -> Line:
         for line in self.cfg.lines:

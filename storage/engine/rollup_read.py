@@ -15,9 +15,9 @@ import psycopg
 
 from kpi import Counts, StateSeconds, Sums, TimeSums, time_elements
 from storage.engine.windows import PieceColumns, Pieces, Region
-from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS
+from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS, UNIT_COLUMNS
 
-_INTEGERS = frozenset({"down_starts", "good", "reject", "total", *FLAG_COLUMNS})
+_INTEGERS = frozenset({"down_starts", "good", "reject", "total", *FLAG_COLUMNS, *UNIT_COLUMNS})
 
 
 def _f8(column: str, table: str) -> str:
@@ -25,10 +25,11 @@ def _f8(column: str, table: str) -> str:
     return f"{table}.{column}" + ("::float8" if column in _INTEGERS else "")
 
 
-_VALUES = (*STATE_COLUMNS, *COUNT_COLUMNS, *FLAG_COLUMNS)
+_COUNTED = (*COUNT_COLUMNS, *FLAG_COLUMNS, *UNIT_COLUMNS)  # what a bucket counts
+_VALUES = (*STATE_COLUMNS, *_COUNTED)
 _INNER_STATES = ", ".join(f"sum({_f8(c, 'r')}) AS {c}" for c in STATE_COLUMNS)
 _INNER_ALL = ", ".join(f"sum({_f8(c, 'r')}) AS {c}" for c in _VALUES)
-_NO_COUNTS = ", ".join("NULL::float8" for _ in (*COUNT_COLUMNS, *FLAG_COLUMNS))
+_NO_COUNTS = ", ".join("NULL::float8" for _ in _COUNTED)
 _X_STATES = ", ".join(f"x.{c}" for c in STATE_COLUMNS)
 _X_ALL = ", ".join(f"x.{c}" for c in _VALUES)
 _HOUR_ALL = ", ".join(_f8(c, "x") for c in _VALUES)
@@ -116,6 +117,7 @@ _OUTER = ", ".join(
         *(f"sum({c})::bigint" for c in COUNT_COLUMNS[:3]),
         *(f"sum({c})" for c in COUNT_COLUMNS[3:]),
         *(f"sum({c})::int" for c in FLAG_COLUMNS),
+        *(f"sum({c})::bigint" for c in UNIT_COLUMNS),
     ]
 )
 # In bucket order: the engine turns each bucket into KPIs as soon as its rows are in.
@@ -130,7 +132,7 @@ def _arrays(prefix: str, cols: PieceColumns) -> dict[str, list[Any]]:
 
 _ZERO = StateSeconds()
 Row = tuple[Any, ...]
-NO_ROWS: Row = (None,) * 24  # a (machine, bucket) without rollup rows
+NO_ROWS: Row = (None,) * 28  # a (machine, bucket) without rollup rows
 
 
 async def rollup_rows(
@@ -221,10 +223,11 @@ def bucket_counts(row: Row, configured: frozenset[str], times: TimeSums) -> Sums
 
 
 def _counts(row: Row, names: frozenset[str]) -> Counts:
-    """Counts from columns 15-23 (COUNT_COLUMNS, FLAG_COLUMNS); configured counters count 0
-    where nothing was counted, unconfigured ones stay None."""
+    """Counts from columns 15-27 (COUNT_COLUMNS, FLAG_COLUMNS, UNIT_COLUMNS); configured
+    counters count 0 where nothing was counted, unconfigured ones stay None."""
     good, reject, total, i_good, i_reject, i_total = row[15:21]
-    flags = row[21:24]
+    flags = row[21:25]
+    u_good, u_reject, u_total = row[25:28]
     g, r, t = "good" in names, "reject" in names, "total" in names
     return Counts(
         (good or 0) if g else None,
@@ -234,4 +237,7 @@ def _counts(row: Row, names: frozenset[str]) -> Counts:
         (0.0 if i_reject is None else i_reject) if r else None,
         (0.0 if i_total is None else i_total) if t else None,
         {n: k for n, k in zip(FLAG_COLUMNS, flags, strict=True) if k} if any(flags) else {},
+        (u_good or 0) if g else None,
+        (u_reject or 0) if r else None,
+        (u_total or 0) if t else None,
     )

@@ -91,7 +91,7 @@ async def raw_timelines(
     for tags, lo, hi in spans:
         t = tags if with_counts else replace(tags, counters={})
         requests.append((t, lo - margin, min(hi + margin, now)))
-    raws = await samples.fetch_raw_many(conn, requests)
+    raws = await samples.fetch_raw_many(conn, requests, rules=plant.reason_rules, now=now)
     return [
         timeline_and_streams(plant, t, raw, until=until, now=now)
         for (t, _, until), raw in zip(requests, raws, strict=True)

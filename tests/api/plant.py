@@ -12,7 +12,16 @@ from collections.abc import Sequence
 
 from config import ShopfloorConfig, parse_config
 from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, counter
-from tests.kpi.test_examples import rejects, shift_samples, t, totals
+from tests.kpi.test_examples import (
+    E_FILLER_STATES,
+    E_MACHINES,
+    E_RUNNING,
+    e_counters,
+    rejects,
+    shift_samples,
+    t,
+    totals,
+)
 
 KEY = "test-key-0123456789abcdef"
 
@@ -42,6 +51,10 @@ calendars:
     timezone: UTC
     shifts:
       - {name: early, days: [mon, tue, wed, thu, fri], start: "06:00", end: "14:00"}
+  cal-e:
+    timezone: UTC
+    shifts:
+      - {name: early, days: [mon, tue, wed, thu, fri], start: "06:00", end: "07:00"}
 stop_reasons:
   - {code: 10, text: jam, category: failure}
   - {code: 20, text: starved, category: idle}
@@ -62,6 +75,15 @@ lines:
     machines:
       - {id: m1, ideal_cycle_s: 60, state_map: *map}
       - {id: m2, ideal_cycle_s: 30, state_map: *map}
+  - id: le
+    name: Example E (a case packer counting cases of 12)
+    calendar: cal-e
+    constraint_machine: filler
+    output_machines: [packer]
+    machines:
+      - {id: filler, ideal_cycle_s: 0.5, state_map: *map}
+      - {id: capper, ideal_cycle_s: 0.45, state_map: *map}
+      - {id: packer, ideal_cycle_s: 6.0, units_per_count: 12, state_map: *map}
   - id: lx
     machines:
       - {id: mx, ideal_cycle_s: 2, state_map: *map}
@@ -84,6 +106,15 @@ sources:
       - {machine: m2, name: state, signal: state, address: 30}
       - {machine: m2, name: total, signal: total_count, address: 31}
       - {machine: m2, name: reject, signal: reject_count, address: 32}
+      - {machine: filler, name: state, signal: state, address: 40}
+      - {machine: filler, name: total, signal: total_count, address: 41}
+      - {machine: filler, name: reject, signal: reject_count, address: 42}
+      - {machine: capper, name: state, signal: state, address: 50}
+      - {machine: capper, name: total, signal: total_count, address: 51}
+      - {machine: capper, name: reject, signal: reject_count, address: 52}
+      - {machine: packer, name: state, signal: state, address: 60}
+      - {machine: packer, name: good, signal: good_count, address: 61}
+      - {machine: packer, name: reject, signal: reject_count, address: 62}
 """
 
 
@@ -158,7 +189,18 @@ def readings() -> dict[tuple[str, str], list[tuple[dt.datetime, float]]]:
         ("m2", "total"): _floats(counter(c0, [1] * 390 + [0] * 120)),
         ("m2", "reject"): _floats(counter(c0, [1] * 5 + [0] * 505)),
         ("ma", "temp"): temperature(),
-    }
+    } | example_e()
+
+
+def example_e() -> dict[tuple[str, str], list[tuple[dt.datetime, float]]]:
+    """KPI.md example E (tests/kpi/test_examples.py) as readings of line `le`."""
+    counters = e_counters()
+    out = {}
+    for m in E_MACHINES:
+        out[m, "state"] = _states(E_FILLER_STATES if m == "filler" else E_RUNNING)
+        for name, samples in counters[m].items():
+            out[m, name] = _floats(samples)
+    return out
 
 
 def temperature() -> list[tuple[dt.datetime, float]]:

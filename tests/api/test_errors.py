@@ -77,7 +77,13 @@ CASES = [
         "/api/v1/lines/la/kpis",
         {"start": "2025-01-01T00:00:00Z", "end": W["end"]},
         "end",
-        "longer than",
+        "window of 425 days 14 h exceeds the limit of 366 days for this route",
+    ),
+    invalid(
+        "/api/v1/machines/ma/kpis/series",
+        {"start": "2024-04-03T14:00:00Z", "end": W["end"]},
+        "end",
+        "end: window of 698 days exceeds the limit of 366 days for this route",
     ),
     invalid(
         "/api/v1/lines/la/kpis",
@@ -89,7 +95,7 @@ CASES = [
         "/api/v1/machines/ma/timeline",
         {"start": "2026-01-01T00:00:00Z", "end": W["end"]},
         "end",
-        "longer than",
+        "window of 60 days 14 h exceeds the limit of 31 days for this route",
     ),
     invalid("/api/v1/machines/ma/kpis?start=2026-03-02T07:00:00+01:00", {}, "start", "%2B"),
     # buckets
@@ -122,7 +128,7 @@ CASES = [
         TEMP,
         {"start": "2026-03-01T00:00:00Z", "end": "2026-03-09T00:00:00Z", "raw": "1"},
         "end",
-        "7 days",
+        "end: window of 8 days exceeds the limit of 7 days for raw=true",
     ),
     invalid(TEMP, {**W, "raw": "true", "cursor": "garbage!"}, "cursor", "not a cursor"),
     invalid(

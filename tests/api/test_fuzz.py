@@ -183,8 +183,8 @@ KEYED_SPEC, keyed_api = _schema(keys=True)
 # window checks into the engine: the plant's real ids, and windows around its readings (and
 # at the edges of the span the product handles).
 REAL_IDS = {
-    "line": ["la", "lb", "ld", "lx"],
-    "machine": ["ma", "mb", "m1", "m2", "mx"],
+    "line": ["la", "lb", "ld", "le", "lx"],
+    "machine": ["ma", "mb", "m1", "m2", "filler", "capper", "packer", "mx"],
     "tag": [("ma", "temp"), ("ma", "state"), ("mb", "good"), ("m2", "reject")],
 }
 ZONES = [dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5))]

@@ -55,8 +55,10 @@ BAD_IDS = [
     "m%00a",  # NUL: PostgreSQL text cannot hold it
     "%ED%A0%80",  # a UTF-8 encoded lone surrogate (decoded as U+FFFD)
     "%C3%A9t%C3%A9",  # "été": not an id's alphabet
-    "MA",  # ids are lower case
-    "1ma",  # and start with a letter
+    "-ma",  # ids start with a letter or digit
+    "_ma",
+    "m.a",  # letters, digits, _ and - only
+    "m%20a",
     "ma%0A",  # a trailing newline ($ in a Python regex would let it through)
     "a" * 64,  # one longer than an id can be
     "x" * 5000,

@@ -1,4 +1,4 @@
-"""KPI.md examples A, B and D through the whole path: PLC-like readings in the database ->
+"""KPI.md examples A, B, D and E through the whole path: PLC-like readings in the database ->
 HTTP -> figures, to 1e-6."""
 
 from __future__ import annotations
@@ -82,6 +82,25 @@ async def test_example_d_line_kpis_and_its_machines(client: httpx.AsyncClient) -
     assert k["oee"] == approx(0.802083)
 
 
+async def test_example_e_line_units(client: httpx.AsyncClient) -> None:
+    """The line counts bottles; the packer counts cases of 12 (units_per_count 12)."""
+    window = {"start": "2026-03-02T06:00:00Z", "end": "2026-03-02T07:00:00Z"}
+    for source in ("auto", "raw"):
+        r = await client.get("/api/v1/lines/le/kpis", params=window | {"source": source})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        k = body["kpis"]
+        assert (k["good_count"], k["reject_count"], k["total_count"]) == (5_160, 104, 5_264)
+        assert (k["planned_busy_time_s"], k["run_time_s"]) == (3_600, 3_000)
+        assert k["availability"] == approx(0.833333)
+        assert k["performance"] == approx(0.877333)
+        assert k["quality"] == approx(0.980243)
+        assert k["oee"] == approx(0.716667)
+        assert k["throughput_per_hour"] == approx(5_264)
+        packer = body["machines"]["packer"]  # in its own unit: cases
+        assert (packer["good_count"], packer["reject_count"]) == (430, 2)
+
+
 async def test_series_buckets_add_up_to_the_window(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/machines/mb/kpis/series", params={**A_WINDOW, "bucket": "1h"})
     assert r.status_code == 200, r.text
@@ -146,7 +165,7 @@ async def test_lines_and_machines_with_current_state(client: httpx.AsyncClient) 
     r = await client.get("/api/v1/lines")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["count"] == 4
+    assert body["count"] == 5
     ld = next(x for x in body["data"] if x["id"] == "ld")
     assert ld["calendar"] == {"name": "cal-d", "timezone": "UTC"}
     assert (ld["constraint"], ld["outputs"]) == ("m1", ["m2"])
@@ -155,7 +174,7 @@ async def test_lines_and_machines_with_current_state(client: httpx.AsyncClient) 
     r = await client.get("/api/v1/machines/ma")
     assert r.status_code == 200, r.text
     m = r.json()
-    assert (m["id"], m["line"], m["ideal_cycle_s"]) == ("ma", "la", 1.0)
+    assert (m["id"], m["line"], m["ideal_cycle_s"], m["units_per_count"]) == ("ma", "la", 1.0, 1)
     assert m["state"]["since"] == "2026-03-02T14:00:00Z"
     assert m["state"]["class"] == "idle"
     assert m["state"]["value"] == 3
@@ -169,7 +188,9 @@ async def test_lines_and_machines_with_current_state(client: httpx.AsyncClient) 
     r = await client.get("/api/v1/lines/lx")
     assert r.json()["calendar"] is None
     r = await client.get("/api/v1/machines")
-    assert [m["id"] for m in r.json()["data"]] == ["ma", "mb", "m1", "m2", "mx"]
+    ids = ["ma", "mb", "m1", "m2", "filler", "capper", "packer", "mx"]
+    assert [m["id"] for m in r.json()["data"]] == ids
+    assert [m["units_per_count"] for m in r.json()["data"]] == [1, 1, 1, 1, 1, 1, 12, 1]
 
 
 async def test_state_goes_stale_after_max_gap(make_client) -> None:

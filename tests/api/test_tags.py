@@ -18,7 +18,7 @@ async def test_tag_list(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/tags")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["count"] == 14
+    assert body["count"] == 23
     temp = next(x for x in body["data"] if (x["machine"], x["name"]) == ("ma", "temp"))
     assert temp == {
         "machine": "ma",

@@ -223,7 +223,7 @@ def test_check_cli_lists_each_problem(tmp_path: Path) -> None:
     )
     proc = run_shopfloor("check", str(bad_node))
     assert proc.returncode == 1
-    assert "sources[0].tags[5].node (line 76): namespace index" in proc.stderr
+    assert "sources[0].tags[5].node (line 77): namespace index" in proc.stderr
     ok = run_shopfloor("check", str(DEMO_CONFIG))
     assert ok.returncode == 0, ok.stderr
     assert "OK (1 line(s), 4 machine(s)" in ok.stdout

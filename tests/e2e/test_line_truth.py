@@ -477,30 +477,38 @@ def check_line(
     assert body["line"] == "line1"
     # The line's per-machine KPIs are the machine endpoint's.
     assert body["machines"] == machines
-    # KPI.md §4: the constraint's (filler) times, the output's (packer) good count.
+    # KPI.md §4: the constraint's (filler) times, the output's (packer) good count, in line
+    # units: the packer counts cases of 12 bottles (units_per_count 12), the rest bottles.
     filler, packer = machines["filler"], machines["packer"]
+    upc = {m: cfg.machines()[m][1].units_per_count for m in machines}
+    assert upc == {"filler": 1, "capper": 1, "labeler": 1, "packer": 12}
     for f in ("planned_busy_time_s", "run_time_s", "down_time_s", "setup_time_s", "failure_events"):
         assert k[f] == filler[f], f
-    assert k["good_count"] == packer["good_count"]
-    assert k["reject_count"] == sum(x["reject_count"] for x in machines.values())
+    assert k["good_count"] == packer["good_count"] * 12
+    assert k["reject_count"] == sum(x["reject_count"] * upc[m] for m, x in machines.items())
     assert k["total_count"] == k["good_count"] + k["reject_count"]
     ideal_c = cfg.machines()["filler"][1].ideal_cycle_s
     assert k["oee"] == pytest.approx(k["good_count"] * ideal_c / k["planned_busy_time_s"], rel=1e-9)
     assert k["availability"] == pytest.approx(k["run_time_s"] / k["planned_busy_time_s"], rel=1e-9)
+    # Issue #13: the line's OEE lies in the range of its machines' (it was 0.05 against
+    # 0.53-0.71 when cases and bottles were added up as one unit).
+    oees = [x["oee"] for x in machines.values()]
+    print(f"line OEE {k['oee']:.3f}, machines {min(oees):.3f} .. {max(oees):.3f}")
+    assert min(oees) <= k["oee"] <= max(oees)
     # Against the truth: filler (OPC UA) and packer (MQTT) are exact; rejects within tolerance.
     window_s = (end - start).total_seconds()
     wf = truth_mod.window(t, "filler", start, end)
     wp = truth_mod.window(t, "packer", start, end)
     truth_pbt = window_s - wf.seconds["planned_stop"]
     assert k["planned_busy_time_s"] == pytest.approx(truth_pbt, abs=EXACT_S)
-    assert k["good_count"] == wp.good
-    assert k["oee"] == pytest.approx(wp.good * ideal_c / truth_pbt, rel=1e-6)
+    assert k["good_count"] == wp.good * 12
+    assert k["oee"] == pytest.approx(wp.good * 12 * ideal_c / truth_pbt, rel=1e-6)
     lo = hi = 0
     for m in machines:
         w = truth_mod.window(t, m, start, end).reject
         lead = truth_mod.window(t, m, start - dt.timedelta(seconds=LATENCY_S), start).reject
         tail = truth_mod.window(t, m, end - dt.timedelta(seconds=LATENCY_S), end).reject
         edge = count_lag[m] > 0
-        lo += w - (tail if edge else 0)
-        hi += w + (lead if edge else 0)
+        lo += (w - (tail if edge else 0)) * upc[m]
+        hi += (w + (lead if edge else 0)) * upc[m]
     assert lo <= k["reject_count"] <= hi

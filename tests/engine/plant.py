@@ -38,6 +38,7 @@ class M:
     counters: Mapping[str, tuple[str, int | None]] = field(
         default_factory=lambda: {"total": ("cumulative", None), "reject": ("cumulative", None)}
     )
+    units_per_count: int = 1
 
 
 def shift(name: str, start: str, end: str, breaks: Sequence[tuple[str, str]] = (), days=None):
@@ -81,7 +82,12 @@ def plant_config(
             {
                 "id": "l1",
                 "machines": [
-                    {"id": m.id, "ideal_cycle_s": m.ideal_cycle_s, "state_map": STATE_MAP}
+                    {
+                        "id": m.id,
+                        "ideal_cycle_s": m.ideal_cycle_s,
+                        "units_per_count": m.units_per_count,
+                        "state_map": STATE_MAP,
+                    }
                     for m in machines
                 ],
                 **({"calendar": "cal"} if shifts else {}),

@@ -1,4 +1,4 @@
-"""KPI.md §5 examples A, B and D: PLC readings in the database, KPIs through the engine."""
+"""KPI.md §5 examples A, B, D and E: PLC readings in the database, KPIs through the engine."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from tests.kpi.test_examples import (
     B_STATES,
     D_M1_STATES,
     D_M2_STATES,
+    E_FILLER_STATES,
+    E_RUNNING,
     a_counters,
+    assert_example_e,
     b_counters,
     d_counters,
+    e_counters,
     shift_samples,
     t,
 )
@@ -24,7 +28,7 @@ from tests.kpi.test_examples import (
 NOW = t("23:00")
 
 
-async def kpis_both_ways(url, cfg, machine=None):
+async def kpis_both_ways(url, cfg, machine=None, end="14:00"):
     """(raw-only, rollups + raw edges) results, rollups refreshed first."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await refresh(conn, cfg, NOW)
@@ -32,9 +36,9 @@ async def kpis_both_ways(url, cfg, machine=None):
         for use in (False, True):
             engine = KpiEngine(cfg, use_rollups=use)
             if machine:
-                out.append(await engine.machine(conn, machine, t("06:00"), t("14:00"), now=NOW))
+                out.append(await engine.machine(conn, machine, t("06:00"), t(end), now=NOW))
             else:
-                out.append(await engine.line(conn, "l1", t("06:00"), t("14:00"), now=NOW))
+                out.append(await engine.line(conn, "l1", t("06:00"), t(end), now=NOW))
     return out
 
 
@@ -117,4 +121,29 @@ async def test_example_d_line(database_url: str) -> None:
         assert k.quality == pytest.approx(0.9625, abs=1e-6)
         assert k.oee == pytest.approx(0.802083, abs=1e-6)
         assert k.planned_busy_time_s == 28_800
+    assert_same(raw.kpis, rolled.kpis)
+
+
+async def test_example_e_line_units(database_url: str) -> None:
+    cfg = plant_config(
+        [
+            M("filler", 0.5),
+            M("capper", 0.45),
+            M("packer", 6.0, {"good": ("cumulative", None), "reject": ("cumulative", None)}, 12),
+        ],
+        shifts=[shift("early", "06:00", "07:00")],
+        constraint="filler",
+        outputs=["packer"],
+    )
+    ids = setup_db(database_url, cfg)
+    counters = e_counters()
+    series: dict = {}
+    for m in ("filler", "capper", "packer"):
+        states = E_FILLER_STATES if m == "filler" else E_RUNNING
+        series |= readings(m, states, counters[m])
+    await write(database_url, ids, series)
+    raw, rolled = await kpis_both_ways(database_url, cfg, end="07:00")
+    for res in (raw, rolled):
+        assert_example_e(res.kpis)
+        assert res.machines["packer"].good_count == 430  # cases: the machine's own unit
     assert_same(raw.kpis, rolled.kpis)

@@ -83,6 +83,45 @@ async def test_counter_wrap_and_reset(database_url: str) -> None:
     assert k.performance == pytest.approx(0.5, abs=1e-9)  # 1,800 x 1 s / 3,600 s
 
 
+# --- counts across a data gap (KPI.md §2) -------------------------------------------------
+
+
+async def test_counts_across_a_data_gap_are_counted_and_flagged(database_url: str) -> None:
+    """The source is away 06:20-06:30: no state, no counter. Its counters kept counting: the
+    first samples after the gap carry 10 minutes of parts, counted and flagged."""
+    cfg = plant_config([M("m1")], shifts=[shift("early", "06:00", "14:00")])
+    ids = setup_db(database_url, cfg)
+    away = (t("06:20"), t("06:30"))
+    minutes = [t("05:59") + dt.timedelta(minutes=k) for k in range(62)]
+    seen = [m for m in minutes if not away[0] <= m < away[1]]
+    total = [(m, 30 * k) for k, m in enumerate(minutes) if m in seen]  # 30 parts a minute
+    reject = [(m, k // 10) for k, m in enumerate(minutes) if m in seen]  # one per 10 minutes
+    states = heartbeat([(t("05:00"), RUN)], until=away[0])
+    states += heartbeat([(away[1], RUN)], until=t("08:00"))
+    await write(
+        database_url,
+        ids,
+        {("m1", "state"): states, ("m1", "total_count"): total, ("m1", "reject_count"): reject},
+    )
+    now = t("09:00")
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await refresh(conn, cfg, now)
+        k = await both(conn, cfg, "machine", "m1", t("06:00"), t("07:00"), now=now)
+        # every part of the hour is counted: 1,800 total, 6 rejects; the 06:30 samples of both
+        # counters were counted from 06:19 across the unknown 06:20:30 - 06:30
+        assert (k.total_count, k.reject_count) == (1800, 6)
+        assert k.unknown_time_s == 570
+        assert k.flags == ["counts_span_unknown:2"]
+        # a window that starts after the gap ends sees no such count; one that holds only the
+        # gap's tail holds both
+        k = await both(conn, cfg, "machine", "m1", t("06:31"), t("07:00"), now=now)
+        assert k.flags == []
+        k = await both(conn, cfg, "machine", "m1", t("06:29:50"), t("06:30:10"), now=now)
+        assert (
+            k.flag_counts["counts_span_unknown"] == 2
+        )  # (and performance_gt_1: 300 parts in 20 s)
+
+
 # --- gap, short stop, planned stops from PLC and reason, a cut interval, downtime --------
 
 

@@ -20,6 +20,7 @@ from kpi import (
     calendar_time,
     context_margin,
     cumulative_deltas,
+    data_gaps,
     window_sums,
 )
 
@@ -134,6 +135,7 @@ def machine_sums(
     streams = CountStreams(
         cycles,
         **{k: cumulative_deltas(v, cycles=cycles, wrap=wrap) for k, v in (counters or {}).items()},
+        gaps=data_gaps(intervals, settings),
     )
     cal_time = calendar_time(cal, start, end) if cal else None
     return window_sums(intervals, start, end, calendar=cal_time, counts=streams)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from config.plant import Line, Machine
-from kpi import line_kpis, machine_kpis
+from kpi import CycleHistory, line_kpis, machine_kpis
 from tests.kpi.builders import (
     DOWN,
     IDLE,
@@ -113,6 +115,93 @@ def d_counters() -> dict[str, dict[str, list]]:
             "reject": counter(t("05:59:30"), [1] * 5 + [0] * 475),
         },
     }
+
+
+# E: a bottling line over one hour (06:00-07:00, no breaks). Filler (constraint, 0.5 s per
+# bottle): one 10-min failure, total 5,400 bottles, rejects 50. Capper: rejects 30 bottles.
+# Packer (output, units_per_count 12): good 430 cases, rejects 2 cases. Counters every 60 s.
+E_FILLER_STATES = [
+    ("05:00", IDLE),
+    ("06:00", RUN),
+    ("06:20", DOWN),
+    ("06:30", RUN),
+    ("07:00", IDLE),
+]
+E_RUNNING = [("05:00", IDLE), ("06:00", RUN), ("07:00", IDLE)]
+E_MACHINES = ("filler", "capper", "packer")
+
+
+def e_counters() -> dict[str, dict[str, list]]:
+    def per_minute(n: int) -> list:
+        return counter(t("05:59:30"), spread(n, 60) + [0] * 10)
+
+    return {
+        "filler": {"total": per_minute(5_400), "reject": per_minute(50)},
+        "capper": {"total": per_minute(5_350), "reject": per_minute(30)},
+        "packer": {"good": per_minute(430), "reject": per_minute(2)},
+    }
+
+
+def e_line() -> Line:
+    return Line(
+        id="l1",
+        constraint_machine="filler",
+        output_machines=["packer"],
+        machines=[
+            Machine(id="filler", ideal_cycle_s=0.5, state_map=STATE_MAP),
+            Machine(id="capper", ideal_cycle_s=0.45, state_map=STATE_MAP),
+            Machine(id="packer", ideal_cycle_s=6.0, units_per_count=12, state_map=STATE_MAP),
+        ],
+    )
+
+
+def assert_example_e(k) -> None:
+    """KPI.md example E's line figures (line units: bottles)."""
+    assert (k.good_count, k.reject_count, k.total_count) == (5_160, 104, 5_264)
+    assert (k.planned_busy_time_s, k.run_time_s, k.failure_events) == (3_600, 3_000, 1)
+    assert k.availability == pytest.approx(0.833333, abs=1e-6)
+    assert k.performance == pytest.approx(0.877333, abs=1e-6)
+    assert k.quality == pytest.approx(0.980243, abs=1e-6)
+    assert k.oee == pytest.approx(0.716667, abs=1e-6)  # 5,160 x 0.5 / 3,600
+    assert k.throughput_per_hour == pytest.approx(5_264, abs=1e-6)
+
+
+def test_example_e_line_units() -> None:
+    cal = calendar("06:00", "07:00")
+    counters = e_counters()
+    line = e_line()
+    sums = {
+        m.id: machine_sums(
+            states=shift_samples(E_FILLER_STATES if m.id == "filler" else E_RUNNING),
+            start=t("06:00"),
+            end=t("07:00"),
+            cal=cal,
+            cycles=CycleHistory.constant(m.ideal_cycle_s, m.units_per_count),
+            counters=counters[m.id],
+        )
+        for m in line.machines
+    }
+    assert_example_e(line_kpis(line, sums))
+    # machine KPIs stay in the machine's own units: the packer counts 432 cases
+    packer = machine_kpis(sums["packer"])
+    assert (packer.good_count, packer.reject_count, packer.total_count) == (430, 2, 432)
+    assert packer.performance == pytest.approx(432 * 6 / 3_600, abs=1e-9)
+    # without line units (every machine 1 unit per count), the figures KPI.md warns of
+    plain = {
+        m: replace(
+            s,
+            counts=replace(
+                s.counts,
+                good_units=s.counts.good,
+                reject_units=s.counts.reject,
+                total_units=s.counts.total,
+            ),
+        )
+        for m, s in sums.items()
+    }
+    k = line_kpis(line, plain)
+    assert k.performance == pytest.approx(0.085333, abs=1e-6)
+    assert k.oee == pytest.approx(0.059722, abs=1e-6)
 
 
 def test_example_a_oee_com() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 
@@ -19,6 +20,7 @@ def sums(
     cycle=1.0,
     events=0,
     planned=None,
+    units=1,
 ) -> Sums:
     run, down, idle, setup = pbt_parts
     pbt = run + down + idle + setup
@@ -32,7 +34,12 @@ def sums(
         failure_events=events,
     )
     ideal = lambda n: None if n is None else n * cycle  # noqa: E731
-    return Sums(times, Counts(good, reject, total, ideal(good), ideal(reject), ideal(total)))
+    unit = lambda n: None if n is None else n * units  # noqa: E731
+    counts = Counts(good, reject, total, ideal(good), ideal(reject), ideal(total))
+    return Sums(
+        times,
+        replace(counts, good_units=unit(good), reject_units=unit(reject), total_units=unit(total)),
+    )
 
 
 N = None
@@ -178,7 +185,14 @@ def test_line_uses_the_constraints_pbt_and_weighted_cycle() -> None:
     line = Line(id="l", constraint_machine="m1", machines=[machine("m1", 20), machine("m2", 5)])
     m1 = Sums(
         TimeSums(planned_time_s=7200, planned_stop_s=1800, run_time_s=5400),
-        Counts(good=200, reject=0, ideal_good_s=3000.0, ideal_reject_s=0.0),
+        Counts(
+            good=200,
+            reject=0,
+            ideal_good_s=3000.0,
+            ideal_reject_s=0.0,
+            good_units=200,
+            reject_units=0,
+        ),
     )
     m2 = sums((5400, 0, 0, 0), good=190, reject=0, cycle=5, planned=7200)
     k = line_kpis(line, {"m1": m1, "m2": m2})
@@ -201,10 +215,23 @@ def test_line_counts_with_an_unmeasured_reject_and_two_outputs() -> None:
     k = line_kpis(
         line,
         {
-            "m1": Sums(missing, Counts(good=300, reject=5, flags={"counter_resets": 2})),
-            "m2": Sums(missing, Counts(good=300)),
+            "m1": Sums(
+                missing,
+                Counts(
+                    good=300, reject=5, flags={"counter_resets": 2}, good_units=300, reject_units=5
+                ),
+            ),
+            "m2": Sums(missing, Counts(good=300, good_units=300)),
             "m3": Sums(
-                missing, Counts(good=270, reject=3, ideal_good_s=2700.0, ideal_reject_s=30.0)
+                missing,
+                Counts(
+                    good=270,
+                    reject=3,
+                    ideal_good_s=2700.0,
+                    ideal_reject_s=30.0,
+                    good_units=270,
+                    reject_units=3,
+                ),
             ),
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import psycopg
@@ -141,26 +142,43 @@ def test_db_cli_up_status_down() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _schema_at(conn: psycopg.Connection, version: int) -> None:
+    """The schema as migration `version` left it, with one line, machine and state tag (the
+    plant sync of today needs today's schema)."""
+    conn.execute(
+        "CREATE TABLE shopfloor_schema (version int PRIMARY KEY, name text NOT NULL, "
+        "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for m in available_migrations()[:version]:
+        conn.execute(m.sql.encode())
+        conn.execute(
+            "INSERT INTO shopfloor_schema (version, name, checksum) VALUES (%s, %s, %s)",
+            (m.version, m.name, m.checksum),
+        )
+    conn.execute(
+        "INSERT INTO lines (id, constraint_machine, output_machines) "
+        "VALUES ('line1', 'packer', '{packer}')"
+    )
+    for position, machine in enumerate(("filler", "capper", "packer")):
+        conn.execute(
+            "INSERT INTO machines (id, line_id, position, state_map) VALUES (%s, 'line1', %s, %s)",
+            (machine, position, '{"1": "running"}'),
+        )
+    conn.execute(
+        "INSERT INTO tags (machine_id, name, signal, source, protocol, address) "
+        "VALUES ('filler', 'state', 'state', 'filler-plc', 'opcua', 'ns=2;s=filler.state')"
+    )
+
+
 def test_migration_4_moves_readings_outside_the_span_to_rejected_readings(
     database_url: str,
 ) -> None:
     """A database written before the writer refused such times: a year-1 reading (it broke
     rollups and every KPI request of its line) is moved to rejected_readings, not lost; the
     rollup marks it set are cleared so the next refresh starts afresh."""
-    cfg = load_config(DEMO_CONFIG)
     with psycopg.connect(database_url) as conn:
-        conn.execute(
-            "CREATE TABLE shopfloor_schema (version int PRIMARY KEY, name text NOT NULL, "
-            "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for m in available_migrations()[:3]:  # the schema as version 3 left it
-            conn.execute(m.sql.encode())
-            conn.execute(
-                "INSERT INTO shopfloor_schema (version, name, checksum) VALUES (%s, %s, %s)",
-                (m.version, m.name, m.checksum),
-            )
-        sync_plant(conn, cfg)
-        tag = tag_ids(conn)[("filler-plc", "ns=2;s=filler.state")]
+        _schema_at(conn, 3)
+        (tag,) = conn.execute("SELECT id FROM tags").fetchone() or ()
         conn.execute(
             "INSERT INTO readings (time, tag_id, value, quality) VALUES "
             "('0001-01-01T00:00:00Z', %s, 1, 0), ('2026-03-02T06:00:00Z', %s, 1, 0)",
@@ -172,7 +190,7 @@ def test_migration_4_moves_readings_outside_the_span_to_rejected_readings(
             "('capper', '2026-03-02T06:00:00Z', '2026-03-02T05:00:00Z')"
         )
         conn.commit()
-        assert [m.version for m in migrate(conn)] == [4]
+        assert [m.version for m in migrate(conn)] == [m.version for m in available_migrations()[3:]]
         readings = conn.execute("SELECT time::text FROM readings ORDER BY time").fetchall()
         moved = conn.execute("SELECT tag_id, reason FROM rejected_readings").fetchall()
         marks = conn.execute(
@@ -185,3 +203,72 @@ def test_migration_4_moves_readings_outside_the_span_to_rejected_readings(
         ("capper", "2026-03-02 06:00:00+00", "2026-03-02 05:00:00+00"),
         ("filler", None, None),
     ]
+
+
+def test_migration_5_gives_old_rollups_one_unit_per_count_and_sync_rescales_them(
+    database_url: str,
+) -> None:
+    """Rollup rows made before line units counted one unit per count; the first sync that
+    declares the packer's 12 units per count rescales its rows (they hold from the beginning),
+    a later change holds from the sync on and leaves stored rows alone."""
+    cfg = load_config(DEMO_CONFIG)
+    with psycopg.connect(database_url) as conn:
+        _schema_at(conn, 4)
+        for table, column in (("machine_minutes", "minute"), ("machine_hours", "hour")):
+            conn.execute(
+                f"INSERT INTO {table} (machine_id, {column}, good, reject, total) VALUES "
+                "('filler', '2026-03-02T06:00:00Z', 120, 2, NULL), "
+                "('packer', '2026-03-02T06:00:00Z', 10, 1, NULL)"
+            )
+        conn.commit()
+        migrate(conn)
+        units = "SELECT machine_id, good_units, reject_units, total_units FROM {} ORDER BY 1"
+        assert conn.execute(units.format("machine_minutes")).fetchall() == [
+            ("filler", 120, 2, None),
+            ("packer", 10, 1, None),
+        ]
+        sync_plant(conn, cfg)
+        for table in ("machine_minutes", "machine_hours"):
+            assert conn.execute(units.format(table)).fetchall() == [
+                ("filler", 120, 2, None),
+                ("packer", 120, 12, None),
+            ]
+        history = "SELECT valid_from::text, units_per_count FROM machine_units WHERE machine_id = 'packer'"
+        assert conn.execute(history).fetchall() == [("1970-01-01 00:00:00+00", 12)]
+        machines = [
+            m.model_copy(update={"units_per_count": 24}) if m.id == "packer" else m
+            for m in cfg.lines[0].machines
+        ]
+        changed = cfg.model_copy(
+            update={"lines": [cfg.lines[0].model_copy(update={"machines": machines})]}
+        )
+        sync_plant(conn, changed, now=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+        assert conn.execute(history).fetchall() == [
+            ("1970-01-01 00:00:00+00", 12),
+            ("2026-06-01 00:00:00+00", 24),
+        ]
+        assert conn.execute(units.format("machine_minutes")).fetchall()[1] == (
+            "packer",
+            120,
+            12,
+            None,
+        )
+
+
+def test_migration_7_recomputes_machines_with_minute_rows(database_url: str) -> None:
+    """Minutes computed before migration 7 have no stop rows: machines with minute rows are
+    recomputed (computed_until cleared); one without any has nothing to fill in."""
+    minute = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+    with psycopg.connect(database_url) as conn:
+        _schema_at(conn, 6)
+        conn.execute(
+            "INSERT INTO rollup_state (machine_id, computed_until) VALUES "
+            "('m1', '2026-03-02T07:00:00Z'), ('m2', '2026-03-02T07:00:00Z')"
+        )
+        conn.execute(
+            "INSERT INTO machine_minutes (machine_id, minute) VALUES ('m1', %s)", (minute,)
+        )
+        conn.commit()
+        assert 7 in [m.version for m in migrate(conn)]
+        marks = conn.execute("SELECT machine_id, computed_until FROM rollup_state ORDER BY 1")
+        assert marks.fetchall() == [("m1", None), ("m2", minute + dt.timedelta(hours=1))]

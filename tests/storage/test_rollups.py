@@ -11,7 +11,7 @@ import pytest
 from config import parse_config
 from kpi import CountStreams, Interval, context_margin, state_seconds
 from storage import rollups
-from storage.rollups import VALUE_COLUMNS, covered_until, refresh
+from storage.rollups import FLAG_COLUMNS, VALUE_COLUMNS, covered_until, refresh
 from storage.samples import fetch_raw_many, machine_tags, reason_categories, timeline_and_counts
 from storage.writer import BatchWriter, ReadingRow
 from tests.kpi.builders import heartbeat
@@ -93,7 +93,7 @@ def expected_row(intervals: list[Interval], streams: CountStreams, m: dt.datetim
     secs = dataclasses.asdict(state_seconds(intervals, [(m, end)]))
     counts = streams.window(m, end)
     out = secs | {c: getattr(counts, c) for c in VALUE_COLUMNS if hasattr(counts, c)}
-    return out | {c: counts.flags.get(c, 0) for c in VALUE_COLUMNS if c.startswith("counter_")}
+    return out | {c: counts.flags.get(c, 0) for c in FLAG_COLUMNS}
 
 
 def assert_rows_match_raw(rows: dict, intervals: list[Interval], streams: CountStreams) -> None:

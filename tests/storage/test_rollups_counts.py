@@ -76,8 +76,10 @@ async def core_only(db: psycopg.AsyncConnection, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("cycle_change", "core_chunks"),
     [
-        (None, 3),  # [10, 20) glitch, [20, 30) wrap, [50, 60) reset
-        (1.2, 4),  # and [0, 10): the cycle changes at 5; 1.2 is not dyadic (deltas in order)
+        # [-60, -50): no data before the first reading (a count there would span unknown
+        # time), [10, 20) glitch, [20, 30) wrap, [50, 60) reset
+        (None, 4),
+        (1.2, 5),  # and [0, 10): the cycle changes at 5; 1.2 is not dyadic (deltas in order)
     ],
 )
 async def test_server_counts_equal_core_counts(
@@ -119,6 +121,6 @@ async def test_refresh_shares_machines_over_connections(
     await write(conn)
     async with await psycopg.AsyncConnection.connect(plant_url, autocommit=True) as other:
         report = await refresh(conn, plant(), now=NOW, more=[other])
-    assert report.ranges == {"m1": (at(-60), at(61))} and report.core_chunks == 3
+    assert report.ranges == {"m1": (at(-60), at(61))} and report.core_chunks == 4
     rows, hours = await minute_table(conn), await minute_table(conn, "machine_hours")
     assert await core_only(conn, monkeypatch) == (rows, hours)

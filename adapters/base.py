@@ -101,6 +101,8 @@ class SourceStatus:
     last_error: str | None = None
     reconnects: int = 0
     malformed: int = 0
+    # tag key -> messages for the tag that lacked its field (MQTT's partial JSON payloads)
+    missing_fields: dict[str, int] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
 
 

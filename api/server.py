@@ -1,7 +1,11 @@
 """Runs the API with uvicorn inside the caller's event loop until cancelled.
 
 Rule: without API keys the API has no authentication, so it binds to 127.0.0.1 only, whatever
-`host` says, and says so in a WARNING. With keys it binds to `settings.host`.
+`host` says; a WARNING says so when the configured host is another one. With keys it binds to
+`settings.host`.
+
+The listening socket is bound before the app starts, so a port in use is a `PortInUse` that
+names the address, before any database connection is opened.
 
 The caller owns the process's signals (`shopfloor run` stops the collector and the API together),
 so uvicorn's own SIGINT/SIGTERM handlers are not installed: cancel `serve()` to stop it; the
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -26,7 +32,12 @@ LOOPBACK = "127.0.0.1"
 
 
 class ApiStartError(RuntimeError):
-    """The server could not start: port taken, or the app's startup failed (see the log)."""
+    """The server could not start: it cannot listen there, or the app's startup failed (the
+    log says why)."""
+
+
+class PortInUse(ApiStartError):
+    """Another process listens on the address: another port, or stop that process."""
 
 
 class _Server(uvicorn.Server):
@@ -40,24 +51,44 @@ def bind_host(settings: ApiSettings) -> str:
     return settings.host if settings.api_keys else LOOPBACK
 
 
-async def _run(server: uvicorn.Server, where: str) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn binds one (SO_REUSEADDR, IPv6 for a host with a
+    colon); not yet listening."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        await server.serve()
-    except SystemExit:  # uvicorn's answer to a failed bind or a failed lifespan startup
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"{where} is in use by another process") from None
+        raise ApiStartError(f"the API cannot listen on {where}: {exc.strerror or exc}") from None
+    return sock
+
+
+async def _run(server: uvicorn.Server, sock: socket.socket, where: str) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit:  # uvicorn's answer to a failed lifespan startup
         raise ApiStartError(f"the API could not start on {where} (the log says why)") from None
 
 
 async def serve(app: FastAPI, settings: ApiSettings, *, ready: asyncio.Event | None = None) -> None:
     """Serve `app` until cancelled; `ready` is set once the socket is listening."""
     host = bind_host(settings)
-    if not settings.api_keys:
+    if host != settings.host:
         log.warning(
-            "no api_keys configured: the API is unauthenticated and listens on %s only "
-            "(configured host %r not used); set settings.api.api_keys to serve the network",
+            "no api_keys configured: the API is unauthenticated and listens on %s only, not on "
+            "the configured host %r; set settings.api.api_keys to serve the network",
             LOOPBACK,
             settings.host,
         )
+    elif not settings.api_keys:
+        log.info("no api_keys configured: the API is unauthenticated (loopback only)")
     where = f"{host}:{settings.port}"
+    sock = listen(host, settings.port)
     config = uvicorn.Config(
         app,
         host=host,
@@ -68,7 +99,7 @@ async def serve(app: FastAPI, settings: ApiSettings, *, ready: asyncio.Event | N
         server_header=False,
     )
     server = _Server(config)
-    task = asyncio.create_task(_run(server, where), name=f"api {where}")
+    task = asyncio.create_task(_run(server, sock, where), name=f"api {where}")
     try:
         while not server.started and not task.done():
             await asyncio.wait({task}, timeout=0.02)
@@ -81,4 +112,6 @@ async def serve(app: FastAPI, settings: ApiSettings, *, ready: asyncio.Event | N
         server.should_exit = True
         await asyncio.wait({task})
         raise
+    finally:
+        sock.close()  # uvicorn closes it once serving; not when the app's startup failed
     task.result()  # re-raise what ended the server (ApiStartError), if anything

@@ -307,16 +307,17 @@ def _rollup_progress(out: TextIO) -> Iterator[None]:
 
 
 def _delegate(
-    module: str, entry: str = "run"
+    module: str, entry: str = "run", options: str = "configure_parser"
 ) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
-    """A verb implemented by another module's `configure_parser` and `run` (or `entry`)."""
+    """A verb implemented by another module's `configure_parser` (or `options`) and `run` (or
+    `entry`)."""
 
     def run(args: argparse.Namespace) -> int:
         return getattr(importlib.import_module(module), entry)(args)
 
     def configure(parser: argparse.ArgumentParser) -> None:
         try:
-            importlib.import_module(module).configure_parser(parser)
+            getattr(importlib.import_module(module), options)(parser)
         except ImportError as exc:  # keep the other verbs usable
             parser.set_defaults(_unavailable=f"{module}: {exc}")
 
@@ -394,7 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("simulate", "simulators.cli", "run", "run the bundled PLC simulators a config describes"),
         ("browse", "adapters.opcua.browse_cli", "run", "list an OPC UA server's variables"),
     ]:
-        configure, run = _delegate(module, entry)
+        # `run` and `serve` also take --host and --port for the API
+        options = "configure_api_parser" if verb in ("run", "serve") else "configure_parser"
+        configure, run = _delegate(module, entry, options)
         p = verbs.add_parser(verb, help=text)
         configure(p)
         p.set_defaults(func=run)

@@ -4,6 +4,11 @@ Starts (or reuses) the private TimescaleDB and migrates it for the demo plant, a
 free port, the demo line's PLC simulators on free ports, and the collector and HTTP API for them;
 prints where everything is; runs until Ctrl-C or SIGTERM, then stops what it started (a database
 that was already running is left so).
+
+The API's port: `--port N` is that port, and if another process listens there the demo says so and
+exits 1 before starting anything. Without `--port` it is the configured one (8080), and if that
+is in use any free port, said beside the printed URL: a demo should come up, and its URLs are
+printed anyway.
 """
 
 from __future__ import annotations
@@ -11,18 +16,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
+import sys
 import tempfile
 from pathlib import Path
 
-from collector.runner import run_services, stop_on_signals, until
+from collector.runner import (
+    api_failure,
+    api_port,
+    api_port_taken,
+    run_services,
+    stop_on_signals,
+    until,
+    with_api,
+)
 from config import ShopfloorConfig, load_config
 from config.sources import MqttSource
 from localenv.mosquitto import Mosquitto, free_port
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """`shopfloor simulate`'s options (--config, --speed, --seed, --truth), plus --db-dir."""
+    """`shopfloor simulate`'s options (--config, --speed, --seed, --truth), plus --db-dir and the
+    API's --port."""
     from simulators.cli import configure_parser as simulate_options
 
     simulate_options(parser)
@@ -31,12 +45,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="private database directory (default as `shopfloor db up`)",
     )
+    parser.add_argument(
+        "--port",
+        type=api_port,
+        help="the HTTP API's port (default: settings.api.port, 8080, or a free one if that is "
+        "in use)",
+    )
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from localenv.cluster import LocalCluster
 
-    cfg = load_config(args.config)
+    cfg, moved = _api_port(load_config(args.config), args.port)
+    if cfg is None:
+        print(
+            f"shopfloor demo: port {args.port} on 127.0.0.1 is in use by another process: "
+            "choose another with --port",
+            file=sys.stderr,
+        )
+        return 1
     cluster = LocalCluster.at(args.db_dir)
     started_db = not cluster.running()
     cluster.start()  # the collector migrates it and syncs the plant on first contact
@@ -47,7 +74,13 @@ async def _serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     try:
         with stop_on_signals(stop):
-            await _run(args, cfg, cluster.url, broker, ports, workdir, truth, stop)
+            await _run(args, cfg, cluster.url, broker, ports, workdir, truth, stop, moved)
+    except Exception as exc:  # the API's port taken since it was checked, say
+        message = api_failure(exc)
+        if message is None:
+            raise
+        print(f"shopfloor demo: {message}", file=sys.stderr)
+        return 1
     finally:
         broker.stop()
         if started_db:
@@ -66,6 +99,7 @@ async def _run(
     workdir: Path,
     truth: Path,
     stop: asyncio.Event,
+    moved: str,
 ) -> None:
     """Simulators, then the collector and API for them; until `stop` or a part ends."""
     from simulators.runner import run_simulators, with_ports
@@ -83,7 +117,7 @@ async def _run(
         for line in sims.describe():
             print(f"simulator    {line}")
         print(f"truth file   {truth}")
-        live = _api_on_free_port(with_ports(cfg, ports))
+        live = with_ports(cfg, ports)
         api = f"http://127.0.0.1:{live.settings.api.port}"
         services_ready = asyncio.Event()
         services = asyncio.create_task(
@@ -98,7 +132,7 @@ async def _run(
             )
         )
         await until(services_ready, [services])  # a failed start raises here
-        print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs)")
+        print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs){moved}")
         print(f"health       {api}/healthz  {api}/metrics")
         print("collecting. Ctrl-C stops.", flush=True)
         waiter = asyncio.ensure_future(sims.wait())
@@ -108,16 +142,17 @@ async def _run(
         await services
 
 
-def _api_on_free_port(cfg: ShopfloorConfig) -> ShopfloorConfig:
-    """The configured API port if it is free (8080 by default), otherwise any free one."""
-    port = cfg.settings.api.port
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            port = free_port()
-    api = cfg.settings.api.model_copy(update={"port": port})
-    return cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"api": api})})
+def _api_port(cfg: ShopfloorConfig, port: int | None) -> tuple[ShopfloorConfig | None, str]:
+    """The config with the API's port (None: `port` is in use), and what to add to its URL when
+    the configured port was in use and a free one is used instead."""
+    if port is not None:
+        chosen = with_api(cfg, host=None, port=port)
+        return (None if api_port_taken(chosen) else chosen), ""
+    if not api_port_taken(cfg):
+        return cfg, ""
+    configured = cfg.settings.api.port
+    note = f"  (port {configured} is in use; --port N chooses one)"
+    return with_api(cfg, host=None, port=free_port()), note
 
 
 def run(args: argparse.Namespace) -> int:

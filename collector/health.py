@@ -101,6 +101,7 @@ def snapshot(c: Collector) -> Health:
                 "unmapped": c.router.unmapped[s.source],
                 "filtered": c.router.filtered[s.source],
                 "rejected": c.router.rejected[s.source],
+                "missing_fields": dict(s.missing_fields),
                 "extra": dict(s.extra),
             }
         )
@@ -229,6 +230,16 @@ class HealthMetrics:
             else:
                 samples = [((str(s["name"]), str(s["protocol"])), s[key]) for s in sources]
                 yield _family(name, text, samples, ("source", "protocol"))
+        yield _family(
+            "source_missing_fields_total",
+            "messages for the tag that lacked its field (counted, not malformed)",
+            [
+                ((str(s["name"]), str(s["protocol"]), tag), n)
+                for s in health.get("sources", [])
+                for tag, n in s["missing_fields"].items()
+            ],
+            ("source", "protocol", "tag"),
+        )
         tasks = health.get("tasks", {}).items()
         yield _family(
             "task_up",

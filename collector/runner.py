@@ -1,5 +1,7 @@
 """`shopfloor run | collect | serve --config F`: the collector and the HTTP API, together or apart.
 
+`run` and `serve` take `--host` and `--port` over `settings.api.host/port` (and over
+SHOPFLOOR_API_HOST/PORT); an API that cannot listen there is a message and exit 1.
 SIGTERM or Ctrl-C stops the adapters, stores what is queued (database or spool) and exits 0,
 within `collector.service.SHUTDOWN_S`. A task the collector cannot run without (the pipeline's
 writer) failing stops it the same way, and the process exits 70.
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from collector.supervisor import CollectorFailed
 from config import ConfigError, ShopfloorConfig, load_config
+from config.bounds import Port
 from localenv.cluster import ClusterError
 from localenv.database import resolve_database_url
 
@@ -32,6 +35,71 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="overrides settings.database.url")
     parser.add_argument("--db-dir", type=Path, help="private database directory, if no URL is set")
     parser.add_argument("--spool-dir", type=Path, help="overrides settings.collector.spool_dir")
+
+
+def configure_api_parser(parser: argparse.ArgumentParser) -> None:
+    """`run` and `serve`: the options above, and where the API listens."""
+    configure_parser(parser)
+    parser.add_argument(
+        "--host",
+        type=api_host,
+        help="overrides settings.api.host (used only with api_keys: without, 127.0.0.1)",
+    )
+    parser.add_argument("--port", type=api_port, help="overrides settings.api.port (default 8080)")
+
+
+def api_port(text: str) -> int:
+    """`--port`: an integer in settings.api.port's range, with the config's message."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(Port).validate_python(text.strip())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "out_of_range":
+            raise argparse.ArgumentTypeError(error["msg"]) from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number: a whole number from 1 to 65535"
+        ) from None
+
+
+def api_host(text: str) -> str:
+    """`--host`: not empty (any name uvicorn can bind; a wrong one fails at start, named)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: an IP address or a host name, e.g. 0.0.0.0")
+    return text.strip()
+
+
+def with_api(cfg: ShopfloorConfig, *, host: str | None, port: int | None) -> ShopfloorConfig:
+    """`cfg` with the API's host and port replaced by those given (None: as configured)."""
+    update: dict[str, object] = {"host": host, "port": port}
+    update = {key: value for key, value in update.items() if value is not None}
+    if not update:
+        return cfg
+    api = cfg.settings.api.model_copy(update=update)
+    return cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"api": api})})
+
+
+def api_port_taken(cfg: ShopfloorConfig) -> bool:
+    """Whether another process listens where `cfg`'s API would (checked by binding there)."""
+    from api.server import PortInUse, bind_host, listen
+
+    try:
+        listen(bind_host(cfg.settings.api), cfg.settings.api.port).close()
+    except PortInUse:
+        return True
+    return False
+
+
+def api_failure(exc: BaseException) -> str | None:
+    """What to tell the user when the API could not start; None when `exc` is no such failure."""
+    from api.server import ApiStartError, PortInUse
+
+    if isinstance(exc, PortInUse):
+        return f"{exc}: choose another port with --port (or settings.api.port)"
+    if isinstance(exc, ApiStartError):
+        return str(exc)
+    return None
 
 
 async def run_services(
@@ -116,6 +184,8 @@ def settle_garbage_collector() -> None:
 def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     try:
         cfg = load_config(args.config)
+        if serve:
+            cfg = with_api(cfg, host=args.host, port=args.port)
         url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
     except (ConfigError, ClusterError) as exc:
         print(exc, file=sys.stderr)
@@ -137,6 +207,12 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     except CollectorFailed as exc:
         log.critical("exiting: %s", exc)
         return EXIT_FAILED
+    except Exception as exc:
+        failure = api_failure(exc) if serve else None
+        if failure is None:
+            raise
+        print(f"shopfloor {args.verb}: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -74,6 +74,7 @@ class SourceHealth(TypedDict):
     unmapped: int
     filtered: int
     rejected: int
+    missing_fields: dict[str, int]  # tag key -> messages that lacked its field (MQTT JSON)
     extra: dict[str, int]
 
 

@@ -23,7 +23,7 @@ from adapters.base import Reading, ReadingSink, SourceStatus
 from adapters.errors import ConfigurationError, DecodeError, TransportError
 from adapters.opcua.connection import ConnectionOptions, session, translate
 from adapters.opcua.nodeid import BrowsePath, NodeRef, parse_node, to_relative_path, to_ua_nodeid
-from adapters.opcua.values import from_datavalue
+from adapters.opcua.values import from_datavalue, status_code, status_name
 from adapters.reconnect import Backoff, FailureLog, pause
 from config.sources.opcua import OpcUaSource, OpcUaTag
 
@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000  # readings between asyncua's callbacks and the sink
 MAX_BATCH = 500
 _DEADBAND = {"absolute": ua.DeadbandType.Absolute, "percent": ua.DeadbandType.Percent}
+# Read results that say the node itself cannot be read (not that its value is bad): polling
+# stores no reading for them, as subscription mode has none for a refused monitored item.
+_UNREADABLE = frozenset(
+    {
+        ua.StatusCodes.BadNodeIdUnknown,
+        ua.StatusCodes.BadNodeIdInvalid,
+        ua.StatusCodes.BadAttributeIdInvalid,
+        ua.StatusCodes.BadNotReadable,
+        ua.StatusCodes.BadUserAccessDenied,
+    }
+)
 
 
 class Node(NamedTuple):
@@ -63,7 +74,7 @@ class _Handler:
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         code = status.Status
         if not code.is_good():
-            self._adapter._lost_reason = f"subscription status {code.name}"
+            self._adapter._lost_reason = f"subscription status {status_name(code)}"
             self._lost.set()
 
 
@@ -99,6 +110,7 @@ class OpcUaAdapter:
         self._failures = FailureLog(log, source.name)
         self._sessions = 0
         self._warned_tags: set[str] = set()
+        self._unreadable: set[str] = set()  # polling: tags whose last Read was Bad
         self._overflowing = False
         self._session_ok = False
         self._running = False
@@ -222,7 +234,8 @@ class OpcUaAdapter:
             )
             for (i, tag, path), result in zip(paths, results, strict=True):
                 if not result.StatusCode.is_good() or not result.Targets:
-                    self._bad_node(tag, f"browse path {path} not found ({result.StatusCode})")
+                    name = status_name(result.StatusCode)
+                    self._bad_node(tag, f"browse path {path} not found ({name})")
                     continue
                 target = result.Targets[0].TargetId
                 resolved[i + 1] = Node(
@@ -237,9 +250,10 @@ class OpcUaAdapter:
         return dict(sorted(resolved.items()))
 
     def _bad_node(self, tag: OpcUaTag, message: str) -> None:
+        """A node the server does not know or cannot read: counted, WARNING the first time."""
         self.status.errors += 1
         self.status.last_error = f"{tag.node}: {message}"
-        level = logging.DEBUG if tag.key in self._warned_tags else logging.ERROR
+        level = logging.DEBUG if tag.key in self._warned_tags else logging.WARNING
         log.log(level, "%s: tag %s (%s): %s", self.source.name, tag.key, tag.node, message)
         self._warned_tags.add(tag.key)
 
@@ -253,7 +267,7 @@ class OpcUaAdapter:
         results = await sub.create_monitored_items(requests)
         for (tag, _), result in zip(nodes.values(), results, strict=True):
             if isinstance(result, ua.StatusCode):
-                self._bad_node(tag, f"monitored item refused: {result}")
+                self._bad_node(tag, f"monitored item refused: {status_name(result)}")
 
     def _monitored_item(
         self, handle: int, tag: OpcUaTag, nodeid: ua.NodeId
@@ -292,10 +306,31 @@ class OpcUaAdapter:
                 )
                 now = dt.datetime.now(dt.UTC)
                 for tag, dv in zip(tags, results, strict=True):
-                    self._emit(tag, dv, now)
+                    if self._readable(tag, dv):
+                        self._emit(tag, dv, now)
             next_poll += self.source.poll_interval_s
             next_poll = max(next_poll, loop.time())  # a slow read skips polls, never bursts
             await pause(self._stop, next_poll - loop.time())
+
+    def _readable(self, tag: OpcUaTag, dv: ua.DataValue) -> bool:
+        """Polling: a tag whose Read turns Bad is counted and logged once (WARNING), and once
+        (INFO) when it reads again; False when the node itself cannot be read (no reading)."""
+        code = status_code(dv)
+        if code & 0x80000000:  # severity Bad (and the reserved 11)
+            if tag.key not in self._unreadable:  # not on every poll, nor again after reconnect
+                self._unreadable.add(tag.key)
+                self._bad_node(tag, f"read returned {status_name(code)}")
+        elif tag.key in self._unreadable:
+            self._unreadable.discard(tag.key)
+            self._warned_tags.discard(tag.key)  # a later failure is a new WARNING
+            log.info(
+                "%s: tag %s (%s) read again: %s",
+                self.source.name,
+                tag.key,
+                tag.node,
+                status_name(code),
+            )
+        return code not in _UNREADABLE
 
     # -- readings ------------------------------------------------------------------------------
 

@@ -19,9 +19,11 @@ from typing import Any
 import platformdirs
 from asyncua import Client, ua
 from asyncua.crypto import security_policies, uacrypto
+from asyncua.ua.status_codes import code_to_name_doc
 from cryptography import x509
 
 from adapters.errors import AdapterError, ConfigurationError, TransportError
+from adapters.opcua.values import status_name
 from config.sources.opcua import OpcUaSecurity, OpcUaSource, SecurityMode, SecurityPolicy
 
 log = logging.getLogger(__name__)
@@ -152,7 +154,10 @@ def translate(exc: BaseException, name: str) -> AdapterError:
     if isinstance(exc, ua.UaStatusCodeError):
         code = getattr(exc, "code", None)
         cls = ConfigurationError if code in _CONFIG_CODES else TransportError
-        return cls(str(exc), source=name)
+        if isinstance(exc, ua.UaStatusCodeErrors):  # one per operation
+            return cls(", ".join(status_name(c) for c in exc.codes), source=name)
+        doc = code_to_name_doc.get(code, ("", ""))[1] if isinstance(code, int) else ""
+        return cls(f"{status_name(code)}: {doc}" if doc else status_name(code), source=name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return TransportError("timed out", source=name)
     return TransportError(f"{type(exc).__name__}: {exc}", source=name)  # OSError and the rest

@@ -14,6 +14,7 @@ import math
 from typing import Any, NamedTuple
 
 from asyncua import ua
+from asyncua.ua.status_codes import code_to_name_doc
 
 from adapters.base import Quality
 from adapters.errors import DecodeError
@@ -43,6 +44,24 @@ def status_code(dv: ua.DataValue) -> int:
     if sc is None:
         return 0
     return int(sc.value if isinstance(sc, ua.StatusCode) else sc)
+
+
+def status_name(code: ua.StatusCode | int | None) -> str:
+    """A StatusCode as logs and errors show it: `BadNodeIdUnknown`, never `StatusCode(value=…)`.
+
+    A code asyncua does not know exactly (info bits set, or a vendor's code) keeps its hex
+    after the name of its top 16 bits, else of its severity: `Good (0x00000400)`."""
+    if code is None:
+        return "Good"  # an absent StatusCode is Good (OPC UA Part 6, DataValue encoding)
+    value = int(code.value if isinstance(code, ua.StatusCode) else code) & 0xFFFFFFFF
+    if value in code_to_name_doc:
+        return code_to_name_doc[value][0]
+    top = value & 0xFFFF0000
+    if top in code_to_name_doc:
+        name = code_to_name_doc[top][0]
+    else:
+        name = "Bad" if value & 0x80000000 else "Uncertain" if value & 0x40000000 else "Good"
+    return f"{name} (0x{value:08X})"
 
 
 def convert_value(raw: Any) -> tuple[float | None, str | None]:

@@ -5,7 +5,7 @@ timestamp helpers, whose rules are table-tested on their own).
 
 - Modbus: `decode(tag, registers)` per tag, the reference for `RequestDecoder`; `encode` and
   `encode_raw`, its inverses, write registers as a device with that byte order sends them.
-- MQTT: `decode_payload(payload, specs)` per spec, the reference for `payload.Decoder`.
+- MQTT: `decode_payload(payload, specs)`, spec by spec, the reference for `payload.Decoder`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import Columns, FieldSpec, get_path, parse_json, parse_timestamp
+from adapters.mqtt.payload import (
+    Columns,
+    FieldSpec,
+    MissingField,
+    get_path,
+    parse_json,
+    parse_timestamp,
+)
 from config.sources.modbus import ByteOrder, DataType, ModbusTag
 
 # --- Modbus ------------------------------------------------------------------------------------
@@ -154,10 +161,15 @@ def encode(tag: ModbusTag, value: Raw) -> list[int]:
 Row = tuple[float | None, str | None, dt.datetime | None]  # (value, text, payload timestamp)
 
 
-def decode_payload(payload: bytes, specs: Sequence[FieldSpec]) -> list[Row]:
-    """(value, text, payload timestamp or None) per spec, or the first spec's DecodeError."""
-    rows: list[Row] = []
-    for s in specs:
+def decode_payload(payload: bytes, specs: Sequence[FieldSpec]) -> list[Row | DecodeError]:
+    """Per spec, on its own: (value, text, payload timestamp or None), or the DecodeError it
+    gave (`MissingField` when its value field is absent; an absent timestamp is a plain
+    DecodeError with the same text)."""
+    return [_decode_one(payload, s) for s in specs]
+
+
+def _decode_one(payload: bytes, s: FieldSpec) -> Row | DecodeError:
+    try:
         if s.field is None:  # a plain payload: UTF-8 text, not blank
             try:
                 whole = payload.decode("utf-8")
@@ -170,16 +182,25 @@ def decode_payload(payload: bytes, specs: Sequence[FieldSpec]) -> list[Row]:
             value, text = _to_value(get_path(parse_json(payload), s.field))
         ts = None
         if s.timestamp_field is not None:
-            raw = get_path(parse_json(payload), s.timestamp_field)
+            try:
+                raw = get_path(parse_json(payload), s.timestamp_field)
+            except MissingField as exc:
+                raise DecodeError(str(exc)) from None
             ts = parse_timestamp(raw, s.timestamp_format)
-        rows.append((value, text, ts))
-    return rows
+    except DecodeError as exc:
+        return exc
+    return (value, text, ts)
 
 
-def rows(columns: Columns) -> list[Row]:
+def rows(columns: Columns) -> list[Row | DecodeError]:
     """A `Decoder`'s columns as `decode_payload`'s rows."""
-    texts = columns.texts if columns.texts is not None else [None] * len(columns.values)
-    return list(zip(columns.values, texts, columns.stamps, strict=True))
+    n = len(columns.values)
+    texts = columns.texts if columns.texts is not None else [None] * n
+    errors = columns.errors if columns.errors is not None else [None] * n
+    return [
+        (v, t, ts) if e is None else e
+        for v, t, ts, e in zip(columns.values, texts, columns.stamps, errors, strict=True)
+    ]
 
 
 def _to_value(raw: Any) -> tuple[float | None, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from adapters.base import Quality, Reading
+from adapters.base import Malformed, Quality, Reading
 from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
 from tests.services import Mosquitto, Publisher, eventually, unique, world_traversable_tempdir
@@ -217,6 +218,90 @@ async def test_malformed_payload_is_counted_and_skipped(
     assert sorted(r.value or 0 for r in sink.readings) == [0.0, 2.0, 7.0]
     assert f"{root}/packer/status" in caplog.text and "malformed" in caplog.text
     await run.close()
+
+
+def two_fields(port: int, topic: str) -> MqttSource:
+    """Tags `a` and `b` read from one topic's JSON object, as a gateway sends them."""
+    tags = [{"machine": "m", "name": f, "topic": topic, "field": f} for f in ("a", "b")]
+    return make_source(port, topic, tags=tags)
+
+
+async def test_partial_payload_stores_the_fields_present(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """issue 14: `{"a": 1}` with tags for `a` and `b`: `a` is delivered, `b` counted missing,
+    nothing malformed or quarantined (before, the whole message was)."""
+    topic = unique("t/partial")
+    sink, quarantine = Collector(), Quarantine()
+    run = Running(MqttAdapter(two_fields(mosquitto.port, topic), sink, malformed=quarantine))
+    await run.wait_connected()
+    await publisher.publish(topic, '{"a": 1}')
+    await sink.wait_for(lambda: len(sink.readings) == 1, "a's reading")
+    [a] = sink.readings
+    assert (a.address, a.value, a.quality) == (f"{topic}#a", 1.0, Quality.GOOD)
+    status = run.adapter.status
+    assert status.missing_fields == {"m.b": 1}
+    assert status.malformed == 0 and quarantine.kept == []
+    assert status.readings == 1
+    await run.close()
+
+
+async def test_fields_that_come_and_go_are_counted_and_logged_quietly(
+    mosquitto: Mosquitto, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway that publishes only what changed: each field stored when present, counted per
+    tag when not; a message with none of them is no malformed one; a wrong type spoils only its
+    field (the message is quarantined, the other field stored); missing fields are logged once
+    when they go and once when they come back, then at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="adapters.mqtt.decoding")
+    topic = unique("t/changes")
+    sink, quarantine = Collector(), Quarantine()
+    run = Running(MqttAdapter(two_fields(mosquitto.port, topic), sink, malformed=quarantine))
+    await run.wait_connected()
+    for payload in [
+        '{"a": 1}',
+        '{"a": 2}',
+        '{"b": 5}',
+        '{"other": 0}',  # none of our fields: both missing, not malformed
+        '{"a": [1], "b": 6}',  # a list where a value should be: b stored, message quarantined
+        '{"a": 3}',
+        "{not json",  # not JSON: malformed as before, no field counted missing
+        '{"a": 4, "b": 7}',
+    ]:
+        await publisher.publish(topic, payload)
+    await sink.wait_for(lambda: len(sink.readings) == 7, "seven readings")
+    assert [r.value for r in sink.where(f"{topic}#a")] == [1.0, 2.0, 3.0, 4.0]
+    assert [r.value for r in sink.where(f"{topic}#b")] == [5.0, 6.0, 7.0]
+    status = run.adapter.status
+    assert status.missing_fields == {"m.a": 2, "m.b": 4}
+    assert status.malformed == 2
+    reasons = [k.reason for k in quarantine.kept]
+    assert reasons[0] == "a: expected a number, bool or string, got list"
+    assert reasons[1].startswith("payload is not JSON")
+    assert [k.address for k in quarantine.kept] == [topic, topic]
+
+    def lines(text: str, level: int) -> int:
+        return sum(text in r.getMessage() and r.levelno == level for r in caplog.records)
+
+    # b goes and comes back three times, a once (the list is no value: a is back at 3)
+    assert lines("field 'b' missing", logging.INFO) == 1
+    assert lines("field 'b' missing", logging.DEBUG) == 2
+    assert lines("field 'b' present again", logging.INFO) == 1
+    assert lines("field 'b' present again", logging.DEBUG) == 2
+    assert lines("field 'a' missing", logging.INFO) == 1
+    assert lines("field 'a' present again", logging.INFO) == 1
+    assert lines("field 'a'", logging.DEBUG) == 0
+    await run.close()
+
+
+class Quarantine:
+    """A malformed sink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.kept: list[Malformed] = []
+
+    async def __call__(self, batch: Sequence[Malformed]) -> None:
+        self.kept.extend(batch)
 
 
 @pytest.mark.parametrize("version", ["5", "3.1.1"])

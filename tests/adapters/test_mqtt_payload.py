@@ -1,7 +1,8 @@
 """Payload decoding, table-driven: (payload, field, expected value, expected text).
 
 Every case runs through the product's `Decoder` and through the plain reference in
-oracles.py, which must agree, results and errors alike.
+oracles.py, which must agree, results and errors alike, field by field: a field that fails
+gives its error (`MissingField` when the payload lacks it) and the others their values.
 """
 
 from __future__ import annotations
@@ -11,17 +12,25 @@ import datetime as dt
 import pytest
 
 from adapters.errors import DecodeError
-from adapters.mqtt.payload import Columns, Decoder, FieldSpec, get_path, parse_timestamp
+from adapters.mqtt.payload import (
+    Columns,
+    Decoder,
+    FieldSpec,
+    MissingField,
+    get_path,
+    parse_timestamp,
+)
 from tests.adapters.oracles import Row, decode_payload, rows
 
 UTC = dt.UTC
 
 
-def decode(payload: bytes, specs: list[FieldSpec]) -> list[Row]:
-    """The product's decoding as rows (or its DecodeError), checked against the reference's."""
-    expected = _outcome(lambda p: decode_payload(p, specs), payload)
-    assert _outcome(lambda p: rows(Decoder(specs)(p)), payload) == expected
-    return rows(Decoder(specs)(payload))
+def decode(payload: bytes, specs: list[FieldSpec]) -> list[Row | DecodeError]:
+    """The product's decoding as rows (or each field's DecodeError), checked against the
+    reference's."""
+    got = rows(Decoder(specs)(payload))
+    assert _outcomes(got) == _outcomes(decode_payload(payload, specs))
+    return got
 
 
 VALUE_CASES = [
@@ -56,14 +65,14 @@ MALFORMED_CASES = [
     (b"\xff\xfe", None),
     (b"nan", None),
     (b"{not json", "a"),
-    (b'{"a": 1}', "b"),
-    (b'{"a": [1]}', "a.3"),
     (b'{"a": [1]}', "a.x"),
     (b'{"a": 1}', "a.b"),
     (b'{"a": null}', "a"),
     (b'{"a": {"b": 1}}', "a"),
     (b'{"a": [1, 2]}', "a"),
     (b"[1, 2]", "a"),
+    (b"42", "a"),
+    (b'"text"', "a"),
     (b'{"a": 1e999}', "a"),
     (b"[" * 10_000 + b"]" * 10_000, "a"),  # RecursionError killed the source (issue 11)
     (b'{"a": ' * 10_000 + b"1" + b"}" * 10_000, "a"),
@@ -72,8 +81,25 @@ MALFORMED_CASES = [
 
 @pytest.mark.parametrize(("payload", "field"), MALFORMED_CASES)
 def test_decode_malformed(payload: bytes, field: str | None) -> None:
-    with pytest.raises(DecodeError):
-        decode(payload, [FieldSpec(field)])
+    [got] = decode(payload, [FieldSpec(field)])
+    assert isinstance(got, DecodeError) and not isinstance(got, MissingField), got
+
+
+# The payload lacks the field (no key, a list too short): missing, not malformed (issue 14).
+MISSING_CASES = [
+    (b'{"a": 1}', "b"),
+    (b"{}", "a"),
+    (b'{"a": [1]}', "a.3"),
+    (b'{"a": [1]}', "a.-2"),
+    (b'{"a": {"c": 1}}', "a.b"),
+    (b"[7, 8]", "2"),
+]
+
+
+@pytest.mark.parametrize(("payload", "field"), MISSING_CASES)
+def test_decode_missing(payload: bytes, field: str) -> None:
+    [got] = decode(payload, [FieldSpec(field)])
+    assert isinstance(got, MissingField), got
 
 
 TS_CASES = [
@@ -145,6 +171,11 @@ DECODER_CASES = [
     (GATEWAY, b'{"ts": 1772352000000, "a": 1' + b"0" * 400 + b', "b": 1}'),  # beyond floats
     (GATEWAY, b'{"ts": 1772352000000, "a": 1e308, "b": 1e308}'),  # finite, their sum is not
     (GATEWAY, b'{"ts": 1772352000000, "a": 1.5}'),  # b missing
+    (GATEWAY, b'{"ts": 1772352000000, "b": "x"}'),  # a missing, b text
+    (GATEWAY, b'{"ts": 1772352000000}'),  # neither: both missing
+    (GATEWAY, b'{"a": 1.5}'),  # b missing, a without its timestamp
+    (GATEWAY, b'{"ts": 1772352000000, "a": null, "b": 2.5}'),  # a wrong type, b stored
+    (GATEWAY, b'{"ts": 1772352000000, "a": {"x": 1}}'),  # a wrong type, b missing
     (GATEWAY, b'{"a": 1.5, "b": 2.5}'),  # no timestamp
     (GATEWAY, b'{"ts": "soon", "a": 1.5, "b": 2.5}'),  # bad timestamp
     (GATEWAY, b'{"ts": 1772352000000, "a": NaN, "b": 2.5}'),
@@ -173,17 +204,15 @@ DECODER_CASES = [
 ]
 
 
-def _outcome(fn: object, payload: bytes) -> object:
-    try:
-        return fn(payload)  # type: ignore[operator]
-    except DecodeError as exc:
-        return ("DecodeError", str(exc))
+def _outcomes(got: list[Row | DecodeError]) -> list[object]:
+    """Rows as they are, errors as (their type, their text): comparable."""
+    return [(type(r).__name__, str(r)) if isinstance(r, DecodeError) else r for r in got]
 
 
 @pytest.mark.parametrize(("specs", "payload"), DECODER_CASES)
 def test_decoder_is_decode(specs: list[FieldSpec], payload: bytes) -> None:
-    expected = _outcome(lambda p: decode_payload(p, specs), payload)
-    assert _outcome(lambda p: rows(Decoder(specs)(p)), payload) == expected
+    expected = _outcomes(decode_payload(payload, specs))
+    assert _outcomes(rows(Decoder(specs)(payload))) == expected
 
 
 def test_decoder_short_path_values() -> None:
@@ -191,5 +220,35 @@ def test_decoder_short_path_values() -> None:
     assert got == Columns([1.5, None], [None, "x"], [T0, T0])
     got = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 3, "b": true}')
     assert got == Columns([3.0, 1.0], None, [T0, T0])  # numbers only: no text column
-    with pytest.raises(DecodeError, match="no field 'b'"):
-        Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5}')
+    assert got.errors is None  # every field decoded
+
+
+def test_decoder_keeps_the_fields_present() -> None:
+    """issue 14: a gateway that publishes only what changed. `a` decodes; `b` is missing."""
+    values, texts, stamps, errors = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": 1.5}')
+    assert (values, texts, stamps) == ([1.5, None], None, [T0, None])
+    assert errors is not None and errors[0] is None
+    assert isinstance(errors[1], MissingField) and str(errors[1]) == "no field 'b' (path 'b')"
+
+
+def test_decoder_a_wrong_type_spoils_only_its_field() -> None:
+    values, texts, stamps, errors = Decoder(GATEWAY)(b'{"ts": 1772352000000, "a": [1], "b": 2}')
+    assert (values, texts, stamps) == ([None, 2.0], None, [None, T0])
+    assert errors is not None and errors[1] is None
+    assert type(errors[0]) is DecodeError and "got list" in str(errors[0])
+
+
+def test_decoder_a_missing_timestamp_is_no_missing_field() -> None:
+    """The value is there and cannot be placed in time: malformed, not missing."""
+    got = Decoder(GATEWAY[:1])(b'{"a": 1.5}')
+    assert got.values == [None] and got.errors is not None
+    [error] = got.errors
+    assert type(error) is DecodeError and str(error) == "no field 'ts' (path 'ts')"
+
+
+def test_decoder_parses_a_bad_payload_once_for_all_fields() -> None:
+    """Not JSON: every field gets the same error (one parse), none is counted missing."""
+    specs = [FieldSpec(f) for f in "abc"]
+    _, _, _, errors = Decoder(specs)(b"{not json")
+    assert errors is not None and len({id(e) for e in errors}) == 1
+    assert type(errors[0]) is DecodeError and str(errors[0]).startswith("payload is not JSON")

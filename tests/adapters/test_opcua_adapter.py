@@ -316,6 +316,60 @@ async def test_polling(plc: PlcServer) -> None:
     )
     assert last(sink, "ns=2;s=line1.state").value is None  # type: ignore[union-attr]
     assert run.adapter.status.connected
+    # A Bad value is counted once, its status named.
+    assert run.adapter.status.errors == 1
+    assert run.adapter.status.last_error == (
+        "ns=2;s=line1.state: read returned BadCommunicationError"
+    )
+    await run.close()
+
+
+async def test_polling_a_node_that_comes_and_goes(
+    plc: PlcServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unknown: one WARNING, counted, no reading. Created: one INFO, read. Deleted: again."""
+    caplog.set_level(logging.INFO, logger="adapters.opcua.adapter")
+    missing = "ns=2;s=no.such.node"
+    sink = Collector()
+    source = make_source(
+        plc.endpoint, mode="polling", poll_interval_s=0.05, tags=TAGS[:1] + TAGS[-1:]
+    )
+    run = Running(OpcUaAdapter(source, sink))
+    status = run.adapter.status
+
+    def lines(level: int, text: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == level and missing in r.getMessage() and text in r.getMessage()
+        ]
+
+    def polls_after(n: int) -> Callable[[], bool]:
+        return lambda: len(sink.where("ns=2;s=line1.state")) >= n + 5
+
+    await eventually(lambda: status.errors == 1, DEADLINE_S, lambda: f"not counted: {status}")
+    await sink.wait_for(polls_after(len(sink.where("ns=2;s=line1.state"))), "more polls")
+    assert status.errors == 1 and not sink.where(missing)
+    assert lines(logging.WARNING, "BadNodeIdUnknown") == [
+        f"filler-plc: tag filler.missing ({missing}): read returned BadNodeIdUnknown"
+    ]
+
+    assert plc.server is not None
+    node = await plc.server.nodes.objects.add_variable(
+        ua.NodeId("no.such.node", plc.ns), ua.QualifiedName("Late", plc.ns), 5.0
+    )
+    await sink.wait_for(lambda: len(sink.where(missing)) >= 3, "the new node read")
+    assert {r.value for r in sink.where(missing)} == {5.0}
+    assert lines(logging.INFO, "read again") == [
+        f"filler-plc: tag filler.missing ({missing}) read again: Good"
+    ]
+
+    await plc.server.delete_nodes([node])
+    await eventually(lambda: status.errors == 2, DEADLINE_S, lambda: f"not counted: {status}")
+    await sink.wait_for(polls_after(len(sink.where("ns=2;s=line1.state"))), "more polls")
+    assert status.errors == 2 and status.connected
+    assert len(lines(logging.WARNING, "BadNodeIdUnknown")) == 2  # a new episode, once
+    assert len(lines(logging.INFO, "read again")) == 1
     await run.close()
 
 

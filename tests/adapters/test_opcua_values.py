@@ -15,6 +15,7 @@ from adapters.opcua.values import (
     pick_timestamp,
     quality_from_status,
     severity,
+    status_name,
 )
 
 SC = ua.StatusCodes
@@ -39,6 +40,25 @@ def test_quality(code: int, stored: int, level: Quality) -> None:
     assert quality_from_status(code) == stored
     assert -32768 <= stored <= 32767  # fits readings.quality smallint
     assert severity(stored) is level
+
+
+NAME_CASES = [
+    (ua.StatusCode(SC.BadNodeIdUnknown), "BadNodeIdUnknown"),  # asyncua's object, as read
+    (SC.BadNodeIdUnknown, "BadNodeIdUnknown"),  # the plain number
+    (SC.Good, "Good"),
+    (None, "Good"),  # a DataValue without StatusCode
+    (SC.UncertainLastUsableValue, "UncertainLastUsableValue"),
+    (SC.Good | 0x0400, "Good (0x00000400)"),  # info bits: the name of the top 16 bits, and hex
+    (SC.BadSensorFailure | 0x0400, "BadSensorFailure (0x808C0400)"),
+    (0x80FF0000, "Bad (0x80FF0000)"),  # unknown to asyncua: its severity, and hex
+    (0x40FE0000, "Uncertain (0x40FE0000)"),
+    (0x00FD0000, "Good (0x00FD0000)"),
+]
+
+
+@pytest.mark.parametrize(("code", "name"), NAME_CASES)
+def test_status_name(code: ua.StatusCode | int | None, name: str) -> None:
+    assert status_name(code) == name
 
 
 VALUE_CASES = [

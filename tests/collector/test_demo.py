@@ -1,4 +1,5 @@
-"""`shopfloor demo` as a user runs it: starts everything, serves, and Ctrl-C stops it all."""
+"""`shopfloor demo` as a user runs it: starts everything, serves (the API on `--port`), and
+Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import httpx
 import psycopg
 
 from localenv.cluster import world_traversable_tempdir
-from tests.services import eventually
+from tests.services import eventually, free_port
 
 
 def test_demo_starts_serves_and_stops_cleanly() -> None:
     base = world_traversable_tempdir("shopfloor-test-demo-")
     exe = Path(sys.executable).parent / "shopfloor"
+    api_port = free_port()
     proc = subprocess.Popen(
-        [str(exe), "demo", "--db-dir", str(base / "db"), "--speed", "20"],
+        [str(exe), "demo", "--db-dir", str(base / "db"), "--speed", "20", "--port", str(api_port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -39,6 +41,9 @@ def test_demo_starts_serves_and_stops_cleanly() -> None:
         url = re.search(r"^database\s+(\S+)", text, re.M)[1]  # type: ignore[index]
         modbus_port = int(re.search(r"Modbus TCP server 127\.0\.0\.1:(\d+)", text)[1])  # type: ignore[index]
         api = re.search(r"^HTTP API\s+(http://127\.0\.0\.1:\d+)/api/v1/lines", text, re.M)[1]  # type: ignore[index]
+        assert api == f"http://127.0.0.1:{api_port}", text  # the port asked for, nothing else
+        assert f"{api}/docs" in text and f"{api}/healthz" in text, text
+        assert "in use" not in text, text
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM machines").fetchone() == (4,)
         socket.create_connection(("127.0.0.1", modbus_port), timeout=2).close()
@@ -60,8 +65,9 @@ def test_demo_starts_serves_and_stops_cleanly() -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         assert proc.stdout.read().strip().endswith("stopped")
-        with socket.socket() as s:  # the port is free again
-            s.bind(("127.0.0.1", modbus_port))
+        for port in (modbus_port, api_port):  # the ports are free again
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,8 +1,9 @@
 """Property test (hypothesis, seeded and bounded): whatever a sender publishes, through the real
 MQTT adapter, router and batch writer into the real database, the collector goes on. Lone
 surrogates, nesting thousands deep, huge numbers, NaN and infinities, timestamps from year 1 to
-9999 with any offset, wrong types, random bytes: each message is stored, or kept in
-rejected_readings with its reason, and the next good message is stored while /healthz says ok."""
+9999 with any offset, wrong types, random bytes: each message is stored, kept in rejected_readings
+with its reason, or counted missing per tag (it lacks the fields), and the next good message is
+stored while /healthz says ok."""
 
 from __future__ import annotations
 
@@ -128,6 +129,9 @@ async def test_whatever_is_published_collection_goes_on(
     pub = Publisher(mosquitto.port)
     sent = [0]
 
+    def missing() -> int:
+        return sum(collector.health()["sources"][0]["missing_fields"].values())
+
     @settings(
         max_examples=EXAMPLES,
         derandomize=True,
@@ -139,6 +143,7 @@ async def test_whatever_is_published_collection_goes_on(
     def one_message(payload: bytes, topic: str) -> None:
         """In a worker thread, while the collector runs on the test's event loop."""
         before = counts(database_url)
+        missing_before = missing()
         pub.client.publish(f"{root}/{topic}", payload, qos=1).wait_for_publish(10)
         sent[0] += 1
         pub.client.publish(f"{root}/sentinel", json.dumps({"k": sent[0]}), qos=1)
@@ -149,8 +154,10 @@ async def test_whatever_is_published_collection_goes_on(
             time.sleep(0.01)
         else:
             raise AssertionError((payload[:200], collector.health()["problems"]))
-        # the message was stored, or kept with its reason: never silently gone
-        assert after[0] + after[1] > before[0] + before[1], payload[:200]
+        # the message was stored, kept with its reason, or lacked every field (counted per tag
+        # in missing_fields, issue 14): never silently gone
+        gone = after[0] + after[1] == before[0] + before[1]
+        assert not gone or missing() > missing_before, payload[:200]
         health = collector.health()
         assert health["status"] == "ok", (payload[:200], health["problems"])
 

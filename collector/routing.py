@@ -1,5 +1,8 @@
 """Raw readings -> rows of the plant's tags: mapping by (source, address), filters, heartbeat.
 
+Several tags may share a (source, address) (one register that is a machine's state and another
+machine's measurement, one counter shared by two machines): each of them gets every reading.
+
 A reading whose address matches no configured tag is counted and logged once per address, never
 stored under a guessed tag. A reading that cannot be stored as it is goes back as `Rejected`,
 with its reason, for rejected_readings (docs/collector.md, Hostile input): a time implausibly
@@ -47,6 +50,10 @@ class Route:
     deadband: Deadband | None
 
 
+# What a reading address maps to: one tag (its key, or a Route), or every tag that shares it.
+Target = str | Route | tuple[str | Route, ...]
+
+
 class TagRouter:
     def __init__(
         self,
@@ -60,9 +67,10 @@ class TagRouter:
         self.max_age = dt.timedelta(days=settings.max_reading_age_days)
         self.max_lead = dt.timedelta(seconds=settings.max_reading_lead_s)
         self._clock = clock
-        # source -> address -> the tag key (most tags: just map and store) or a Route. One dict
-        # per source, so a reading costs one lookup by address, no (source, address) tuple.
-        self.routes: dict[str, dict[str, str | Route]] = {}
+        # source -> address -> the tag key (most tags: just map and store), a Route, or a
+        # tuple of them when several tags share the address (fan-out: each tag gets the
+        # reading). One dict per source, so a reading costs one lookup by address.
+        self.routes: dict[str, dict[str, Target]] = {}
         for source in cfg.sources:
             by_address = self.routes.setdefault(source.name, {})
             for tag in source.tags:
@@ -70,9 +78,14 @@ class TagRouter:
                 deadband = (
                     Deadband(tag.deadband, tag.heartbeat_s) if tag.deadband is not None else None
                 )
-                by_address[tag.reading_address] = (
-                    Route(tag.key, held, deadband) if held or deadband is not None else tag.key
-                )
+                one = Route(tag.key, held, deadband) if held or deadband is not None else tag.key
+                known = by_address.get(tag.reading_address)
+                if known is None:
+                    by_address[tag.reading_address] = one
+                else:
+                    by_address[tag.reading_address] = (
+                        (*known, one) if isinstance(known, tuple) else (known, one)
+                    )
         self.unmapped: Counter[str] = Counter()  # per source
         self.filtered: Counter[str] = Counter()  # per source: dropped by a deadband
         self.rejected: Counter[str] = Counter()  # per source: kept in rejected_readings
@@ -90,30 +103,31 @@ class TagRouter:
         now = self._clock()
         earliest, latest = now - self.max_age, now + self.max_lead
         last_source: str | None = None
-        by_address: dict[str, str | Route] = {}
+        by_address: dict[str, Target] = {}
         for r in readings:
             source, address, ts, value, quality, text = r
             if source != last_source:
                 by_address = routes.get(source, {})
                 last_source = source
-            route = by_address.get(address)
-            if route.__class__ is str and text is None and earliest <= ts <= latest:
-                append((ts, route, value, int(quality), text))
-            elif route is None:
+            target = by_address.get(address)
+            if target.__class__ is str and text is None and earliest <= ts <= latest:
+                append((ts, target, value, int(quality), text))
+            elif target is None:
                 self._unmapped(r)
             else:
-                key = route if isinstance(route, str) else route.key
                 problem = self._problem(r, now, earliest, latest)
-                if problem is not None:
-                    rejected.append(self._reject(r, key, problem))
-                    continue
-                row = (
-                    (ts, route, value, int(quality), text)
-                    if isinstance(route, str)
-                    else self._special(route, r)
-                )
-                if row is not None:
-                    append(row)
+                for route in target if isinstance(target, tuple) else (target,):
+                    key = route if isinstance(route, str) else route.key
+                    if problem is not None:
+                        rejected.append(self._reject(r, key, problem))
+                        continue
+                    row = (
+                        (ts, route, value, int(quality), text)
+                        if isinstance(route, str)
+                        else self._special(route, r)
+                    )
+                    if row is not None:
+                        append(row)
         if self._refusing and out:
             self._recovered(readings, rejected)
         return Routed(out, rejected)

@@ -121,8 +121,22 @@ class ShopfloorConfig(Model):
                     (f"sources[{si}].name", f"source name {source.name!r} is used twice")
                 )
             names.add(source.name)
+            # Tags may share an address (each gets every reading); it is read once, so they
+            # must read it the same way.
+            shared: dict[str, tuple[str, dict[str, object]]] = {}
             for ti, tag in enumerate(source.tags):
                 where = f"sources[{si}].tags[{ti}]"
+                at, options = shared.setdefault(tag.reading_address, (where, tag.read_options))
+                differ = [k for k, v in tag.read_options.items() if options.get(k) != v]
+                if differ:
+                    problems.append(
+                        (
+                            f"{where}.{differ[0]}",
+                            f"the tag at {at} reads the same address "
+                            f"{tag.reading_address!r}; tags on one address are read once, so "
+                            f"they need the same {' and '.join(differ)}",
+                        )
+                    )
                 if tag.machine not in machines:
                     problems.append((f"{where}.machine", f"no machine {tag.machine!r} in any line"))
                 first, at = keys.setdefault(tag.key.casefold(), (tag.key, where))

@@ -78,3 +78,9 @@ class TagBase(Model):
     def reading_address(self) -> str:
         """The address the adapter puts on this tag's readings; each protocol defines it."""
         raise NotImplementedError
+
+    @property
+    def read_options(self) -> dict[str, object]:
+        """Options that shape the reading but are not in `reading_address`: tags that share an
+        address are read once, so they must agree on these (`shopfloor check` says so)."""
+        return {}

@@ -142,7 +142,11 @@ def _sync_units(conn: psycopg.Connection, machine_id: str, units: int, now: dt.d
             )
 
 
-def tag_ids(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
-    """Active tag ids by (source, address): how the collector maps readings to tags."""
-    rows = conn.execute("SELECT source, address, id FROM tags WHERE active").fetchall()
-    return {(source, address): tag_id for source, address, tag_id in rows}
+def tag_ids(conn: psycopg.Connection) -> dict[tuple[str, str], list[int]]:
+    """Active tag ids by (source, address), ascending: how readings map to tags. Several tags
+    may share an address (one register, two signals); a reading belongs to each of them."""
+    rows = conn.execute("SELECT source, address, id FROM tags WHERE active ORDER BY id").fetchall()
+    ids: dict[tuple[str, str], list[int]] = {}
+    for source, address, tag_id in rows:
+        ids.setdefault((source, address), []).append(tag_id)
+    return ids

@@ -58,9 +58,16 @@ class ReadRequest:
 
 
 def plan(tags: Iterable[tuple[int, ModbusTag]], *, max_gap: int) -> list[ReadRequest]:
-    """Requests for `(unit_id, tag)` pairs, ordered by unit, function code and address."""
+    """Requests for `(unit_id, tag)` pairs, ordered by unit, function code and address.
+
+    Tags that share a reading address (the same registers, decoded the same way) are read and
+    decoded once: the first stands for all, and the collector gives its readings to each."""
     groups: dict[tuple[int, RegisterKind], list[ModbusTag]] = defaultdict(list)
+    seen: set[tuple[int, str]] = set()
     for unit_id, tag in tags:
+        if (unit_id, tag.reading_address) in seen:
+            continue
+        seen.add((unit_id, tag.reading_address))
         groups[(unit_id, tag.table)].append(tag)
     requests: list[ReadRequest] = []
     by_unit_and_code = sorted(groups.items(), key=lambda g: (g[0][0], FUNCTION_CODES[g[0][1]]))

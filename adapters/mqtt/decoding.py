@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple, cast
 
@@ -41,6 +41,13 @@ class _TagPlan(FieldSpec):
     index: int  # position in the source's tags: readings keep configuration order
     address: str  # the tag's reading_address
     key: str  # the tag's key, machine.name: where its missing field is counted
+    # Keys of the later tags with the same reading address: decoded once, by this plan; the
+    # collector gives the reading to each, and a missing field is counted for each.
+    shared: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key, *self.shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +77,22 @@ class MessageDecoder:
         # Each tag's decoding worked out once (its address and paths), not per reading.
         self._exact: dict[str, list[_TagPlan]] = {}  # filter without wildcards -> its tags
         self._wild: list[tuple[str, _TagPlan]] = []  # filters with + or #, matched per topic
+        by_address: dict[str, tuple[str, _TagPlan]] = {}  # one plan per reading address
         for i, tag in enumerate(source.tags):
+            address = tag.reading_address
+            known = by_address.get(address)
+            if known is not None:
+                first = known[1]
+                by_address[address] = (known[0], replace(first, shared=(*first.shared, tag.key)))
+                continue
             spec = (tag.field, tag.timestamp_field, tag.timestamp_format)
-            plan = _TagPlan(*spec, index=i, address=tag.reading_address, key=tag.key)
-            if "+" in tag.topic_filter or "#" in tag.topic_filter:
-                self._wild.append((tag.topic_filter, plan))
+            plan = _TagPlan(*spec, index=i, address=address, key=tag.key)
+            by_address[address] = (tag.topic_filter, plan)
+        for topic_filter, plan in by_address.values():
+            if "+" in topic_filter or "#" in topic_filter:
+                self._wild.append((topic_filter, plan))
             else:
-                self._exact.setdefault(tag.topic_filter, []).append(plan)
+                self._exact.setdefault(topic_filter, []).append(plan)
         self._routes: dict[str, _Route] = {}  # topic name -> its tags, filled lazily
         self._warned_topics: set[str] = set()
         self._absent: set[str] = set()  # tags whose field the last message for them lacked
@@ -112,7 +128,7 @@ class MessageDecoder:
             route = _Route(
                 tuple(plans),
                 tuple(p.address for p in plans),
-                frozenset(p.key for p in plans),
+                frozenset(k for p in plans for k in p.keys),
                 Decoder(plans),
             )
             if len(self._routes) < MAX_ROUTES:
@@ -155,7 +171,8 @@ class MessageDecoder:
         bad: list[tuple[_TagPlan, DecodeError]] = []
         for plan, error in zip(route.plans, errors, strict=True):
             if isinstance(error, MissingField):
-                counts[plan.key] = counts.get(plan.key, 0) + 1
+                for key in plan.keys:
+                    counts[key] = counts.get(key, 0) + 1
                 if plan.key not in self._absent:
                     self._absent.add(plan.key)
                     self._tell(plan, m.topic, self._told_absent, _GONE)
@@ -189,7 +206,7 @@ class MessageDecoder:
             logging.INFO if first else logging.DEBUG,
             what,
             self.source.name,
-            plan.key,
+            ", ".join(plan.keys),
             plan.field,
             topic,
             "; further changes logged at DEBUG" if first else "",

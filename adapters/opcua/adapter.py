@@ -96,8 +96,14 @@ class OpcUaAdapter:
         self.status.extra.update(overflow=0, bad_nodes=0)
         self._queue_size = queue_size
         self._max_batch = max_batch
+        # One monitored item (or Read) per reading address: tags that share it stand for it
+        # by the first of them, and the collector gives its readings to each.
         self._refs: list[tuple[OpcUaTag, NodeRef | BrowsePath]] = []
+        addresses: set[str] = set()
         for tag in source.tags:
+            if tag.reading_address in addresses:
+                continue
+            addresses.add(tag.reading_address)
             try:
                 self._refs.append((tag, parse_node(tag.node)))
             except ConfigurationError as exc:

@@ -118,11 +118,18 @@ class ModbusTag(TagBase):
 
     @property
     def reading_address(self) -> str:
-        """Unit, table, address, type and order: two tags may read the same registers."""
+        """Where and how the value is decoded: unit, table, address, bit, type (and a string's
+        length), order, and scale and offset when set. Tags that read the same registers the
+        same way share it: the adapter reads them once and the collector stores the reading for
+        each tag; decoded differently, they are different addresses."""
         bit = f".{self.bit}" if self.bit is not None else ""
         unit = "" if self.unit_id is None else self.unit_id
         where = f"{unit}/{self.table.value}/{self.address}{bit}"
-        return f"{where}/{self.type.value}/{self.byte_order.value}"
+        length = f"[{self.length}]" if self.length is not None else ""
+        linear = ""
+        if self.scale != 1.0 or self.offset != 0.0:
+            linear = f"*{self.scale!r}+{self.offset!r}"
+        return f"{where}/{self.type.value}{length}/{self.byte_order.value}{linear}"
 
 
 class ModbusDevice(Model):

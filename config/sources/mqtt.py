@@ -123,6 +123,11 @@ class MqttTag(TagBase):
     def reading_address(self) -> str:
         return f"{self.topic_filter}#{self.field or ''}"
 
+    @property
+    def read_options(self) -> dict[str, object]:
+        """Tags on one topic and field are decoded once, so they share the timestamp."""
+        return {"timestamp_field": self.timestamp_field, "timestamp_format": self.timestamp_format}
+
 
 class MqttSource(Model):
     protocol: Literal["mqtt"]

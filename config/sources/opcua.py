@@ -90,6 +90,11 @@ class OpcUaTag(TagBase):
     def reading_address(self) -> str:
         return self.node
 
+    @property
+    def read_options(self) -> dict[str, object]:
+        """Tags on one node share its monitored item, so they share its deadband."""
+        return {"deadband_type": self.deadband_type, "deadband_value": self.deadband_value}
+
 
 def endpoint_host(endpoint: str) -> str:
     """The host of an opc.tcp:// URL; ValueError when it has none or a bad port."""

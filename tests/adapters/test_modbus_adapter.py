@@ -31,6 +31,7 @@ from adapters.modbus.planner import ReadRequest
 from adapters.registry import create_adapter
 from config.sources.modbus import ModbusSource, ModbusTag, RegisterKind
 from tests.adapters.oracles import encode
+from tests.adapters.shared import RoutedSink, config_with
 from tests.services import eventually, free_port
 
 REGISTERS = 200  # each unit serves addresses 0..199 of every table; 200+ is illegal
@@ -557,3 +558,55 @@ async def test_one_failing_unit_behind_a_gateway_does_not_blank_the_other(
     ]
     assert len([m for level, m in messages if level == logging.ERROR]) == 1, messages
     assert any(level == logging.INFO and "recovered" in m for level, m in messages)
+
+
+async def test_tags_on_one_register_each_get_every_reading() -> None:
+    """Issue 14: m1's state register is also m2's `upstream_state` measurement, and one uint32
+    counter is both machines' total; the same register with a scale is another value. Read from
+    a real server and mapped by the real router, each tag gets every reading."""
+    port = free_port()
+    plc = await Plc(port).start()
+    raw: dict[str, Any] = {"protocol": "modbus", "name": "plc", "host": "127.0.0.1"}
+    raw.update(port=port, poll_interval_s=0.1, timeout_s=0.3)
+    raw["tags"] = [
+        {"machine": "m1", "name": "state", "signal": "state", "address": 0},
+        {"machine": "m2", "name": "upstream_state", "address": 0},
+        {"machine": "m1", "name": "total", "signal": "total_count", "address": 2, "type": "uint32"},
+        {"machine": "m2", "name": "total", "signal": "total_count", "address": 2, "type": "uint32"},
+        {"machine": "m2", "name": "upstream_x10", "address": 0, "scale": 10},
+    ]
+    cfg = config_with(raw)
+    (src,) = cfg.sources
+    assert isinstance(src, ModbusSource)
+    tag = {t.key: t for t in src.tags}
+    sink = RoutedSink(cfg)
+    adapter = ModbusAdapter(src, sink)
+    ((request,),) = adapter.schedule.values()
+    assert len(request.tags) == 3  # the shared register and counter are read once per poll
+    try:
+        async with running(adapter):
+            for state, total in [(1, 70_000), (2, 70_001), (1, 70_005)]:
+                await plc.set(tag["m1.state"], state)
+                await plc.set(tag["m1.total"], total)
+                seen = [float(state)], [float(total)]
+                await eventually(
+                    lambda seen=seen: (
+                        (
+                            sink.values("m2.upstream_state")[-1:],
+                            sink.values("m2.total")[-1:],
+                        )
+                        == seen
+                    ),
+                    what=f"state {state} and total {total}",
+                )
+    finally:
+        await plc.stop()
+    address = tag["m1.state"].reading_address
+    sink.assert_each_tag_gets_every_reading("m1.state", "m2.upstream_state", address=address)
+    counter = tag["m1.total"].reading_address
+    sink.assert_each_tag_gets_every_reading("m1.total", "m2.total", address=counter)
+    assert {1.0, 2.0} <= set(sink.values("m2.upstream_state"))
+    assert {70_000.0, 70_001.0, 70_005.0} <= set(sink.values("m1.total"))
+    scaled = tag["m2.upstream_x10"].reading_address
+    assert scaled != address
+    assert [v / 10 for v in sink.values("m2.upstream_x10")[-1:]] == [1.0]  # type: ignore[operator]

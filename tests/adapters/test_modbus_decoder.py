@@ -273,7 +273,7 @@ def test_adapter_readings_bad_for_nan_text_for_strings() -> None:
     assert readings == [
         Reading("plc", "/holding_register/0/uint16/ABCD", TS, 3.0, Quality.GOOD, None),
         Reading("plc", "/holding_register/1/float32/ABCD", TS, None, Quality.BAD, None),
-        Reading("plc", "/holding_register/3/string/ABCD", TS, None, Quality.GOOD, "ABC"),
+        Reading("plc", "/holding_register/3/string[2]/ABCD", TS, None, Quality.GOOD, "ABC"),
         Reading("plc", "/holding_register/5.4/bool/ABCD", TS, 1.0, Quality.GOOD, None),
     ]
     assert ad.status.errors == 0

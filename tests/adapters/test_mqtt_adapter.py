@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from adapters.base import Malformed, Quality, Reading
 from adapters.mqtt import MqttAdapter
 from config.sources.mqtt import MqttSource
+from tests.adapters.shared import RoutedSink, config_with
 from tests.services import Mosquitto, Publisher, eventually, unique, world_traversable_tempdir
 
 DEADLINE_S = 15.0
@@ -827,3 +828,52 @@ async def test_username_password() -> None:
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_tags_on_one_topic_and_field_each_get_every_reading(
+    mosquitto: Mosquitto, publisher: Publisher
+) -> None:
+    """Issue 14: one status field is m1's state and m2's `upstream_state`; one counter topic is
+    both machines' total. Decoded once per message; the real router gives each reading to each
+    tag, and a message without the field counts it missing for both."""
+    root = unique("t/shared")
+    raw: dict[str, Any] = {"protocol": "mqtt", "name": "gw", "host": "127.0.0.1"}
+    raw.update(port=mosquitto.port, client_id=unique("shopfloor-test-"))
+    status = {"topic": f"{root}/status", "field": "state", "timestamp_field": "ts"}
+    raw["tags"] = [
+        {"machine": "m1", "name": "state", "signal": "state", **status},
+        {"machine": "m2", "name": "upstream_state", **status},
+        {"machine": "m1", "name": "total", "signal": "total_count", "topic": f"{root}/count"},
+        {"machine": "m2", "name": "total", "signal": "total_count", "topic": f"{root}/count"},
+    ]
+    cfg = config_with(raw)
+    (src,) = cfg.sources
+    assert isinstance(src, MqttSource)
+    sink = RoutedSink(cfg)
+    run = Running(MqttAdapter(src, sink))
+    await run.wait_connected()
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+    for i, (state, total) in enumerate([(1, 500), (2, 501), (1, 507)]):
+        stamp = (start + dt.timedelta(seconds=i)).isoformat()
+        await publisher.publish(f"{root}/status", f'{{"state": {state}, "ts": "{stamp}"}}')
+        await publisher.publish(f"{root}/count", str(total))
+    await publisher.publish(f"{root}/status", '{"mode": "auto"}')  # no state field
+    await eventually(
+        lambda: (
+            sink.values("m2.total") == [500.0, 501.0, 507.0]
+            and src.name in {r.source for r in sink.readings}
+            and run.adapter.status.missing_fields.get("m2.upstream_state") == 1
+        ),
+        DEADLINE_S,
+        lambda: f"every message; got {sink.rows}, {run.adapter.status.missing_fields}",
+    )
+    await run.close()
+    state_address = f"{root}/status#state"
+    sink.assert_each_tag_gets_every_reading("m1.state", "m2.upstream_state", address=state_address)
+    sink.assert_each_tag_gets_every_reading("m1.total", "m2.total", address=f"{root}/count#")
+    assert sink.values("m1.state") == [1.0, 2.0, 1.0]
+    assert [ts - start for ts, _ in sink.rows["m2.upstream_state"]] == [
+        dt.timedelta(seconds=i) for i in range(3)
+    ]
+    assert run.adapter.status.missing_fields == {"m1.state": 1, "m2.upstream_state": 1}
+    assert run.adapter.status.readings == 6  # one per address and message, not per tag

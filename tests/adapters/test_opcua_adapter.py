@@ -24,6 +24,7 @@ from adapters.base import Quality, Reading
 from adapters.opcua import OpcUaAdapter, browse, browse_cli
 from adapters.opcua.values import severity
 from config.sources.opcua import OpcUaSource
+from tests.adapters.shared import RoutedSink, config_with
 from tests.services import eventually, free_port
 
 NS_URI = "urn:shopfloor:test:line1"
@@ -593,3 +594,40 @@ async def test_browse_cli(plc: PlcServer, tmp_path: Path) -> None:
     )
     # The test server runs without a certificate: nothing to save, a clear error.
     assert code == 1 and not saved.exists()
+
+
+@pytest.mark.parametrize("mode", ["subscription", "polling"])
+async def test_tags_on_one_node_each_get_every_reading(plc: PlcServer, mode: str) -> None:
+    """Issue 14: the line's state node is m1's state and m2's `upstream_state`; one counter node
+    is both machines' good count. One monitored item (or Read) per node, and the real router
+    gives each reading to each tag."""
+    raw = make_source(plc.endpoint, mode=mode, poll_interval_s=0.1).model_dump(mode="json")
+    raw["tags"] = [
+        {"machine": "m1", "name": "state", "signal": "state", "node": "ns=2;s=line1.state"},
+        {"machine": "m2", "name": "upstream_state", "node": "ns=2;s=line1.state"},
+        {"machine": "m1", "name": "good", "signal": "good_count", "node": "ns=2;i=5001"},
+        {"machine": "m2", "name": "good", "signal": "good_count", "node": "ns=2;i=5001"},
+    ]
+    cfg = config_with(raw)
+    (src,) = cfg.sources
+    assert isinstance(src, OpcUaSource)
+    sink = RoutedSink(cfg)
+    run = Running(OpcUaAdapter(src, sink))
+    for state, count in [(2, 8), (1, 9), (2, 12)]:
+        await plc.write("ns=2;s=line1.state", state, variant=ua.VariantType.Int32)
+        await plc.write("ns=2;i=5001", count, variant=ua.VariantType.UInt32)
+        seen = [float(state)], [float(count)]
+        await eventually(
+            lambda seen=seen: (
+                (sink.values("m2.upstream_state")[-1:], sink.values("m2.good")[-1:]) == seen
+            ),
+            DEADLINE_S,
+            f"state {state} and count {count}",
+        )
+    await run.close()
+    sink.assert_each_tag_gets_every_reading(
+        "m1.state", "m2.upstream_state", address="ns=2;s=line1.state"
+    )
+    sink.assert_each_tag_gets_every_reading("m1.good", "m2.good", address="ns=2;i=5001")
+    assert {1.0, 2.0} <= set(sink.values("m1.state"))
+    assert {8.0, 9.0, 12.0} <= set(sink.values("m1.good"))

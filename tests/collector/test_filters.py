@@ -187,3 +187,63 @@ def test_router_refuses_implausible_times_and_unstorable_text_with_reasons() -> 
     now[0] += 30 + LAG_S
     # only the accepted state was held: its heartbeat, never the 1970 one
     assert hb.due("plc1") == [(T0 + dt.timedelta(seconds=630), "m.state", 2.0, 0, None)]
+
+
+SHARED = """
+lines:
+  - id: l1
+    machines:
+      - {id: m1, ideal_cycle_s: 1, state_map: {1: running}}
+      - {id: m2, ideal_cycle_s: 1, state_map: {1: running}}
+sources:
+  - name: plc
+    protocol: modbus
+    host: 127.0.0.1
+    tags:
+      - {machine: m1, name: state, signal: state, address: 0}
+      - {machine: m2, name: upstream_state, address: 0, deadband: 0.5}
+      - {machine: m1, name: total, signal: total_count, address: 2, type: uint32}
+      - {machine: m2, name: total, signal: total_count, address: 2, type: uint32}
+      - {machine: m2, name: upstream_x10, address: 0, scale: 10}
+"""
+
+
+def test_router_gives_a_shared_address_s_readings_to_every_tag() -> None:
+    """Two tags on one address each get every reading (issue 14), each with its own handling:
+    the state is held by the heartbeat, the measurement deadband-filtered. Decoded another way
+    (scale), the same register is another address. A refused reading is refused for each."""
+    cfg = parse_config(SHARED)
+    now = [0.0]
+    hb = StateHeartbeat(30, clock=lambda: now[0])
+    router = TagRouter(cfg, hb, clock=lambda: T0)
+    addr = {t.key: t.reading_address for _, t in cfg.tags()}
+    assert addr["m1.state"] == addr["m2.upstream_state"] != addr["m2.upstream_x10"]
+    assert addr["m1.total"] == addr["m2.total"]
+    t1, t2 = T0 + dt.timedelta(seconds=1), T0 + dt.timedelta(seconds=2)
+    routed = router.route(
+        [
+            Reading("plc", addr["m1.state"], T0, 1.0),
+            Reading("plc", addr["m1.total"], T0, 100.0),
+            Reading("plc", addr["m1.state"], t1, 1.2),  # within m2's deadband
+            Reading("plc", addr["m1.total"], t1, 101.0),
+            Reading("plc", addr["m2.upstream_x10"], t1, 12.0),
+            Reading("plc", addr["m1.total"], T0 + dt.timedelta(days=1), 102.0),  # refused
+            Reading("plc", addr["m1.state"], t2, 2.0),
+        ]
+    )
+    assert routed.rows == [
+        (T0, "m1.state", 1.0, 0, None),
+        (T0, "m2.upstream_state", 1.0, 0, None),
+        (T0, "m1.total", 100.0, 0, None),
+        (T0, "m2.total", 100.0, 0, None),
+        (t1, "m1.state", 1.2, 0, None),
+        (t1, "m1.total", 101.0, 0, None),
+        (t1, "m2.total", 101.0, 0, None),
+        (t1, "m2.upstream_x10", 12.0, 0, None),
+        (t2, "m1.state", 2.0, 0, None),
+        (t2, "m2.upstream_state", 2.0, 0, None),
+    ]
+    assert [r.key for r in routed.rejected] == ["m1.total", "m2.total"]
+    assert (router.filtered["plc"], router.unmapped["plc"]) == (1, 0)
+    now[0] += 30 + LAG_S
+    assert hb.due("plc") == [(t2 + dt.timedelta(seconds=30), "m1.state", 2.0, 0, None)]

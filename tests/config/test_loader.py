@@ -241,3 +241,63 @@ def test_simulation_section_references_are_checked() -> None:
     found = problems_of(text)
     assert ("simulation.machines.m9", "no machine 'm9' in any line", 17) in found
     assert ("simulation.machines.m1.failure_reasons", "no stop reason with code 999", 18) in found
+
+
+SHARED_ADDRESSES = """
+lines:
+  - id: l1
+    machines:
+      - {id: m1, ideal_cycle_s: 1, state_map: {1: running}}
+      - {id: m2, ideal_cycle_s: 1, state_map: {1: running}}
+sources:
+  - name: plc
+    protocol: modbus
+    host: 127.0.0.1
+    tags:
+      - {machine: m1, name: state, signal: state, address: 0}
+      - {machine: m2, name: upstream_state, address: 0}
+      - {machine: m1, name: total, signal: total_count, address: 2, type: uint32}
+      - {machine: m2, name: total, signal: total_count, address: 2, type: uint32}
+  - name: ua
+    protocol: opcua
+    endpoint: opc.tcp://127.0.0.1:4840
+    tags:
+      - {machine: m1, name: speed, node: "ns=2;s=line1.speed", deadband_type: absolute,
+         deadband_value: 0.5}
+      - {machine: m2, name: feed_speed, node: "ns=2;s=line1.speed", deadband_type: absolute,
+         deadband_value: 0.5}
+  - name: gw
+    protocol: mqtt
+    host: 127.0.0.1
+    tags:
+      - {machine: m1, name: good, signal: good_count, topic: line1/count, field: good}
+      - {machine: m2, name: good, signal: good_count, topic: line1/count, field: good}
+"""
+
+
+def test_check_accepts_tags_that_share_an_address(tmp_path: Path) -> None:
+    """Issue 14: two tags on one register, node or topic and field are legitimate; tags on one
+    address are read once, so `check` names those that would read it differently."""
+    ok = tmp_path / "shared.yaml"
+    ok.write_text(SHARED_ADDRESSES)
+    proc = run_shopfloor("check", str(ok))
+    assert proc.returncode == 0, proc.stderr
+    assert "OK (1 line(s), 2 machine(s)" in proc.stdout
+    bad = tmp_path / "differ.yaml"
+    bad.write_text(
+        SHARED_ADDRESSES.replace("0.5}\n  - name: gw", "2}\n  - name: gw").replace(
+            "{machine: m2, name: good, signal: good_count, topic: line1/count, field: good}",
+            "{machine: m2, name: good, signal: good_count, topic: line1/count, field: good, "
+            "timestamp_field: ts}",
+        )
+    )
+    proc = run_shopfloor("check", str(bad))
+    assert proc.returncode == 1
+    assert (
+        "sources[1].tags[1].deadband_value (line 23): the tag at sources[1].tags[0] reads the "
+        "same address 'ns=2;s=line1.speed'; tags on one address are read once, so they need "
+        "the same deadband_value" in proc.stderr
+    ), proc.stderr
+    assert "sources[2].tags[1].timestamp_field (line 29): the tag at sources[2].tags[0]" in (
+        proc.stderr
+    ), proc.stderr

@@ -37,7 +37,7 @@ def migrated_url(database_url: str) -> str:
 @pytest.fixture
 def ids(migrated_url: str) -> list[int]:
     with psycopg.connect(migrated_url) as conn:
-        return sorted(tag_ids(conn).values())
+        return sorted(i for ids in tag_ids(conn).values() for i in ids)
 
 
 @pytest.fixture

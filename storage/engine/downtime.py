@@ -24,8 +24,9 @@ from config.plant import StopReason
 from kpi import Interval
 from kpi.spans import Span, clip, intersect, union
 from storage import samples
-from storage.engine.downtime_read import RollupStops, rollup_spans, rollup_stops
+from storage.engine.downtime_read import RollupStops, rollup_stops
 from storage.engine.plant import Plant
+from storage.engine.rollup_read import rollup_spans
 from storage.engine.sums import raw_timelines
 from storage.reason_rollups import Key, stop_parts
 
@@ -171,7 +172,7 @@ async def rollup_downtime(
     """The Pareto of [s, e) (e <= now) from rollups for whole minutes where they are exact,
     raw samples for the rest: equal to `downtime_rows` over the raw timelines."""
     runs = union(productive)
-    mid, parts = await rollup_spans(conn, plant, machine_ids, s, e)
+    mid, parts = await rollup_spans(conn, plant.cfg.settings.kpi, machine_ids, s, e)
     tags = await samples.machine_tags(conn)
     wanted = [
         (m, piece) for m in machine_ids if m in tags for piece in _raw_pieces(s, e, parts.get(m))

@@ -20,9 +20,6 @@ from typing import Any
 import psycopg
 
 from kpi.spans import Span, clip, subtract
-from storage import rollups
-from storage.engine.plant import Plant
-from storage.engine.rollup_read import first_minutes
 from storage.engine.windows import HOUR, MINUTE, ceil_to, floor_to, split_hours
 from storage.reason_rollups import Key
 
@@ -77,30 +74,6 @@ SELECT {CARRIED_LO}, machine_id, piece, reason, time_class, NULL, NULL FROM u WH
 UNION ALL
 SELECT {CARRIED_HI}, machine_id, piece, reason, time_class, NULL, NULL FROM u WHERE c_hi
 """
-
-
-async def rollup_spans(
-    conn: psycopg.AsyncConnection,
-    plant: Plant,
-    machine_ids: Sequence[str],
-    s: dt.datetime,
-    e: dt.datetime,
-) -> tuple[Span | None, dict[str, Span]]:
-    """The window's rollup span [lo, hi) (whole minutes before every machine's covered_until;
-    None: none) and each machine's part of it: from its first minute row on (rows start at its
-    first reading; before that the window is read raw, as raw-only does). The same rule as the
-    KPIs' (storage.engine.sums, docs/engine.md "Where the figures come from")."""
-    covered = await rollups.covered_until(conn, list(machine_ids), kpi=plant.cfg.settings.kpi)
-    found = [covered.get(m) for m in machine_ids]
-    if not found or any(c is None for c in found):
-        return None, {}
-    c = min(t for t in found if t is not None)
-    lo, hi = ceil_to(s, MINUTE), min(floor_to(e, MINUTE), floor_to(c, MINUTE))
-    if lo >= hi:
-        return None, {}
-    first = await first_minutes(conn, machine_ids, lo, hi)
-    parts = {m: (f, hi) for m, f in first.items() if f is not None and f < hi}
-    return ((lo, hi), parts) if parts else (None, {})
 
 
 @dataclass

@@ -13,8 +13,11 @@ from typing import Any
 
 import psycopg
 
+from config.settings import KpiSettings
 from kpi import Counts, StateSeconds, Sums, TimeSums, time_elements
-from storage.engine.windows import PieceColumns, Pieces, Region
+from kpi.spans import Span
+from storage import rollups
+from storage.engine.windows import MINUTE, PieceColumns, Pieces, Region, ceil_to, floor_to
 from storage.rollups import COUNT_COLUMNS, FLAG_COLUMNS, STATE_COLUMNS, UNIT_COLUMNS
 
 _INTEGERS = frozenset({"down_starts", "good", "reject", "total", *FLAG_COLUMNS, *UNIT_COLUMNS})
@@ -97,6 +100,31 @@ async def first_minutes(
         await cur.execute(_FIRST_SQL, {"ids": list(machine_ids), "lo": lo, "hi": hi})
         found: dict[str, dt.datetime] = dict(await cur.fetchall())
     return {m: found.get(m) for m in machine_ids}
+
+
+async def rollup_spans(
+    conn: psycopg.AsyncConnection,
+    kpi: KpiSettings,
+    machine_ids: Sequence[str],
+    s: dt.datetime,
+    e: dt.datetime,
+) -> tuple[Span | None, dict[str, Span]]:
+    """The window's rollup span [lo, hi) (whole minutes before every machine's covered_until;
+    None: none) and each machine's part of it: from its first minute row on (rows start at its
+    first reading; before that the window is read raw, as raw-only does). The same rule as the
+    KPIs' and the downtime's (storage.engine.sums, storage.engine.downtime; docs/engine.md
+    "Where the figures come from")."""
+    covered = await rollups.covered_until(conn, list(machine_ids), kpi=kpi)
+    found = [covered.get(m) for m in machine_ids]
+    if not found or any(c is None for c in found):
+        return None, {}
+    c = min(t for t in found if t is not None)
+    lo, hi = ceil_to(s, MINUTE), min(floor_to(e, MINUTE), floor_to(c, MINUTE))
+    if lo >= hi:
+        return None, {}
+    first = await first_minutes(conn, machine_ids, lo, hi)
+    parts = {m: (f, hi) for m, f in first.items() if f is not None and f < hi}
+    return ((lo, hi), parts) if parts else (None, {})
 
 
 def _in(region: Region, column: str) -> str:

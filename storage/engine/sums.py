@@ -40,17 +40,14 @@ from kpi import (
     window_sums,
 )
 from kpi.spans import Span, clip
-from storage import rollups, samples
+from storage import samples
 from storage.engine.plant import Plant
-from storage.engine.rollup_read import NO_ROWS, Row, first_minutes, rollup_rows
+from storage.engine.rollup_read import NO_ROWS, Row, rollup_rows, rollup_spans
 from storage.engine.rollup_read import bucket_counts as rollup_bucket_counts
 from storage.engine.rollup_read import bucket_sums as rollup_bucket_sums
 from storage.engine.windows import (
-    MINUTE,
     Pieces,
     RegionCutter,
-    ceil_to,
-    floor_to,
 )
 
 T = TypeVar("T")
@@ -149,16 +146,10 @@ async def bucket_results(
     # machines whose rollup part starts after mid[0] (mid[1]: none), see the module docstring
     starts: dict[str, dt.datetime] = {}
     if use_rollups:
-        covered = await rollups.covered_until(conn, list(machine_ids), kpi=plant.cfg.settings.kpi)
-        c = min((covered.get(m) for m in machine_ids), key=_none_first, default=None)
-        lo, hi = ceil_to(s, MINUTE), floor_to(e, MINUTE)
-        if c is not None:
-            hi = min(hi, floor_to(c, MINUTE))
-            if lo < hi:
-                first = await first_minutes(conn, machine_ids, lo, hi)
-                starts = {m: hi if f is None else f for m, f in first.items() if f != lo}
-                if any(starts.get(m, lo) < hi for m in machine_ids):
-                    mid = (lo, hi)
+        mid, parts = await rollup_spans(conn, plant.cfg.settings.kpi, machine_ids, s, e)
+        if mid is not None:
+            starts = {m: parts[m][0] if m in parts else mid[1] for m in machine_ids}
+            starts = {m: start for m, start in starts.items() if start != mid[0]}
 
     def raw_spans(machine_id: str) -> list[Span]:
         """The machine's raw parts of [s, e): all of it, or the edges around its rollup part."""
@@ -218,10 +209,6 @@ def _parts(buckets: Sequence[Bucket], lo: dt.datetime, hi: dt.datetime) -> list[
         if part:
             out.append((i, part))
     return out
-
-
-def _none_first(t: dt.datetime | None) -> dt.datetime:
-    return dt.datetime.min.replace(tzinfo=dt.UTC) if t is None else t
 
 
 class _RollupBuckets:

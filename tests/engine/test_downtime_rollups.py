@@ -19,8 +19,7 @@ import pytest
 
 from config import ShopfloorConfig
 from storage.engine import DowntimeRow, KpiEngine
-from storage.engine.downtime_read import rollup_spans
-from storage.engine.plant import Plant
+from storage.engine.rollup_read import rollup_spans
 from tests.engine.plant import M, plant_config, refresh, setup_db, shift, write
 from tests.kpi.builders import DOWN, IDLE, PLANNED, RUN, SETUP, at, heartbeat
 
@@ -151,7 +150,7 @@ async def test_rollups_equal_raw(database_url: str, with_calendar: bool, now: st
     windows = [(t(a), t(b)) for a, b in WINDOWS]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await refresh(conn, cfg, n)
-        mid, parts = await rollup_spans(conn, Plant(cfg), ["m1", "m2"], t("05:00"), n)
+        mid, parts = await rollup_spans(conn, cfg.settings.kpi, ["m1", "m2"], t("05:00"), n)
         assert mid is not None and set(parts) == {"m1", "m2"}  # the rollups are read
         got = await compare(conn, cfg, windows, n)
     if not (with_calendar and now == "16:00"):

@@ -13,9 +13,9 @@ from kpi import Interval, TimeClass
 from storage.reason_rollups import minute_rows
 from storage.retention import enforce
 from storage.rollups import refresh
-from storage.writer import BatchWriter, ReadingRow
 from tests.kpi.builders import heartbeat
-from tests.storage.conftest import at, plant, tag_id
+from tests.storage.conftest import at, plant
+from tests.storage.test_rollups import write_story
 
 RUN, IDLE, DOWN = 1, 2, 3  # the storage plant's state map (0 is planned_stop)
 
@@ -59,18 +59,6 @@ def story() -> dict[str, list[tuple[dt.datetime, float | None]]]:
     }
 
 
-async def write(db: psycopg.AsyncConnection, data: dict) -> None:
-    writer = BatchWriter(db)
-    await writer.refresh_tags()
-    rows = [
-        ReadingRow(t, await tag_id(db, "m1", name), None if v is None else float(v))
-        for name, samples in data.items()
-        for t, v in samples
-    ]
-    result = await writer.write(rows)
-    assert not result.rejected
-
-
 MINUTES = (
     "SELECT minute, reason, time_class, duration_us / 1e6, starts, carried FROM downtime_minutes "
     "WHERE machine_id = 'm1' ORDER BY 1, 2, 3"
@@ -93,7 +81,7 @@ async def rows(db: psycopg.AsyncConnection, sql: str) -> list[tuple]:
 
 async def test_refresh_writes_stop_time_by_reason(conn: psycopg.AsyncConnection) -> None:
     cfg = plant()
-    await write(conn, story())
+    await write_story(conn, story())
     await refresh(conn, cfg, now=at(130))
     minutes = await rows(conn, MINUTES)
     # the long down: 06:20:05 - 07:27:40, reason 101, one start, carried in every later minute
@@ -119,7 +107,7 @@ async def test_refresh_writes_stop_time_by_reason(conn: psycopg.AsyncConnection)
     await refresh(conn, cfg, now=at(130))
     assert await rows(conn, MINUTES) == minutes
     late = {"state": heartbeat([(at(50), RUN)], until=at(50.5)), "reason": [(at(51), 0)]}
-    await write(conn, late)  # 06:50 - 06:50:30 running: the long down is two now
+    await write_story(conn, late)  # 06:50 - 06:50:30 running: the long down is two now
     await refresh(conn, cfg, now=at(130))
     incremental = (await rows(conn, MINUTES), await rows(conn, HOURS))
     assert [r[0] for r in incremental[0] if r[1:3] == (101, "down") and r[4]] == [at(20), at(50)]

@@ -307,13 +307,13 @@ class OpcUaAdapter:
         next_poll = loop.time()
         while not (self._stop.is_set() or self._lost.is_set()):
             if tags:
+                sent = dt.datetime.now(dt.UTC)  # `timestamp: collector` stamps with this
                 results = await asyncio.wait_for(
                     client.uaclient.read(params), self.source.timeout_s
                 )
-                now = dt.datetime.now(dt.UTC)
                 for tag, dv in zip(tags, results, strict=True):
                     if self._readable(tag, dv):
-                        self._emit(tag, dv, now)
+                        self._emit(tag, dv, sent)
             next_poll += self.source.poll_interval_s
             next_poll = max(next_poll, loop.time())  # a slow read skips polls, never bursts
             await pause(self._stop, next_poll - loop.time())
@@ -343,7 +343,8 @@ class OpcUaAdapter:
     def _emit(self, tag: OpcUaTag, dv: ua.DataValue, now: dt.datetime | None = None) -> None:
         now = now or dt.datetime.now(dt.UTC)
         try:
-            value, text, quality, ts = from_datavalue(dv, self.source.timestamp, now)
+            stamp = tag.timestamp or self.source.timestamp
+            value, text, quality, ts = from_datavalue(dv, stamp, now)
         except DecodeError as exc:
             self.status.malformed += 1
             level = logging.DEBUG if tag.key in self._warned_tags else logging.WARNING

@@ -101,7 +101,10 @@ def aware(ts: dt.datetime) -> dt.datetime:
 
 
 def pick_timestamp(dv: ua.DataValue, which: str, fallback: dt.datetime) -> dt.datetime:
-    """Source or server timestamp as configured, else the other one, else `fallback`."""
+    """Source or server timestamp as configured, else the other one, else `fallback`;
+    `collector`: `fallback` always (the collector's clock when it read or received the value)."""
+    if which == "collector":
+        return fallback
     order = (dv.SourceTimestamp, dv.ServerTimestamp)
     if which == "server":
         order = order[::-1]

@@ -68,10 +68,18 @@ class OpcUaSecurity(Model):
         return self
 
 
+Timestamp = Literal["source", "server", "collector"]
+"""Which clock stamps a reading: the device's SourceTimestamp, the server's, or the collector's
+when it read the value (polling) or received it (subscription)."""
+
+
 class OpcUaTag(TagBase):
     node: str = Field(
         description="node id as UaExpert shows it: ns=2;s=..., ns=2;i=..., nsu=<uri>;s=..., "
         "or a browse path /0:Objects/2:Line1/2:State"
+    )
+    timestamp: Timestamp | None = Field(
+        default=None, description="this tag's reading time, as the source's `timestamp`"
     )
     deadband_type: Literal["absolute", "percent"] | None = None
     deadband_value: Annotated[float, Bounds(0, None)] | None = Field(
@@ -92,8 +100,13 @@ class OpcUaTag(TagBase):
 
     @property
     def read_options(self) -> dict[str, object]:
-        """Tags on one node share its monitored item, so they share its deadband."""
-        return {"deadband_type": self.deadband_type, "deadband_value": self.deadband_value}
+        """Tags on one node share its monitored item or read, so they share its deadband and
+        its timestamp."""
+        return {
+            "deadband_type": self.deadband_type,
+            "deadband_value": self.deadband_value,
+            "timestamp": self.timestamp,
+        }
 
 
 def endpoint_host(endpoint: str) -> str:
@@ -125,7 +138,11 @@ class OpcUaSource(Model):
     )
     queue_size: Annotated[int, Bounds(1, 65535)] = 10
     poll_interval_s: PollInterval = 1.0
-    timestamp: Literal["source", "server"] = "source"
+    timestamp: Timestamp = Field(
+        default="source",
+        description="source, server, or collector: the collector's clock when it read (polling) "
+        "or received (subscription) the value; a tag's own `timestamp` overrides it",
+    )
     timeout_s: Timeout = 5.0
     reconnect_min_s: ReconnectDelay = Field(default=1.0, description="first reconnect delay")
     reconnect_max_s: ReconnectDelay = Field(default=30.0, description="reconnect delay cap")

@@ -103,6 +103,7 @@ SRV = dt.datetime(2026, 3, 1, 9)
         (SRC, None, "server", SRC),
         (None, None, "source", None),
         (dt.datetime(1601, 1, 1), None, "source", None),  # OPC UA's "no time"
+        (SRC, SRV, "collector", None),  # the collector's clock, whatever the server says
     ],
 )
 def test_pick_timestamp(

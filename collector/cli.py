@@ -394,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("serve", "collector.runner", "run_serve", "serve the HTTP API only"),
         ("simulate", "simulators.cli", "run", "run the bundled PLC simulators a config describes"),
         ("browse", "adapters.opcua.browse_cli", "run", "list an OPC UA server's variables"),
+        ("listen", "adapters.mqtt.listen_cli", "run", "list MQTT topics and JSON fields"),
     ]:
         # `run` and `serve` also take --host and --port for the API
         options = "configure_api_parser" if verb in ("run", "serve") else "configure_parser"

@@ -1,4 +1,5 @@
-"""`shopfloor browse opc.tcp://…`: print a server's variables as a table for the tag map.
+"""`shopfloor browse opc.tcp://…`: print a server's variables as a table, or as a draft
+`tags:` block for an OPC UA source (`--format yaml`, named by adapters.tag_draft's rule).
 
 The collector's CLI owns the command; it calls `configure_parser` on its sub-parser and
 `run(args)` for the exit code.
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.errors import AdapterError
-from adapters.opcua.browse import BrowseEntry, browse
+from adapters.opcua.browse import Browsed, BrowseEntry, browse
 from adapters.opcua.connection import save_server_certificate
+from adapters.tag_draft import Found, add_draft_arguments, draft_tags, render_tags
 from config.sources.opcua import OpcUaSecurity, SecurityMode, SecurityPolicy
 
 PASSWORD_ENV = "SHOPFLOOR_OPCUA_PASSWORD"
@@ -49,7 +51,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="fetch the certificate the server presents, write it (DER) and "
         "exit: inspect it, then name it as security.server_certificate",
     )
-    parser.add_argument("--max-depth", type=int, default=10)
+    parser.add_argument(
+        "--root",
+        metavar="NODE",
+        help="list only below this node: a node id (ns=2;s=Line1) or a browse path "
+        "(/0:Objects/2:Line1); default: the Objects folder",
+    )
+    add_draft_arguments(parser, "opcua", "the browse paths")
+    parser.add_argument(
+        "--max-depth", type=int, default=10, help="levels below the root (default 10)"
+    )
     parser.add_argument(
         "--include-server",
         action="store_true",
@@ -89,12 +100,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     password = args.password if args.password is not None else os.environ.get(PASSWORD_ENV)
     try:
-        entries = asyncio.run(
+        found = asyncio.run(
             browse(
                 args.endpoint,
                 username=args.username,
                 password=password,
                 security=security,
+                root=args.root,
                 max_depth=args.max_depth,
                 include_server=args.include_server,
                 timeout_s=args.timeout,
@@ -103,7 +115,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (AdapterError, OSError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print_table(entries, out)
+    if args.format == "yaml":
+        print_yaml(found, args.endpoint, args.machine, out)
+    else:
+        print_table(found, out)
     return 0
 
 
@@ -115,3 +130,18 @@ def print_table(entries: Sequence[BrowseEntry], out: TextIO) -> None:
     for r in rows:
         print(f"{r.node_id:<{w0}}  {r.browse_path:<{w1}}  {r.data_type}", file=out)
     print(f"{len(entries)} variable(s)", file=out)
+
+
+def print_yaml(found: Browsed, endpoint: str, machine: str | None, out: TextIO) -> None:
+    """The draft tag map: node ids (the browse path and data type as comments)."""
+    items = [
+        Found(e.below_root, (("node", e.node_id),), f"{e.data_type}  {e.browse_path}")
+        for e in found
+    ]
+    tags = draft_tags(items, machine=machine, root_name=found.root_name)
+    header = [
+        f"shopfloor browse {endpoint}: {len(tags)} variable(s) below {found.root_path}",
+        "Paste under an opcua source. machine: the first object below the root (or the root",
+        "itself); TODO where none was found. name: from the browse path. Review both.",
+    ]
+    out.write(render_tags(tags, header, quoted_key="node"))

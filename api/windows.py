@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from api.errors import BadParameter, shown
 from api.models import Window
 from config.plant import Calendar
-from kpi import shift_at, shift_instances
+from kpi import ShiftInstance, shift_at, shift_instances
 from kpi.buckets import bucket_size, bucket_spans, parse_bucket
 from kpi.limits import TIME_MAX, TIME_MIN, time_problem
 
@@ -70,17 +70,32 @@ def parse_time(name: str, raw: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def _last_shift_before(calendar: Calendar, t: dt.datetime) -> ShiftInstance | None:
+    """The shift that ended last at or before `t`, within LOOKBACK."""
+    ended = [i for i in shift_instances(calendar, t - LOOKBACK, t) if i.end <= t]
+    return max(ended, key=lambda i: (i.end, i.start)) if ended else None
+
+
 def default_window(calendar: Calendar | None, now: dt.datetime) -> Window:
     """The current shift so far; else the last shift that ended; else the last 8 hours."""
     if calendar is not None:
         current = shift_at(calendar, now)
         if current is not None and current.start < now:
             return Window(start=current.start, end=now, shift=current.name, defaulted=True)
-        ended = [i for i in shift_instances(calendar, now - LOOKBACK, now) if i.end <= now]
-        if ended:
-            last = max(ended, key=lambda i: (i.end, i.start))
+        last = _last_shift_before(calendar, now)
+        if last is not None:
             return Window(start=last.start, end=last.end, shift=last.name, defaulted=True)
     return Window(start=now - NO_CALENDAR_WINDOW, end=now, defaulted=True)
+
+
+def previous_shift(cal: Calendar | None, current: Window) -> Window:
+    """The shift that ended last before `current` began; without a calendar (or a shift in
+    LOOKBACK), the same length of time just before it."""
+    last = _last_shift_before(cal, current.start) if cal is not None else None
+    if last is not None:
+        return Window(start=last.start, end=last.end, shift=last.name, defaulted=False)
+    span = NO_CALENDAR_WINDOW if cal is None else current.end - current.start
+    return Window(start=current.start - span, end=current.start, defaulted=False)
 
 
 def resolve_window(

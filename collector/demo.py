@@ -132,7 +132,8 @@ async def _run(
             )
         )
         await until(services_ready, [services])  # a failed start raises here
-        print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs){moved}")
+        print(f"dashboard    {api}/{moved}")
+        print(f"HTTP API     {api}/api/v1/lines  (OpenAPI: {api}/docs)")
         print(f"health       {api}/healthz  {api}/metrics")
         print("collecting. Ctrl-C stops.", flush=True)
         waiter = asyncio.ensure_future(sims.wait())

@@ -24,8 +24,11 @@ AFTER_SHIFT = t("15:00")  # "now" unless a test sets another
 
 
 @contextlib.contextmanager
-def plant_database(cluster: LocalCluster, prefix: str = "api") -> Iterator[str]:
-    """A migrated database with the test plant synced, readings not yet written; dropped after."""
+def plant_database(
+    cluster: LocalCluster, prefix: str = "api", cfg: ShopfloorConfig | None = None
+) -> Iterator[str]:
+    """A migrated database with the test plant (or `cfg`) synced, readings not yet written;
+    dropped after."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     base = cluster.url.rsplit("/", 1)[0]
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
@@ -34,7 +37,7 @@ def plant_database(cluster: LocalCluster, prefix: str = "api") -> Iterator[str]:
     try:
         with psycopg.connect(url) as conn:
             migrate(conn)
-            sync_plant(conn, plant(), now=t("00:00"))
+            sync_plant(conn, cfg or plant(), now=t("00:00"))
             conn.commit()
         yield url
     finally:
@@ -48,13 +51,16 @@ def plant_url(pg_cluster: LocalCluster) -> Iterator[str]:
         yield url
 
 
-async def write_readings(url: str) -> int:
-    """The examples' readings through the batch writer, as the collector would store them."""
+async def write_readings(
+    url: str, data: dict[tuple[str, str], list[tuple[dt.datetime, float]]] | None = None
+) -> int:
+    """The examples' readings (or `data`, by machine and tag name) through the batch writer, as
+    the collector would store them."""
     with psycopg.connect(url) as conn:
         ids = {(m, n): i for m, n, i in conn.execute("SELECT machine_id, name, id FROM tags")}
     rows = [
         (time, ids[key], value, 0, None)
-        for key, samples in readings().items()
+        for key, samples in (data or readings()).items()
         for time, value in samples
     ]
     writer = await BatchWriter.connect(url)

@@ -45,7 +45,7 @@ def test_with_keys_every_api_route_declares_the_bearer_scheme() -> None:
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     ops = operations(doc)
     api = [p for p in ops if p.startswith("/api/v1/")]
-    assert len(api) == 13
+    assert len(api) == 15  # + /overview and /lines/{line}/windows (the dashboard's)
     for path in api:
         assert ops[path]["security"] == [{"HTTPBearer": []}], path
         assert "401" in ops[path]["responses"], path

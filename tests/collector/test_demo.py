@@ -43,6 +43,7 @@ def test_demo_starts_serves_and_stops_cleanly() -> None:
         api = re.search(r"^HTTP API\s+(http://127\.0\.0\.1:\d+)/api/v1/lines", text, re.M)[1]  # type: ignore[index]
         assert api == f"http://127.0.0.1:{api_port}", text  # the port asked for, nothing else
         assert f"{api}/docs" in text and f"{api}/healthz" in text, text
+        assert re.search(rf"^dashboard\s+{re.escape(api)}/$", text, re.M), text
         assert "in use" not in text, text
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM machines").fetchone() == (4,)

@@ -1,9 +1,12 @@
 """The one reconnect policy of every adapter: how long to wait, and what to log.
 
 `Backoff`: the wait after a failure doubles from a first delay up to a cap, and starts over after
-a success. `FailureLog`: what fails (a connection, a session, one unit behind a gateway) is logged
-at ERROR the first time, at DEBUG while it keeps failing, at INFO when it recovers (Home
-Assistant's rule), through the adapter's own logger, so a dead PLC does not flood the log.
+a success. `FailureLog`: what fails (a source's connection or session, one unit behind a gateway)
+is logged at WARNING the first time, with the reason, at DEBUG while it keeps failing (every
+retry), at INFO when it recovers, through the adapter's own logger: a PLC that restarts is two
+lines at the default verbosity, one when it goes and one when it is back, however long it is away.
+An adapter names the source's own outage by one `what` (a server stop is one line, not one per
+tag or request), and keeps the library's own messages about it below (collector/logs.py).
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ class Backoff:
 
 
 class FailureLog:
-    """ERROR when `what` first fails, DEBUG while it keeps failing, INFO when it recovers."""
+    """WARNING when `what` first fails, DEBUG while it keeps failing, INFO when it recovers.
+
+    An error nobody foresaw (`exc_info=True`: a bug, not the plant's trouble) is an ERROR with its
+    traceback instead, still once."""
 
     def __init__(self, log: logging.Logger, source: str) -> None:
         self._log = log
@@ -47,7 +53,8 @@ class FailureLog:
             self._log.debug("%s: %s still failing: %s", self._source, what, text)
             return
         self.failing.add(what)
-        self._log.error(
+        self._log.log(
+            logging.ERROR if exc_info else logging.WARNING,
             "%s: %s failing: %s (will keep trying; repeats are logged at DEBUG)",
             self._source,
             what,
@@ -65,10 +72,11 @@ class FailureLog:
                 was = True
         return was
 
-    def connected(self, what: str, detail: str, *, first: bool) -> None:
-        """A connection made: INFO when it ends a failure or is a reconnect, else DEBUG."""
+    def connected(self, what: str, detail: str) -> None:
+        """A connection made: INFO when it ends a failure of `what`, else DEBUG (a first
+        connect, or a reconnect the adapter chose, is no news at the default verbosity)."""
         if not self.recovered(what, detail=f": {detail}"):
-            self._log.log(logging.DEBUG if first else logging.INFO, "%s: %s", self._source, detail)
+            self._log.debug("%s: %s", self._source, detail)
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:

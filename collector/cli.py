@@ -329,7 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shopfloor", description="Shop-floor data: PLCs to TimescaleDB, KPIs over HTTP."
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-v info, -vv debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output (-v debug and the libraries' warnings, -vv everything)",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 

@@ -72,7 +72,7 @@ class DatabaseSink:
         self._backoff = BACKOFF_MIN_S
         if self._down:
             self._down = False
-            log.warning("database reachable again")
+            log.info("database reachable again")
         return True
 
     def _setup(self) -> None:

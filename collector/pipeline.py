@@ -134,7 +134,7 @@ class Pipeline:
             if len(self.spool) and self.db.up:
                 await self._replay_one()
             elif len(self.spool) and self.db.retry_due() and await self.db.connect():
-                log.warning("replaying %d spooled readings", self.spool.stats().rows)
+                log.info("replaying %d spooled readings", self.spool.stats().rows)
             if self._closing and not self._pending and not self._rejected:
                 return
 
@@ -231,7 +231,7 @@ class Pipeline:
             self.spool_error = f"{type(exc).__name__}: {exc}"
             return False
         if self.spool_error is not None:
-            log.warning("the spool stores batches again")
+            log.info("the spool stores batches again")
             self.spool_error = None
         return stored
 
@@ -249,7 +249,7 @@ class Pipeline:
         left = self.spool.stats()
         now = time.monotonic()
         if not left.batches:
-            log.warning("spool drained: %d readings replayed", self.replayed_rows)
+            log.info("spool drained: %d readings replayed", self.replayed_rows)
         elif now - self._progress_at >= PROGRESS_EVERY_S:
             self._progress_at = now
             log.info("replaying the spool: %d readings left", left.rows)

@@ -138,7 +138,7 @@ class Simulators:
                 self._truth.close(0.0, self.clock.epoch)
             raise errors[0]
         for fe in self._started:
-            log.info("%s: %s", fe.name, fe.describe())
+            log.debug("%s: %s", fe.name, fe.describe())  # `demo` and `simulate` print these
         self._task = asyncio.create_task(self._run(), name="shopfloor-simulators")
         self.start_seconds = time.perf_counter() - began
         log.info(

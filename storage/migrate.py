@@ -94,7 +94,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                 if done[m.version] != m.checksum:
                     log.warning("migration %03d_%s changed after it was applied", m.version, m.name)
                 continue
-            log.info("applying migration %03d_%s", m.version, m.name)
+            log.debug("applying migration %03d_%s", m.version, m.name)
             try:
                 conn.execute(m.sql.encode())
             except psycopg.Error as exc:

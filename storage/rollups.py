@@ -636,7 +636,7 @@ async def refresh(
             try:
                 async with machine_lock(c, machine.id, wait=wait) as held:
                     if not held:  # another refresh has it: its dirty mark waits for the next run
-                        log.info("rollups %s: refreshed elsewhere right now; skipped", machine.id)
+                        log.debug("rollups %s: refreshed elsewhere right now; skipped", machine.id)
                         continue
                     await prepare(c, cfg, machine, tags, rebuild)
                     await _refresh_machine(c, cfg, machine, tags, now, report)

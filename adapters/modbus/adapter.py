@@ -173,9 +173,9 @@ class ModbusAdapter:
                 failed_units.add(request.unit_id)
                 continue
             if self._failures.failing:
-                self._failures.recovered(
-                    "connection", f"unit {request.unit_id}", _request_key(request)
-                )
+                src = self.source
+                self._failures.recovered("connection", detail=f": {src.host}:{src.port} answers")
+                self._failures.recovered(f"unit {request.unit_id}", _request_key(request))
             answered.append(Answer(request, data, self._conn.sent_at))
         decode_answered()
         self.status.connected = self._conn.connected

@@ -62,7 +62,8 @@ class DeviceBusyError(ModbusExceptionError, TransportError):
 
 
 class ConnectError(TransportError):
-    """No TCP connection (refused, unreachable, or waiting out the reconnect backoff)."""
+    """No TCP connection (refused, unreachable, closed by the device, or waiting out the
+    reconnect backoff): the source is away, whichever unit was asked."""
 
 
 class ModbusConnection:
@@ -86,10 +87,12 @@ class ModbusConnection:
     async def read(self, table: RegisterKind, address: int, count: int, unit_id: int) -> Response:
         """`count` registers or bits from `address`; raises TransportError or an exception error.
 
-        Tries `retries + 1` times; a timeout or a lost connection closes the socket first.
+        Tries `retries + 1` times; a timeout or a lost connection closes the socket first. A
+        ConnectError when the device closed the connection (the source is away, not one unit).
         """
         async with self._lock:
             last: Exception | None = None
+            lost = False  # the last attempt failed because the device closed the connection
             for _attempt in range(self.source.retries + 1):
                 client = await self._connected_client()
                 self.sent_at = dt.datetime.now(dt.UTC)
@@ -101,11 +104,11 @@ class ModbusConnection:
                     raise
                 except TimeoutError as exc:
                     self.timeouts += 1
-                    last = exc
+                    last, lost = exc, not client.connected
                     self._drop(f"no response within {self.source.timeout_s}s")
                     continue
                 except Exception as exc:  # ModbusException, OSError, a frame pymodbus chokes on
-                    last = exc
+                    last, lost = exc, not client.connected
                     self._drop(f"request failed: {exc!r}")
                     continue
                 self._backoff.reset()  # the device answered
@@ -114,10 +117,16 @@ class ModbusConnection:
                 if table.is_bit:
                     return list(response.bits[:count])
                 if len(response.registers) != count:
+                    lost = False
                     self._drop("short response")
                     last = TransportError(f"asked {count} registers, got {len(response.registers)}")
                     continue
                 return list(response.registers)
+            if lost:
+                raise ConnectError(
+                    f"{self.source.host}:{self.source.port} closed the connection",
+                    source=self.source.name,
+                ) from last
             what = "no response" if isinstance(last, TimeoutError) else str(last)
             raise TransportError(
                 f"unit {unit_id} {table.value} {address}+{count}: {what} after "

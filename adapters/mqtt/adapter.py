@@ -20,7 +20,7 @@ from adapters.mqtt.decoding import Decoded, MessageDecoder
 from adapters.mqtt.ledger import Batch, Failure, Ledger
 from adapters.mqtt.topics import subscription_filters, template_filter
 from adapters.mqtt.transport import Message, MqttTransport
-from adapters.reconnect import Backoff, pause
+from adapters.reconnect import Backoff, FailureLog, pause
 from config.sources.mqtt import MqttSource
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class MqttAdapter:
         self._ledger = Ledger(max_inflight=max_inflight, max_batch=max_batch)
         self._transport = MqttTransport(source, self._filters, self.status, queue_size)
         self._backoff = Backoff(source.reconnect_min_s, source.reconnect_max_s)  # resyncs
+        self._failures = FailureLog(log, source.name)  # the sink's
         self._stop = asyncio.Event()
         self._running = False
         self._done = asyncio.Event()
@@ -166,6 +167,7 @@ class MqttAdapter:
             self._ledger.finish(calls.pop(call), error or call.exception())
         for batch in self._ledger.acknowledged():
             self._backoff.reset()
+            self._failures.recovered("sink")
             self._delivered(batch.readings)
             self._ack(batch.messages)
 
@@ -177,13 +179,10 @@ class MqttAdapter:
         errors = failure.errors
         self.status.errors += len(errors)
         self.status.last_error = f"sink failed: {errors[0]!r}"
-        log.error(
-            "%s: sink failed (%d of %d call(s)), %d message(s) not acknowledged: %r",
-            self.source.name,
-            len(errors),
-            failure.batches,
-            failure.messages,
-            errors[0],
+        self._failures.failed(
+            "sink",
+            f"{errors[0]!r} ({len(errors)} of {failure.batches} call(s), {failure.messages} "
+            "message(s) not acknowledged)",
         )
 
     async def _resync(self) -> None:

@@ -176,7 +176,7 @@ class MqttTransport:
         self.status.connected = True
         src, present = self.source, flags.session_present
         detail = f"connected to {src.host}:{src.port} (session present: {present})"
-        self._failures.connected("connection", detail, first=self.generation == 1)
+        self._failures.connected("connection", detail)
         if src.protocol_version == "5":
             # retainHandling 1: retained messages only for a new subscription, not again on
             # every resubscribe of a persistent session.
@@ -200,10 +200,8 @@ class MqttTransport:
     ) -> None:
         was = self.status.connected
         self.status.connected = False
-        if was and not self._closing.is_set():
-            self.status.errors += 1
-            self.status.last_error = f"connection lost: {reason}"
-            log.warning("%s: connection lost (%s); reconnecting", self.source.name, reason)
+        if was and not self._closing.is_set():  # the broker's doing: paho reconnects
+            self._connect_failed(f"connection lost: {reason}")
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """Wait for room in the queue (backpressure), then hand over."""

@@ -201,7 +201,7 @@ class OpcUaAdapter:
             self.status.connected = True
             self._session_ok = True
             detail = f"connected to {self.source.endpoint} ({len(nodes)} nodes, {self.source.mode})"
-            self._failures.connected("session", detail, first=self._sessions == 1)
+            self._failures.connected("session", detail)
             if self.source.mode == "subscription":
                 await self._subscribe(client, nodes)
                 await self._wait_lost(client)
@@ -403,16 +403,10 @@ class OpcUaAdapter:
                         exc,
                     )
                     return
-                delay = backoff.next()
-                log.error(
-                    "%s: sink failed, retrying %d readings in %.1fs: %r",
-                    self.source.name,
-                    len(batch),
-                    delay,
-                    exc,
-                )
-                await pause(self._stop, delay)
+                self._failures.failed("sink", f"{exc!r}; retrying {len(batch)} readings")
+                await pause(self._stop, backoff.next())
                 continue
+            self._failures.recovered("sink")
             self.status.readings += len(batch)
             self.status.last_reading = dt.datetime.now(dt.UTC)
             return

@@ -25,41 +25,57 @@ def levels(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return got
 
 
-def test_error_once_debug_while_failing_info_on_recovery(caplog: pytest.LogCaptureFixture) -> None:
+def test_warning_once_debug_while_failing_info_on_recovery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG, logger=log.name)
     failures = FailureLog(log, "plc")
     failures.failed("unit 2", ConnectionError("plc: no response"))
     failures.failed("unit 2", "no response")
     failures.failed("sink", RuntimeError())  # no text: its repr
+    try:
+        raise KeyError("bug")
+    except KeyError as exc:
+        failures.failed("poll", exc, exc_info=True)  # nobody foresaw it: ERROR, traceback
+        failures.failed("poll", exc, exc_info=True)
+    assert [bool(r.exc_info) for r in caplog.records] == [False] * 3 + [True, False]
     assert levels(caplog) == [
         (
-            logging.ERROR,
+            logging.WARNING,
             "plc: unit 2 failing: no response (will keep trying; repeats are logged at DEBUG)",
         ),
         (logging.DEBUG, "plc: unit 2 still failing: no response"),
         (
-            logging.ERROR,
+            logging.WARNING,
             "plc: sink failing: RuntimeError() (will keep trying; repeats are logged at DEBUG)",
         ),
+        (
+            logging.ERROR,
+            "plc: poll failing: 'bug' (will keep trying; repeats are logged at DEBUG)",
+        ),
+        (logging.DEBUG, "plc: poll still failing: 'bug'"),
     ]
-    assert failures.failing == {"unit 2", "sink"}
+    assert failures.failing == {"unit 2", "sink", "poll"}
     assert failures.recovered("unit 2", "poll") and not failures.recovered("unit 2")
-    assert levels(caplog) == [(logging.INFO, "plc: unit 2 recovered")]
+    assert levels(caplog) == [
+        (logging.INFO, "plc: unit 2 recovered"),
+        (logging.INFO, "plc: poll recovered"),
+    ]
     assert failures.failing == {"sink"}
 
 
 def test_connections_first_again_and_after_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=log.name)
     failures = FailureLog(log, "gw")
-    failures.connected("connection", "connected to b:1883", first=True)
-    failures.connected("connection", "connected to b:1883", first=False)
+    failures.connected("connection", "connected to b:1883")
+    failures.connected("connection", "connected to b:1883")  # a reconnect of its own choice
     failures.failed("connection", "cannot connect")
-    failures.connected("connection", "connected to b:1883", first=False)
+    failures.connected("connection", "connected to b:1883")
     assert levels(caplog) == [
         (logging.DEBUG, "gw: connected to b:1883"),
-        (logging.INFO, "gw: connected to b:1883"),
+        (logging.DEBUG, "gw: connected to b:1883"),
         (
-            logging.ERROR,
+            logging.WARNING,
             "gw: connection failing: cannot connect (will keep trying; repeats are "
             "logged at DEBUG)",
         ),

@@ -59,8 +59,9 @@ def test_serve_answers_on_the_port_given_and_says_nothing_of_the_default_host(
     assert proc.returncode == 0, err
     assert health.status_code == 200, health.text
     assert health.json()["database"]["connected"] is True
-    # 127.0.0.1 is used as configured: no warning about the host
-    assert "logger=api.server" not in err, err
+    # 127.0.0.1 is used as configured: no warning about the host, the start's INFO line only
+    assert "level=warning logger=api.server" not in err, err
+    assert f'level=info logger=api.server msg="API listening on http://127.0.0.1:{port}"' in err
     assert "not used" not in err and "configured host" not in err, err
 
 

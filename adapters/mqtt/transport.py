@@ -3,7 +3,8 @@
 - `open()` makes the client (unreadable TLS files: an error retried until stop, not raised);
   `start()` connects in paho's thread, which retries with paho's backoff until the broker
   answers. Every (re)connect subscribes the filters again and counts a new `generation`; each
-  `Message` carries the one that delivered it.
+  `Message` carries the one that delivered it. `status.connected` is set at the SUBACK, when
+  messages published from then on reach us.
 - Hand-over: paho's thread waits for one of `queue_size` slots (backpressure: meanwhile it reads
   nothing from the socket, so TCP and the broker's in-flight window hold back the rest), then
   wakes the event loop once per burst, not per message (each wake-up writes to the loop's
@@ -61,6 +62,8 @@ class MqttTransport:
         self.filters = list(filters)
         self.status = status  # connected, reconnects, connect errors: the adapter's status
         self.generation = 0  # connections made: 0 before the first
+        self._subscribe_mid: int | None = None  # the SUBSCRIBE of the current connection
+        self._connected_detail = ""
         self._failures = FailureLog(log, source.name)
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +124,7 @@ class MqttTransport:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -173,18 +177,33 @@ class MqttTransport:
         self.generation += 1
         if self.generation > 1:
             self.status.reconnects += 1
-        self.status.connected = True
         src, present = self.source, flags.session_present
-        detail = f"connected to {src.host}:{src.port} (session present: {present})"
-        self._failures.connected("connection", detail)
+        self._connected_detail = f"connected to {src.host}:{src.port} (session present: {present})"
         if src.protocol_version == "5":
             # retainHandling 1: retained messages only for a new subscription, not again on
             # every resubscribe of a persistent session.
             opts = SubscribeOptions(qos=src.qos, retainHandling=1)
-            client.subscribe([(f, opts) for f in self.filters])
+            _, self._subscribe_mid = client.subscribe([(f, opts) for f in self.filters])
         else:
             topics: list[tuple[str, int]] = [(f, src.qos) for f in self.filters]
-            client.subscribe(topics)
+            _, self._subscribe_mid = client.subscribe(topics)
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _properties: Any
+    ) -> None:
+        """Connected once the broker has the subscriptions: a message published before the
+        SUBACK of a new session goes nowhere, so `connected` waits for it."""
+        if mid != self._subscribe_mid:
+            return
+        refused = [f for f, r in zip(self.filters, reasons, strict=False) if r.is_failure]
+        if refused:
+            self.status.errors += 1
+            self.status.last_error = f"the broker refused the subscription to {refused}"
+            self._failures.failed("subscription", self.status.last_error)
+        else:
+            self._failures.recovered("subscription")
+        self.status.connected = True
+        self._failures.connected("connection", self._connected_detail)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         self._connect_failed(f"cannot connect to {self.source.host}:{self.source.port}")

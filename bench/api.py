@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,8 +46,8 @@ from urllib.parse import urlencode
 import psycopg
 
 from bench import kpi as bench_kpi
+from bench.database import bench_database
 from bench.kpi import END, load_average
-from localenv.cluster import LocalCluster, world_traversable_tempdir
 from localenv.mosquitto import free_port, stop_process, wait_port
 from storage import rollups
 from storage.engine.session import configure as engine_session
@@ -277,15 +276,20 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
 
 async def prepare(url: str, args: argparse.Namespace) -> None:
+    """bench/kpi.py's plant and data (`--days`, `--machines`, `--analog-days`, and
+    `counter_step_s` if args have it, else 1 s), then the rollups; nothing with `--reuse`."""
     cfg = bench_kpi.config(args.machines)
     if bench_kpi.prepare_schema(url, cfg, reuse=args.reuse):
         return
     load_args = argparse.Namespace(
-        days=args.days, analog_days=args.analog_days, counter_step_s=1, load_connections=2
+        days=args.days,
+        analog_days=args.analog_days,
+        counter_step_s=getattr(args, "counter_step_s", 1),
+        load_connections=2,
     )
     t0 = time.perf_counter()
     rows = await bench_kpi.load(url, cfg, load_args)
-    print(f"loaded {rows:,} readings in {time.perf_counter() - t0:.1f} s")
+    print(f"loaded {rows:,} readings in {time.perf_counter() - t0:.1f} s", flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE readings")
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -321,22 +325,8 @@ def main() -> int:
     if args.serve:
         serve(args)
         return 0
-    if args.database_url:
-        asyncio.run(run(args.database_url, args))
-        return 0
-    base = world_traversable_tempdir("shopfloor-bench-api-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    try:
-        cluster.init()
-        cluster.start()
-        print(f"private cluster in {base}, URL {cluster.url}", flush=True)
-        asyncio.run(run(cluster.url, args))
-    finally:
-        if args.keep:
-            print(f"kept: cluster dir {base}, URL {cluster.url}")
-        else:
-            cluster.stop(mode="immediate")
-            shutil.rmtree(base, ignore_errors=True)
+    with bench_database(args.database_url, "api", keep=args.keep) as url:
+        asyncio.run(run(url, args))
     return 0
 
 

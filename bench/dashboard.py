@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -34,16 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-import psycopg
 from playwright.sync_api import Browser, Request, sync_playwright
 
-from bench import kpi as bench_kpi
-from bench.api import Connection, Server
-from bench.kpi import END, load_average
-from localenv.cluster import LocalCluster, world_traversable_tempdir
-from localenv.mosquitto import free_port
-from storage import rollups
-from storage.engine.session import configure as engine_session
+from bench.api import Connection, Server, prepare
+from bench.database import bench_database
+from bench.kpi import load_average
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/browser: the closed network refuses Chromium's own connections
@@ -66,24 +59,6 @@ new MutationObserver((_, observer) => {
   }
 }).observe(document, { subtree: true, childList: true, characterData: true });
 """
-
-
-async def prepare(url: str, args: argparse.Namespace) -> None:
-    cfg = bench_kpi.config(args.machines)
-    if bench_kpi.prepare_schema(url, cfg, reuse=args.reuse):
-        return
-    t0 = time.perf_counter()
-    rows = await bench_kpi.load(url, cfg, args)
-    print(f"loaded {rows:,} readings in {time.perf_counter() - t0:.1f} s", flush=True)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE readings")
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await engine_session(conn)
-        t0 = time.perf_counter()
-        await rollups.refresh(conn, cfg, now=END - dt.timedelta(minutes=2))
-        await conn.execute("ANALYZE machine_minutes")
-        await conn.execute("ANALYZE machine_hours")
-        print(f"rollups.refresh: {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 class Load:
@@ -197,27 +172,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the private cluster running")
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))
     args = parser.parse_args()
-    args.load_connections = 2
-    if args.database_url:
-        asyncio.run(prepare(args.database_url, args))
-        measure(args.database_url, args)
-        return 0
-    base = world_traversable_tempdir("shopfloor-bench-dashboard-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    try:
-        cluster.init()
-        with (cluster.data_dir / "postgresql.conf").open("a") as f:
-            f.write("max_wal_size = 8GB\ncheckpoint_timeout = 30min\n")  # bulk load
-        cluster.start()
-        print(f"private cluster in {base}, URL {cluster.url}", flush=True)
-        asyncio.run(prepare(cluster.url, args))
-        measure(cluster.url, args)
-    finally:
-        if args.keep:
-            print(f"kept: cluster dir {base}, URL {cluster.url}")
-        else:
-            cluster.stop(mode="immediate")
-            shutil.rmtree(base, ignore_errors=True)
+    with bench_database(args.database_url, "dashboard", keep=args.keep, bulk_load=True) as url:
+        asyncio.run(prepare(url, args))
+        measure(url, args)
     return 0
 
 

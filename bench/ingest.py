@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,14 +35,13 @@ import psycopg
 import yaml
 
 from adapters.base import Quality, Reading
+from bench.database import bench_database
 from bench.e2e import fresh_database, modbus_config
 from collector.dbsink import DatabaseSink
 from collector.heartbeat import StateHeartbeat
 from collector.routing import TagRouter
 from collector.rows import Row
 from config import DEMO_CONFIG, load_config, parse_config
-from localenv.cluster import LocalCluster, world_traversable_tempdir
-from localenv.mosquitto import free_port
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant, tag_ids
 from storage.writer import COPY_COLUMNS, COPY_TYPES, BatchWriter, ReadingRow
@@ -227,17 +225,8 @@ def main() -> int:
     parser.add_argument("--tags", type=int, default=1000, help="path: Modbus tags")
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))
     args = parser.parse_args()
-    if args.database_url:
-        run_all(args.database_url, args)
-        return 0
-    base = world_traversable_tempdir("shopfloor-bench-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    try:
-        cluster.start()
-        run_all(cluster.url, args)
-    finally:
-        cluster.stop(mode="immediate")
-        shutil.rmtree(base, ignore_errors=True)
+    with bench_database(args.database_url, "ingest") as url:
+        run_all(url, args)
     return 0
 
 

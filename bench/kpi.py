@@ -27,7 +27,6 @@ import asyncio
 import datetime as dt
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -38,11 +37,10 @@ from typing import Literal
 import psycopg
 import yaml
 
+from bench.database import bench_database
 from collector.runner import settle_garbage_collector
 from config import ShopfloorConfig
 from config.loader import parse_config
-from localenv.cluster import LocalCluster, pg_bin_dir, world_traversable_tempdir
-from localenv.mosquitto import free_port
 from storage import rollups, tag_series
 from storage.engine import DowntimeRow, KpiEngine
 from storage.engine.session import configure as engine_session
@@ -411,28 +409,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))
     args = parser.parse_args()
-    if args.database_url:
-        asyncio.run(run(args.database_url, args))
-        return 0
-    base = world_traversable_tempdir("shopfloor-bench-kpi-")
-    cluster = LocalCluster(base=base / "db", port=free_port())
-    try:
-        cluster.init()
-        with (cluster.data_dir / "postgresql.conf").open("a") as f:
-            f.write("max_wal_size = 8GB\ncheckpoint_timeout = 30min\n")  # bulk load
-        cluster.start()
-        print(f"private cluster in {base}, URL {cluster.url}", flush=True)
-        asyncio.run(run(cluster.url, args))
-    finally:
-        if args.keep:
-            print(
-                f"kept: cluster dir {base}, URL {cluster.url}; stop it with "
-                f"`{pg_bin_dir() / 'pg_ctl'} stop -D {cluster.data_dir}` (as the postgres user "
-                "when root), then remove the dir"
-            )
-        else:
-            cluster.stop(mode="immediate")
-            shutil.rmtree(base, ignore_errors=True)
+    with bench_database(args.database_url, "kpi", keep=args.keep, bulk_load=True) as url:
+        asyncio.run(run(url, args))
     return 0
 
 

@@ -37,16 +37,8 @@ from playwright.sync_api import Browser, Request, sync_playwright
 from bench.api import Connection, Server, prepare
 from bench.database import bench_database
 from bench.kpi import load_average
+from localenv.browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as tests/browser: the closed network refuses Chromium's own connections
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DRAWN = "#status:text-matches('^updated')"  # set once the whole view is in place
 # The page's own clock (ms from navigation start) when the status line first says `updated`:
 # free of the driver's polling and round trips.

@@ -35,21 +35,12 @@ from api.app import create_app
 from api.server import serve
 from config import ShopfloorConfig
 from config.settings import ApiSettings
+from localenv.browser import CHROMIUM, CHROMIUM_ARGS
 from localenv.cluster import LocalCluster
 from tests.api.conftest import plant_database, write_readings
 from tests.browser import story
 from tests.services import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine's closed network refuses Chromium's own background connections: keep them off.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WALL: ViewportSize = {"width": 1920, "height": 1080}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 

@@ -53,6 +53,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def at_speed(cfg: ShopfloorConfig, speed: float) -> ShopfloorConfig:
+    """The plant as the collector and the API see a run at `speed`: timestamps are wall time
+    (docs/simulators.md) while parts come `speed` times faster and stops last `speed` times
+    shorter, so each ideal cycle time and the short-stop limit are divided by `speed`; else a
+    demo at speed 60 would show a performance of 6,000 % and no stop longer than a short one."""
+    if speed == 1:
+        return cfg
+    lines = [
+        line.model_copy(
+            update={
+                "machines": [
+                    m.model_copy(update={"ideal_cycle_s": m.ideal_cycle_s / speed})
+                    for m in line.machines
+                ]
+            }
+        )
+        for line in cfg.lines
+    ]
+    kpi = cfg.settings.kpi
+    settings = cfg.settings.model_copy(
+        update={"kpi": kpi.model_copy(update={"short_stop_s": kpi.short_stop_s / speed})}
+    )
+    return cfg.model_copy(update={"lines": lines, "settings": settings})
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from localenv.cluster import LocalCluster
 
@@ -117,7 +142,11 @@ async def _run(
         for line in sims.describe():
             print(f"simulator    {line}")
         print(f"truth file   {truth}")
-        live = with_ports(cfg, ports)
+        live = at_speed(with_ports(cfg, ports), args.speed)
+        if args.speed != 1:
+            print(
+                f"KPIs at speed {args.speed:g}: ideal cycle times and short_stop_s / {args.speed:g}"
+            )
         api = f"http://127.0.0.1:{live.settings.api.port}"
         services_ready = asyncio.Event()
         services = asyncio.create_task(

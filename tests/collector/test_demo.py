@@ -15,8 +15,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from collector.demo import at_speed
+from config import load_config
 from localenv.cluster import world_traversable_tempdir
 from tests.services import eventually, free_port
+
+DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 
 
 def test_demo_starts_serves_and_stops_cleanly() -> None:
@@ -74,3 +78,16 @@ def test_demo_starts_serves_and_stops_cleanly() -> None:
             proc.kill()
         subprocess.run([str(exe), "db", "down", "--dir", str(base / "db")], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_at_speed_compresses_the_kpi_durations_and_nothing_else() -> None:
+    cfg = load_config(DEMO)
+    fast = at_speed(cfg, 20)
+    cycles = {m.id: m.ideal_cycle_s for line in cfg.lines for m in line.machines}
+    assert {m.id: m.ideal_cycle_s for line in fast.lines for m in line.machines} == {
+        k: v / 20 for k, v in cycles.items()
+    }
+    assert fast.settings.kpi.short_stop_s == cfg.settings.kpi.short_stop_s / 20 == 6.0
+    assert fast.settings.kpi.max_gap_s == cfg.settings.kpi.max_gap_s  # wall-clock arrival
+    assert fast.sources == cfg.sources and fast.calendars == cfg.calendars
+    assert at_speed(cfg, 1) is cfg

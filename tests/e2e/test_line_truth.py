@@ -6,9 +6,10 @@ Every part is real and runs as in `shopfloor demo`; the collector gets the demo 
 three deliberate changes, each so that the truth can be compared exactly (see TOLERANCES below):
 - `settings.kpi.short_stop_s = 0`: at speed 20 every stop is far shorter than 120 wall seconds
   and would be moved into run time; with 0, `run_time_s` is the running seconds.
-- each machine's `ideal_cycle_s` divided by the speed: the simulators make parts `speed` times
-  faster on the wall clock, and the counter plausibility check (KPI.md §2) and performance use
-  the ideal cycle against wall time.
+- each machine's `ideal_cycle_s` divided by the speed, as `shopfloor demo --speed` does
+  (`collector.demo.at_speed`): the simulators make parts `speed` times faster on the wall clock,
+  and the counter plausibility check (KPI.md §2) and performance use the ideal cycle against
+  wall time.
 - no calendar on line1: the simulators ignore it (`follow_calendar=False`, the test runs at any
   hour), so the whole window is planned time and a break at the hour the test runs cannot turn
   measured time into planned stop (flag `calendar_missing`).
@@ -50,6 +51,7 @@ import httpx
 import psycopg
 import pytest
 
+from collector.demo import at_speed
 from collector.runner import run_services
 from config import ShopfloorConfig, load_config
 from config.sources import ModbusSource, MqttSource, OpcUaSource
@@ -93,18 +95,8 @@ def simulation_config(cfg: ShopfloorConfig) -> ShopfloorConfig:
 
 def collector_config(cfg: ShopfloorConfig, api_port: int) -> ShopfloorConfig:
     """The demo as the collector sees it for an exact comparison (module docstring)."""
-    lines = [
-        line.model_copy(
-            update={
-                "calendar": None,
-                "machines": [
-                    m.model_copy(update={"ideal_cycle_s": m.ideal_cycle_s / SPEED})
-                    for m in line.machines
-                ],
-            }
-        )
-        for line in cfg.lines
-    ]
+    cfg = at_speed(cfg, SPEED)
+    lines = [line.model_copy(update={"calendar": None}) for line in cfg.lines]
     s = cfg.settings
     settings = s.model_copy(
         update={

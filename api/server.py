@@ -1,8 +1,8 @@
 """Runs the API with uvicorn inside the caller's event loop until cancelled.
 
-Rule: without API keys the API has no authentication, so it binds to 127.0.0.1 only, whatever
-`host` says; a WARNING says so when the configured host is another one. With keys it binds to
-`settings.host`.
+Rule: without API keys the API has no authentication, so it binds to this machine only: the
+configured `host` when that is a loopback one (localhost, 127.0.0.0/8, ::1), else 127.0.0.1, and a
+WARNING says so. With keys it binds to `settings.host`.
 
 The listening socket is bound before the app starts, so a port in use is a `PortInUse` that
 names the address, before any database connection is opened.
@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from config.net import is_loopback
 from config.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,9 @@ class _Server(uvicorn.Server):
 
 
 def bind_host(settings: ApiSettings) -> str:
-    """Where to listen: the configured host only when API keys protect the API."""
-    return settings.host if settings.api_keys else LOOPBACK
+    """Where to listen: the configured host when API keys protect the API or when it is this
+    machine itself (localhost, 127.0.0.0/8, ::1), else 127.0.0.1."""
+    return settings.host if settings.api_keys or is_loopback(settings.host) else LOOPBACK
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -70,6 +70,20 @@ async def test_without_keys_binds_loopback_only_and_warns(
     assert any("no api_keys" in w and "127.0.0.1 only" in w and "0.0.0.0" in w for w in warnings)
 
 
+@pytest.mark.skipif(not PROC_NET, reason="needs Linux /proc/net/tcp to see the bound address")
+@pytest.mark.parametrize(("host", "bound"), [("localhost", "0100007F"), ("127.0.0.2", "0200007F")])
+async def test_without_keys_a_loopback_host_is_used_as_configured(
+    loaded_url: str, caplog: pytest.LogCaptureFixture, host: str, bound: str
+) -> None:
+    port = free_port()
+    caplog.set_level(logging.INFO, logger="api.server")
+    async with running(plant(), loaded_url, ApiSettings(host=host, port=port)):
+        assert listening(port) == {bound}
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "api.server"]
+    assert said and all(level == logging.INFO for level, _ in said), said  # no host warning
+    assert any(f"API listening on http://{host}:{port}" in text for _, text in said), said
+
+
 async def test_with_keys_binds_the_host_and_checks_tokens(
     loaded_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -68,8 +68,9 @@ class _Handler:
 
     def datachange_notification(self, _node: Any, _val: Any, data: Any) -> None:
         tag = self._tags.get(data.subscription_data.client_handle)
-        if tag is not None:
-            self._adapter._emit(tag, data.monitored_item.Value)
+        dv = data.monitored_item.Value
+        if tag is not None and self._adapter._readable(tag, dv, "reported"):
+            self._adapter._emit(tag, dv)
 
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         code = status.Status
@@ -116,7 +117,7 @@ class OpcUaAdapter:
         self._failures = FailureLog(log, source.name)
         self._sessions = 0
         self._warned_tags: set[str] = set()
-        self._unreadable: set[str] = set()  # polling: tags whose last Read was Bad
+        self._unreadable: set[str] = set()  # tags whose last value was Bad
         self._overflowing = False
         self._session_ok = False
         self._running = False
@@ -318,14 +319,15 @@ class OpcUaAdapter:
             next_poll = max(next_poll, loop.time())  # a slow read skips polls, never bursts
             await pause(self._stop, next_poll - loop.time())
 
-    def _readable(self, tag: OpcUaTag, dv: ua.DataValue) -> bool:
-        """Polling: a tag whose Read turns Bad is counted and logged once (WARNING), and once
-        (INFO) when it reads again; False when the node itself cannot be read (no reading)."""
+    def _readable(self, tag: OpcUaTag, dv: ua.DataValue, how: str = "read returned") -> bool:
+        """A tag whose value turns Bad (a Read, or a notification: `how`) is counted and logged
+        once (WARNING), and once (INFO) when it reads again; False when the node itself cannot
+        be read (no reading). A Bad value of a readable node is stored, as Bad."""
         code = status_code(dv)
         if code & 0x80000000:  # severity Bad (and the reserved 11)
             if tag.key not in self._unreadable:  # not on every poll, nor again after reconnect
                 self._unreadable.add(tag.key)
-                self._bad_node(tag, f"read returned {status_name(code)}")
+                self._bad_node(tag, f"{how} {status_name(code)}")
         elif tag.key in self._unreadable:
             self._unreadable.discard(tag.key)
             self._warned_tags.discard(tag.key)  # a later failure is a new WARNING

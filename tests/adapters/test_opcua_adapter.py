@@ -250,6 +250,7 @@ async def test_subscription_values_types_quality_and_timestamps(plc: PlcServer) 
         lambda: (r := last(sink, "ns=2;s=line1.state")) is not None and r.value == 3.0, "state 3"
     )
     assert last(sink, "ns=2;s=line1.state").ts == stamp  # type: ignore[union-attr]
+    errors = status.errors
     await plc.write(
         "ns=2;s=line1.state",
         3,
@@ -263,6 +264,9 @@ async def test_subscription_values_types_quality_and_timestamps(plc: PlcServer) 
     bad = last(sink, "ns=2;s=line1.state")
     assert bad is not None and bad.value is None and severity(bad.quality) is Quality.BAD
     assert bad.quality == 0x808C - 0x10000  # BadSensorFailure's top 16 bits, as int16
+    # counted once and named, as a polled Bad value is
+    assert status.errors == errors + 1
+    assert status.last_error == "ns=2;s=line1.state: reported BadSensorFailure"
     await plc.write("ns=2;s=line1.state", 4, variant=ua.VariantType.Int32)
     await sink.wait_for(
         lambda: last(sink, "ns=2;s=line1.state").value == 4.0,  # type: ignore[union-attr]

@@ -30,4 +30,8 @@ def create_adapter(
             from adapters.mqtt import MqttAdapter
 
             return MqttAdapter(source, sink, malformed=malformed)
+        case "sparkplug":
+            from adapters.sparkplug import SparkplugAdapter
+
+            return SparkplugAdapter(source, sink, malformed=malformed)
     raise ConfigurationError(f"no adapter for protocol {source.protocol!r}", source=source.name)

@@ -1,6 +1,7 @@
 """End-to-end collector benchmark: generated traffic -> `shopfloor collect` -> TimescaleDB.
 
-    .venv/bin/python -m bench.e2e [--phases mqtt,modbus,opcua,memory] [--warmup 5] [--window 20]
+    .venv/bin/python -m bench.e2e [--phases mqtt,modbus,opcua,sparkplug,memory] [--warmup 5]
+                                  [--window 20]
                                   [--database-url URL] [--profile DIR]
 
 Per protocol, in one run: readings/s stored in the database over a steady window (warm-up
@@ -8,7 +9,7 @@ excluded), the collector's CPU seconds per 10k readings and peak RSS (VmHWM), me
 collector alone: it runs as its own process (`shopfloor collect` on a generated config), and so
 does every load generator (bench.e2e_load). Beside it, a bare protocol client on the same
 traffic gives the ceiling: a plain paho subscriber, a plain pymodbus read loop, a plain asyncua
-subscription. Between the two, our adapter alone (the collector's adapter class on the same
+subscription, a plain paho subscriber decoding Sparkplug B with protobuf. Between the two, our adapter alone (the collector's adapter class on the same
 config, in its own process, with a sink that only counts) separates what the adapter costs from
 what routing and storing cost (PostgreSQL shares the cores). The memory phase configures 10,000
 MQTT tags with traffic on all of them.
@@ -49,6 +50,7 @@ from bench.e2e_load import (
     OPCUA_SAMPLING_MS,
     machine_name,
 )
+from bench.e2e_sparkplug import EDGE, GROUP
 from localenv.cluster import LocalCluster, world_traversable_tempdir
 from localenv.mosquitto import Mosquitto, free_port, wait_port
 
@@ -235,6 +237,34 @@ def mqtt_config(port: int, topics: int, spool_dir: Path, protocol: str) -> dict[
     return cfg
 
 
+def sparkplug_config(port: int, devices: int, spool_dir: Path) -> dict[str, Any]:
+    """One machine per Sparkplug device of the bench edge node; its 20 tags are metrics v1..v20."""
+    cfg = plant(devices, spool_dir)
+    cfg["sources"] = [
+        {
+            "name": "sparkplug-load",
+            "protocol": "sparkplug",
+            "host": "127.0.0.1",
+            "port": port,
+            "client_id": f"shopfloor-e2e-{uuid.uuid4().hex[:8]}",
+            "host_id": "shopfloor-e2e",
+            "tags": [
+                {
+                    "machine": machine_name(i),
+                    "name": f"v{k}",
+                    "group": GROUP,
+                    "edge_node": EDGE,
+                    "device": machine_name(i),
+                    "metric": f"v{k}",
+                }
+                for i in range(devices)
+                for k in range(1, MQTT_VALUES + 1)
+            ],
+        }
+    ]
+    return cfg
+
+
 def modbus_config(port: int, registers: int, poll_s: float, spool_dir: Path) -> dict[str, Any]:
     """`registers` uint16 tags at 0..n-1 (requests of 125), 25 tags per machine."""
     per_machine = 25
@@ -333,9 +363,10 @@ class Bench:
         """How long load generators and bare clients run: past the window, then SIGTERM."""
         return self.args.warmup + self.args.window + 30
 
-    def role(self, name: str, role: str, **options: object) -> Proc:
-        """A bench.e2e_load role in its own process; options become `--key value` arguments."""
-        argv = [PYTHON, "-m", "bench.e2e_load", role]
+    def role(self, name: str, role: str, module: str = "bench.e2e_load", **options: object) -> Proc:
+        """A role of `module` (bench.e2e_load, bench.e2e_sparkplug) in its own process; options
+        become `--key value` arguments."""
+        argv = [PYTHON, "-m", module, role]
         for key, value in options.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]
         return Proc(name, argv, self.work)
@@ -539,6 +570,53 @@ class Bench:
             self.run_collector(phase, cfg, tags, lambda: start_publishers(broker.port), result)
         return result
 
+    def sparkplug(self) -> Result:
+        """One edge node, a device per machine, DDATA of 20 metrics by alias at QoS 0."""
+        a, phase = self.args, "sparkplug"
+        devices = a.sparkplug_devices
+        tags = devices * MQTT_VALUES
+        result = Result(phase, tags, unit="values")
+
+        def start_edge(port: int) -> Proc:
+            return self.role(
+                f"{phase}-pub",
+                "sparkplug-pub",
+                module="bench.e2e_sparkplug",
+                port=port,
+                topics=devices,
+                values=MQTT_VALUES,
+                rate=a.sparkplug_rate,
+                duration=self.duration,
+            )
+
+        with self.broker(phase) as broker:
+            self.log(f"{phase}: bare protobuf-decoding subscriber ...")
+            sub = self.role(
+                f"{phase}-bare",
+                "sparkplug-bare",
+                module="bench.e2e_sparkplug",
+                port=broker.port,
+                duration=self.duration,
+            )
+            time.sleep(1.5)
+            edge = start_edge(broker.port)
+            try:
+                rate, cpu, offered = self.measure_bare(sub, edge)
+            finally:
+                edge.stop()
+                sub.stop()
+            result.bare_per_s, result.bare_cpu_per_10k = rate, cpu
+            self.log(f"  bare: {rate:,.0f} values/s, offered {offered:,.0f} values/s")
+        with self.broker(phase) as broker:
+            self.log(f"{phase}: our adapter alone, {tags} tags ...")
+            cfg = sparkplug_config(broker.port, devices, self.work / f"spool-{phase}")
+            self.adapter(phase, cfg, lambda: start_edge(broker.port), result)
+        with self.broker(phase) as broker:
+            self.log(f"{phase}: collector, {tags} tags ...")
+            cfg = sparkplug_config(broker.port, devices, self.work / f"spool-{phase}")
+            self.run_collector(phase, cfg, tags, lambda: start_edge(broker.port), result)
+        return result
+
     @contextlib.contextmanager
     def broker(self, phase: str) -> Iterator[Mosquitto]:
         broker = Mosquitto(workdir=self.work / f"mosquitto-{phase}-{uuid.uuid4().hex[:6]}").start()
@@ -641,7 +719,7 @@ def goal_text(r: Result) -> str:
     checks = []
     if r.phase == "mqtt":
         checks.append((r.readings_per_s >= 50_000, ">= 50k/s"))
-    if r.phase in ("mqtt", "modbus", "opcua") and r.adapter_ratio is not None:
+    if r.phase in ("mqtt", "modbus", "opcua", "sparkplug") and r.adapter_ratio is not None:
         checks.append((r.adapter_ratio >= 0.8, "adapter >= 0.8 x bare"))
     if r.phase in ("mqtt", "modbus", "opcua") and r.ratio is not None:
         checks.append((r.ratio >= 0.8, "collector >= 0.8 x bare"))
@@ -656,8 +734,8 @@ def run(args: argparse.Namespace, server_url: str, work: Path) -> None:
     results = []
     for phase in args.phases.split(","):
         phase = phase.strip()
-        if phase not in ("mqtt", "modbus", "opcua", "memory"):
-            raise SystemExit(f"unknown phase {phase!r}: use mqtt, modbus, opcua, memory")
+        if phase not in ("mqtt", "modbus", "opcua", "sparkplug", "memory"):
+            raise SystemExit(f"unknown phase {phase!r}: use mqtt, modbus, opcua, sparkplug, memory")
         if phase == "mqtt":
             results.append(bench.mqtt(args.mqtt_topics))
         else:
@@ -682,7 +760,7 @@ def run(args: argparse.Namespace, server_url: str, work: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phases", default="mqtt,modbus,opcua,memory")
+    parser.add_argument("--phases", default="mqtt,modbus,opcua,sparkplug,memory")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds excluded at start")
     parser.add_argument("--window", type=float, default=20.0, help="steady window, seconds")
     parser.add_argument("--mqtt-topics", type=int, default=50, help="x 20 tags each")
@@ -706,6 +784,14 @@ def main() -> int:
     parser.add_argument("--opcua-variables", type=int, default=1000)
     parser.add_argument("--opcua-period-s", type=float, default=0.1)
     parser.add_argument("--opcua-publishing-ms", type=float, default=100)
+    parser.add_argument("--sparkplug-devices", type=int, default=50, help="x 20 metrics each")
+    parser.add_argument(
+        "--sparkplug-rate",
+        type=float,
+        default=10_000,
+        help="DDATA messages/s (x 20 metrics); QoS 0 is not paced by the broker, and an "
+        "unpaced publisher takes a whole core; 0: as fast as possible",
+    )
     parser.add_argument("--memory-tags", type=int, default=10_000)
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the collector")
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))

@@ -8,7 +8,7 @@ from config.plant import Calendar, Line, Machine, Model, StopReason
 from config.settings import Settings
 from config.shifts import calendar_problems
 from config.simulation import MachineSimulation, SimulationConfig
-from config.sources import MqttSource, OpcUaSource, Source, Tag
+from config.sources import MqttSource, OpcUaSource, Source, SparkplugSource, Tag
 from config.tags import SignalKind
 
 # The stop reason codes a simulated machine names (failure_reasons, changeover_reason, ...).
@@ -51,7 +51,7 @@ class ShopfloorConfig(Model):
             for path, message in self.settings.database.security_warnings()
         ]
         for i, source in enumerate(self.sources):
-            if isinstance(source, OpcUaSource | MqttSource):
+            if isinstance(source, OpcUaSource | MqttSource | SparkplugSource):
                 warnings += [(f"sources[{i}].{p}", m) for p, m in source.security_warnings()]
         return warnings
 

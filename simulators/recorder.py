@@ -120,6 +120,12 @@ class TruthRecorder:
         assert self._file is not None
         self._file.flush()
 
+    def note(self, record: dict[str, Any]) -> None:
+        """A front end's own record (Sparkplug births, rebirths); none after `close`."""
+        if self._file is not None:
+            self._write(record)
+            self._file.flush()
+
     def close(self, t: float, ts: dt.datetime) -> None:
         if self._file is None:
             return

@@ -20,11 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from config.model import ShopfloorConfig
 from config.simulation import SimulationConfig
-from config.sources import ModbusSource, MqttSource, OpcUaSource
+from config.sources import ModbusSource, MqttSource, OpcUaSource, SparkplugSource
 from simulators.frontends import FrontEnd, TimedEvent
 from simulators.frontends.modbus import ModbusFrontEnd
 from simulators.frontends.mqtt import MqttFrontEnd
 from simulators.frontends.opcua import OpcUaFrontEnd
+from simulators.frontends.sparkplug import SparkplugFrontEnd
 from simulators.model import Clock, LineModel
 from simulators.recorder import TruthRecorder, header
 
@@ -89,6 +90,8 @@ class Simulators:
                 self.frontends.append(ModbusFrontEnd(source, self.sim))
             elif isinstance(source, MqttSource):
                 self.frontends.append(MqttFrontEnd(source, self.sim))
+            elif isinstance(source, SparkplugSource):
+                self.frontends.append(SparkplugFrontEnd(source, self.sim))
         self.clock: Clock | None = None
         self.model: LineModel | None = None
         self.start_seconds: float | None = None
@@ -96,6 +99,7 @@ class Simulators:
         self._truth: TruthRecorder | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._stepping = asyncio.Lock()
         self._started: list[FrontEnd] = []
         self._mono0 = 0.0
 
@@ -139,6 +143,8 @@ class Simulators:
             raise errors[0]
         for fe in self._started:
             log.debug("%s: %s", fe.name, fe.describe())  # `demo` and `simulate` print these
+            if isinstance(fe, SparkplugFrontEnd):  # births exact at their time, in the truth
+                fe.attach(self._catch_up, self._truth.note if self._truth else None)
         self._task = asyncio.create_task(self._run(), name="shopfloor-simulators")
         self.start_seconds = time.perf_counter() - began
         log.info(
@@ -161,10 +167,18 @@ class Simulators:
         return (asyncio.get_running_loop().time() - self._mono0) * self.speed
 
     async def _step(self, until: float) -> None:
-        batch = self._batch(until)
-        if batch:
-            for fe in self._started:
-                await fe.publish(batch)
+        async with self._stepping:  # batches reach each front end in order
+            batch = self._batch(until)
+            if batch:
+                for fe in self._started:
+                    await fe.publish(batch)
+
+    async def _catch_up(self) -> dt.datetime:
+        """Publish what is due now; the wall time every front end's image is exact at."""
+        assert self.clock is not None
+        until = self._now()
+        await self._step(until)
+        return self.clock.wall(until)
 
     async def _run(self) -> None:
         assert self.model is not None

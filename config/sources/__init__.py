@@ -7,9 +7,12 @@ from pydantic import Field
 from config.sources.modbus import ModbusSource, ModbusTag
 from config.sources.mqtt import MqttSource, MqttTag
 from config.sources.opcua import OpcUaSource, OpcUaTag
+from config.sources.sparkplug import SparkplugSource, SparkplugTag
 
-Source = Annotated[OpcUaSource | ModbusSource | MqttSource, Field(discriminator="protocol")]
-Tag = OpcUaTag | ModbusTag | MqttTag
+Source = Annotated[
+    OpcUaSource | ModbusSource | MqttSource | SparkplugSource, Field(discriminator="protocol")
+]
+Tag = OpcUaTag | ModbusTag | MqttTag | SparkplugTag
 
 __all__ = [
     "ModbusSource",
@@ -19,5 +22,7 @@ __all__ = [
     "OpcUaSource",
     "OpcUaTag",
     "Source",
+    "SparkplugSource",
+    "SparkplugTag",
     "Tag",
 ]

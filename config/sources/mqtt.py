@@ -129,8 +129,9 @@ class MqttTag(TagBase):
         return {"timestamp_field": self.timestamp_field, "timestamp_format": self.timestamp_format}
 
 
-class MqttSource(Model):
-    protocol: Literal["mqtt"]
+class MqttBroker(Model):
+    """The broker connection, shared by the MQTT and Sparkplug sources."""
+
     name: Ident
     host: str
     port: Port = 1883
@@ -141,43 +142,14 @@ class MqttSource(Model):
     username: str | None = None
     password: SecretStr | None = None
     tls: MqttTls | None = None
-    qos: Literal[0, 1, 2] = 1
-    clean_start: bool = Field(
-        default=False, description="false: persistent session, messages acked after storage"
-    )
-    # Both are fixed-width fields of the CONNECT packet; paho's thread dies on a wider value.
-    session_expiry_s: Annotated[int, Bounds(0, 2**32 - 1, "s")] = Field(
-        default=86400,
-        description="MQTT 5: how long the broker keeps the session while we are away "
-        "(4294967295: never expires)",
-    )
     keepalive_s: Annotated[int, Bounds(1, 65535, "s")] = 30
     reconnect_min_s: ReconnectDelay = Field(default=1.0, description="first reconnect delay")
     reconnect_max_s: ReconnectDelay = Field(default=30.0, description="reconnect delay cap")
-    topic_template: Topic | None = Field(
-        default=None,
-        description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
-    )
-    tags: list[MqttTag] = Field(min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_topics(cls, data: Any) -> Any:
-        template = data.get("topic_template") if isinstance(data, dict) else None
-        if template is None or not isinstance(data.get("tags"), list):
-            return data
-        tags = [
-            {**t, "topic": template} if isinstance(t, dict) and "topic" not in t else t
-            for t in data["tags"]
-        ]
-        return {**data, "tags": tags}
 
     @model_validator(mode="after")
-    def _checks(self) -> MqttSource:
+    def _reconnect_delays(self) -> MqttBroker:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s is at least reconnect_min_s")
-        if not self.clean_start and self.protocol_version == "5" and self.session_expiry_s == 0:
-            raise ValueError("a persistent session (clean_start: false) needs session_expiry_s > 0")
         return self
 
     def security_warnings(self) -> list[tuple[str, str]]:
@@ -206,3 +178,40 @@ class MqttSource(Model):
     @property
     def effective_client_id(self) -> str:
         return self.client_id or f"shopfloor-{self.name}"
+
+
+class MqttSource(MqttBroker):
+    protocol: Literal["mqtt"]
+    qos: Literal[0, 1, 2] = 1
+    clean_start: bool = Field(
+        default=False, description="false: persistent session, messages acked after storage"
+    )
+    # Both are fixed-width fields of the CONNECT packet; paho's thread dies on a wider value.
+    session_expiry_s: Annotated[int, Bounds(0, 2**32 - 1, "s")] = Field(
+        default=86400,
+        description="MQTT 5: how long the broker keeps the session while we are away "
+        "(4294967295: never expires)",
+    )
+    topic_template: Topic | None = Field(
+        default=None,
+        description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
+    )
+    tags: list[MqttTag] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_topics(cls, data: Any) -> Any:
+        template = data.get("topic_template") if isinstance(data, dict) else None
+        if template is None or not isinstance(data.get("tags"), list):
+            return data
+        tags = [
+            {**t, "topic": template} if isinstance(t, dict) and "topic" not in t else t
+            for t in data["tags"]
+        ]
+        return {**data, "tags": tags}
+
+    @model_validator(mode="after")
+    def _checks(self) -> MqttSource:
+        if not self.clean_start and self.protocol_version == "5" and self.session_expiry_s == 0:
+            raise ValueError("a persistent session (clean_start: false) needs session_expiry_s > 0")
+        return self

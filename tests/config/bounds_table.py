@@ -55,7 +55,7 @@ def _walk(annotation: Any, metadata: list[Any], key: str, where: str) -> Iterato
             yield from _walk(info.annotation, list(info.metadata), child, where)
 
 
-PROTOCOLS = {"opcua", "modbus", "mqtt"}
+PROTOCOLS = {"opcua", "modbus", "mqtt", "sparkplug"}
 
 
 def bounds_rows() -> list[Row]:

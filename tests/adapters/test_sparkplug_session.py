@@ -1,0 +1,214 @@
+"""The host's per-edge-node state machine, message by message (Sparkplug 3.0 §5), and topics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.base import Quality
+from adapters.errors import DecodeError
+from adapters.sparkplug.payload import decode
+from adapters.sparkplug.session import Sessions, Value
+from adapters.sparkplug.topics import Topic, parse, subscription_filters
+from simulators.frontends import sparkplug_wire as wire
+from simulators.frontends.sparkplug_wire import WireMetric, encode_payload
+
+T0 = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
+MS0 = int(T0.timestamp() * 1000)
+
+
+def at(s: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=s)
+
+
+def ms(s: float) -> int:
+    return MS0 + round(s * 1000)
+
+
+def nbirth(seq: int = 0, bd: int = 0) -> tuple[str, bytes]:
+    metrics = [
+        WireMetric("bdSeq", None, ms(0), wire.INT64, bd),
+        WireMetric("Node Control/Rebirth", None, ms(0), wire.BOOLEAN, False),
+        WireMetric("uptime", 1, ms(0), wire.UINT32, 5),
+    ]
+    return "spBv1.0/G/NBIRTH/E", encode_payload(ms(0), seq, metrics)
+
+
+def dbirth(seq: int, s: float = 0) -> tuple[str, bytes]:
+    metrics = [
+        WireMetric("state", 10, ms(s), wire.INT16, 1),
+        WireMetric("temp", 11, ms(s), wire.FLOAT, 20.5),
+    ]
+    return "spBv1.0/G/DBIRTH/E/press", encode_payload(ms(s), seq, metrics)
+
+
+def ddata(seq: int, s: float, state: int = 2, alias: int = 10) -> tuple[str, bytes]:
+    m = WireMetric(None, alias, ms(s), None, state, value_type=wire.INT16)
+    return "spBv1.0/G/DDATA/E/press", encode_payload(ms(s), seq, [m])
+
+
+def ndeath(bd: int) -> tuple[str, bytes]:
+    return "spBv1.0/G/NDEATH/E", encode_payload(
+        ms(0), None, [WireMetric("bdSeq", None, None, wire.INT64, bd)]
+    )
+
+
+def ddeath(seq: int, s: float) -> tuple[str, bytes]:
+    return "spBv1.0/G/DDEATH/E/press", encode_payload(ms(s), seq, [])
+
+
+def run(
+    sessions: Sessions, messages: list[tuple[str, bytes]], s: float = 9
+) -> list[tuple[list[Value], str | None]]:
+    return [tuple(sessions.apply(parse(t), decode(p), at(s))) for t, p in messages]  # type: ignore[misc]
+
+
+def fresh() -> Sessions:
+    return Sessions(rebirth_wait_s=5)
+
+
+def v(
+    metric: str, s: float, value: float | None, device: str | None = "press", q: int = Quality.GOOD
+) -> Value:
+    return Value("G", "E", device, metric, at(s), value, None, q)
+
+
+def test_births_then_aliases_only_data() -> None:
+    sessions = fresh()
+    (node, _), (dev, _), (data, why) = run(sessions, [nbirth(), dbirth(1), ddata(2, 3)])
+    assert [x.metric for x in node] == ["bdSeq", "Node Control/Rebirth", "uptime"]
+    assert dev == [v("state", 0, 1.0), v("temp", 0, 20.5)]
+    assert (data, why) == ([v("state", 3, 2.0)], None)
+    assert sessions.counts["births"] == 2
+
+
+def test_negative_int16_by_alias_uses_the_birth_type() -> None:
+    sessions = fresh()
+    *_, (data, _) = run(sessions, [nbirth(), dbirth(1), ddata(2, 3, state=-4)])
+    assert data == [v("state", 3, -4.0)]
+
+
+def test_seq_wraps_from_255_to_0() -> None:
+    sessions = fresh()
+    out = run(sessions, [nbirth(seq=254), dbirth(255), ddata(0, 1)])
+    assert [why for _, why in out] == [None, None, None]
+    assert sessions.counts["seq_gaps"] == 0
+
+
+def test_seq_gap_stores_the_data_and_asks_a_rebirth_once_per_wait() -> None:
+    sessions = fresh()
+    out = run(sessions, [nbirth(), dbirth(1), ddata(3, 1), ddata(5, 2)])
+    assert out[2] == ([v("state", 1, 2.0)], "seq 3 where 2 was expected")
+    assert out[3] == ([v("state", 2, 2.0)], None)  # asked already, within rebirth_wait_s
+    assert sessions.counts["seq_gaps"] == 2
+    later = sessions.apply(parse(ddata(7, 3)[0]), decode(ddata(7, 3)[1]), at(9 + 5))
+    assert later.rebirth == "seq 7 where 6 was expected"
+
+
+@pytest.mark.parametrize(
+    ("messages", "reason"),
+    [
+        ([ddata(2, 1)], "DDATA before NBIRTH"),
+        ([dbirth(1)], "DBIRTH before NBIRTH"),
+        ([nbirth(), ddata(1, 1)], "DDATA of 'press' before its DBIRTH"),
+        ([nbirth(), dbirth(1), ddata(2, 1, alias=99)], "1 metric(s) not in any birth"),
+    ],
+)
+def test_what_asks_for_a_rebirth(messages: list[tuple[str, bytes]], reason: str) -> None:
+    sessions = fresh()
+    *_, (values, why) = run(sessions, messages)
+    assert (values, why) == ([], reason)
+
+
+def test_ndeath_marks_node_and_device_metrics_bad_at_arrival() -> None:
+    sessions = fresh()
+    run(sessions, [nbirth(bd=4), dbirth(1), ddata(2, 1)])
+    ((dead, why),) = run(sessions, [ndeath(4)], s=20)
+    bad = {(x.device, x.metric): (x.ts, x.value, x.quality) for x in dead}
+    assert bad == {
+        (None, "Node Control/Rebirth"): (at(20), None, Quality.BAD),
+        (None, "uptime"): (at(20), None, Quality.BAD),
+        ("press", "state"): (at(20), None, Quality.BAD),
+        ("press", "temp"): (at(20), None, Quality.BAD),
+    }
+    assert why is None
+    assert run(sessions, [ddata(3, 21)])[0] == ([], "DDATA before NBIRTH")
+
+
+def test_ndeath_of_an_older_session_is_ignored() -> None:
+    sessions = fresh()
+    run(sessions, [nbirth(bd=5), dbirth(1)])
+    assert run(sessions, [ndeath(4)]) == [([], None)]
+    assert sessions.counts["stale_ndeath_ignored"] == 1
+    assert run(sessions, [ddata(2, 1)])[0] == ([v("state", 1, 2.0)], None)
+
+
+def test_ddeath_marks_only_that_device_at_its_timestamp() -> None:
+    sessions = fresh()
+    run(sessions, [nbirth(), dbirth(1)])
+    ((dead, why),) = run(sessions, [ddeath(2, 4)])
+    assert why is None
+    assert dead == [v("state", 4, None, q=Quality.BAD), v("temp", 4, None, q=Quality.BAD)]
+    assert run(sessions, [ddata(3, 5)])[0] == ([], "DDATA of 'press' before its DBIRTH")
+
+
+def test_rebirth_replaces_aliases() -> None:
+    sessions = fresh()
+    run(sessions, [nbirth(), dbirth(1)])
+    topic, _ = dbirth(0)
+    rebirth = encode_payload(ms(5), 1, [WireMetric("temp", 10, ms(5), wire.FLOAT, 1.0)])
+    run(sessions, [nbirth(), (topic, rebirth)])
+    m = WireMetric(None, 10, ms(6), None, 3.5, value_type=wire.FLOAT)
+    ((data, _),) = run(sessions, [("spBv1.0/G/DDATA/E/press", encode_payload(ms(6), 2, [m]))])
+    assert data == [v("temp", 6, 3.5)]  # alias 10 is temp now
+
+
+def test_losing_our_connection_marks_everything_bad_and_needs_births() -> None:
+    sessions = fresh()
+    run(sessions, [nbirth(), dbirth(1)])
+    lost = sessions.lost(at(30))
+    assert {(x.device, x.metric) for x in lost} == {
+        (None, "Node Control/Rebirth"),
+        (None, "uptime"),
+        ("press", "state"),
+        ("press", "temp"),
+    }
+    assert all(x.quality == Quality.BAD and x.value is None for x in lost)
+    assert run(sessions, [ddata(2, 31)])[0] == ([], "DDATA before NBIRTH")
+
+
+def test_transient_metrics_are_skipped_unless_configured() -> None:
+    base = [nbirth(), dbirth(1)]
+    for store, expected in ((False, []), (True, [v("state", 1, 2.0)])):
+        sessions = Sessions(rebirth_wait_s=5, store_transient=store)
+        run(sessions, base)
+        p = decode(ddata(2, 1)[1])
+        p = p._replace(metrics=tuple(m._replace(is_transient=True) for m in p.metrics))
+        assert sessions.apply(parse(ddata(2, 1)[0]), p, at(9)).values == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "topic"),
+    [
+        ("spBv1.0/G/NBIRTH/E", Topic("NBIRTH", "G", "E", None)),
+        ("spBv1.0/G/DDATA/E/D", Topic("DDATA", "G", "E", "D")),
+        ("spBv1.0/G/NCMD/E", Topic("NCMD", "G", "E", None)),
+    ],
+)
+def test_topics(name: str, topic: Topic) -> None:
+    assert parse(name) == topic
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["spBv1.0/STATE/host", "spBv1.0/G/DDATA/E", "spBv1.0/G/NDATA/E/D", "spAv1.0/G/NDATA/E", "x"],
+)
+def test_not_edge_topics(name: str) -> None:
+    with pytest.raises(DecodeError):
+        parse(name)
+
+
+def test_subscription_filters() -> None:
+    assert subscription_filters(["A", "B"]) == ["spBv1.0/A/#", "spBv1.0/B/#"]
+    assert subscription_filters(["A", "+"]) == ["spBv1.0/#"]

@@ -202,22 +202,29 @@ class Simulators:
             await asyncio.shield(self._task)
 
     async def stop(self) -> None:
-        """Publish what is due, close the truth file at this instant, then stop every server."""
+        """Publish what is due, end the truth at this instant, stop every server, then close the
+        truth file: what a server records as it stops (a Sparkplug NDEATH) is in it."""
         for fe in self._started:
             if isinstance(fe, MqttFrontEnd):
                 fe.closing = True
         self._stop.set()
-        if self._task is not None:
+        if self._task is None:
+            await self._stop_frontends()
+            return
+        ended: tuple[float, dt.datetime] | None = None
+        try:
+            await self._task
+        finally:
+            self._task = None
             try:
-                await self._task
-            finally:
-                self._task = None
                 if self.model is not None and self.clock is not None:
                     end = self._now()
                     await self._step(end)
-                    if self._truth is not None:
-                        self._truth.close(end, self.clock.wall(end))
-        await self._stop_frontends()
+                    ended = (end, self.clock.wall(end))
+            finally:
+                await self._stop_frontends()
+                if self._truth is not None and ended is not None:
+                    self._truth.close(*ended)
 
     async def _stop_frontends(self) -> None:
         while self._started:

@@ -64,7 +64,9 @@ class SparkplugAdapter:
         self._max_inflight = max_inflight
         self._transport = SparkplugTransport(source, self.status, queue_size)
         self.sessions = Sessions(
-            rebirth_wait_s=source.rebirth_wait_s, store_transient=source.store_transient
+            rebirth_wait_s=source.rebirth_wait_s,
+            reorder_timeout_s=source.reorder_timeout_s,
+            store_transient=source.store_transient,
         )
         self._tags = TagMap(source)
         self._backoff = Backoff(source.reconnect_min_s, source.reconnect_max_s)
@@ -137,6 +139,7 @@ class SparkplugAdapter:
             values += outcome.values
             if outcome.rebirth is not None and self.source.send_rebirth:
                 self._rebirth(topic.group, topic.edge, outcome.rebirth)
+        self._reorder_expired()
         self.status.extra.update(sessions.counts)
         if malformed:
             self.status.malformed += len(malformed)
@@ -145,6 +148,21 @@ class SparkplugAdapter:
                 self._warned.add(bad.address)
                 log.log(level, "%s: %s quarantined: %s", self.source.name, bad.address, bad.reason)
         return values, malformed
+
+    def _reorder_wait(self) -> float | None:
+        """Seconds until the earliest seq gap's reorder timeout runs out; None: no gap."""
+        due = self.sessions.next_due()
+        if due is None:
+            return None
+        return max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds())
+
+    def _reorder_expired(self) -> None:
+        """Ask the nodes whose missing messages did not come in time for a Rebirth."""
+        if self._reorder_wait() != 0.0:
+            return
+        for group, edge, reason in self.sessions.due(dt.datetime.now(dt.UTC)):
+            if self.source.send_rebirth:
+                self._rebirth(group, edge, reason)
 
     def _rebirth(self, group: str, edge: str, reason: str) -> None:
         topic = rebirth_topic(group, edge)
@@ -207,7 +225,10 @@ class SparkplugAdapter:
                 waits: set[asyncio.Future[Any]] = {getter, lost}
                 if inflight:
                     waits.add(inflight[0][0])
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    waits, timeout=self._reorder_wait(), return_when=asyncio.FIRST_COMPLETED
+                )
+                self._reorder_expired()
                 while inflight and inflight[0][0].done():
                     await self._settle(inflight.popleft())
                 if lost.done():

@@ -6,7 +6,11 @@ the node and all its devices, each metric's datatype, and its devices that are b
 takes one message in arrival order and gives the metric values to store plus, when the node's
 state cannot be trusted, a reason to ask it for a Rebirth:
 
-- a seq gap (the data is still stored: a time series does not need the missing message);
+- a seq gap the missing messages did not fill within `reorder_timeout_s` (the spec's Reorder
+  Timeout; 0: at once). The data is stored meanwhile: a time series does not need the
+  messages in order. A missing one that arrives late is applied and counted (`reordered`);
+  one whose number comes round again in order is lost (due at once). `due(now)` gives the
+  nodes whose wait ran out;
 - NDATA, DBIRTH, DDATA or DDEATH from a node without a birth, or DDATA of an unborn device;
 - a metric that is in no birth (unknown alias or name).
 
@@ -66,6 +70,13 @@ class NodeState:
     types: dict[MetricKey, int | None] = field(default_factory=dict)  # every birth metric
     devices: set[str] = field(default_factory=set)  # born devices
     rebirth_asked: dt.datetime | None = None
+    missing: set[int] = field(default_factory=set)  # seqs skipped, awaited until `reorder_by`
+    reorder_by: dt.datetime | None = None
+
+    def reset_seq(self) -> None:
+        self.next_seq = None
+        self.missing.clear()
+        self.reorder_by = None
 
 
 class Sessions:
@@ -75,6 +86,7 @@ class Sessions:
         "births",
         "deaths",
         "seq_gaps",
+        "reordered",
         "data_before_birth",
         "unknown_metric",
         "stale_ndeath_ignored",
@@ -82,10 +94,17 @@ class Sessions:
         "skipped_transient",
     )
 
-    def __init__(self, *, rebirth_wait_s: float, store_transient: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        rebirth_wait_s: float,
+        reorder_timeout_s: float = 0.0,
+        store_transient: bool = False,
+    ) -> None:
         self.nodes: dict[tuple[str, str], NodeState] = {}
         self.counts: Counter[str] = Counter(dict.fromkeys(self.COUNTERS, 0))
         self._wait = dt.timedelta(seconds=rebirth_wait_s)
+        self._reorder = dt.timedelta(seconds=reorder_timeout_s)
         self._store_transient = store_transient
 
     def apply(self, topic: Topic, payload: PayloadIn, arrived: dt.datetime) -> Outcome:
@@ -101,7 +120,7 @@ class Sessions:
         if not node.born:
             self.counts["data_before_birth"] += 1
             return Outcome([], self._ask(node, arrived, f"{kind} before NBIRTH"))
-        reason = self._sequence(node, payload.seq)
+        reason = self._sequence(node, payload.seq, arrived)
         device = topic.device
         if kind == "DBIRTH":
             assert device is not None
@@ -127,9 +146,28 @@ class Sessions:
             if node.born:
                 values += self._dead(Topic("NDEATH", group, edge, None), node, None, at)
             node.born = False
-            node.next_seq = None
+            node.reset_seq()
             node.devices.clear()
         return values
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest reorder wait runs out; None: no gap is awaited."""
+        return min((n.reorder_by for n in self.nodes.values() if n.reorder_by), default=None)
+
+    def due(self, now: dt.datetime) -> list[tuple[str, str, str]]:
+        """(group, edge node, reason) of each node whose missing messages did not come within
+        the reorder timeout, when a Rebirth request may go now."""
+        asks = []
+        for (group, edge), node in self.nodes.items():
+            if node.reorder_by is None or now < node.reorder_by:
+                continue
+            missing = sorted(node.missing)
+            node.missing.clear()
+            node.reorder_by = None
+            reason = self._ask(node, now, f"seq {_seqs(missing)} missing")
+            if reason is not None:
+                asks.append((group, edge, reason))
+        return asks
 
     # -- births and deaths ---------------------------------------------------------------------
 
@@ -142,6 +180,7 @@ class Sessions:
         node.born = True
         node.rebirth_asked = None
         node.bd_seq = _bd_seq(payload)
+        node.reset_seq()
         node.next_seq = None if payload.seq is None else (payload.seq + 1) % (MAX_SEQ + 1)
         self.counts["births"] += 1
         return Outcome(self._birth(topic, node, None, payload, arrived), None)
@@ -179,7 +218,7 @@ class Sessions:
             return Outcome([], None)
         values = self._dead(topic, node, None, arrived)
         node.born = False
-        node.next_seq = None
+        node.reset_seq()
         node.devices.clear()
         return Outcome(values, None)
 
@@ -247,16 +286,30 @@ class Sessions:
 
     # -- seq and rebirth -----------------------------------------------------------------------
 
-    def _sequence(self, node: NodeState, seq: int | None) -> str | None:
-        """Check and advance the node's seq; the reason for a Rebirth on a gap."""
+    def _sequence(self, node: NodeState, seq: int | None, now: dt.datetime) -> str | None:
+        """Check and advance the node's seq; the reason for a Rebirth on a gap when there is
+        no reorder timeout (else the gap's seqs are awaited until `due`)."""
         expected = node.next_seq
         if seq is None:
             return None  # only NDEATH and commands lack it; tolerated elsewhere
+        if seq != expected and seq in node.missing:  # a late one: in time, nothing is lost
+            self.counts["reordered"] += 1
+            node.missing.discard(seq)
+            if not node.missing:
+                node.reorder_by = None
+            return None
         node.next_seq = (seq + 1) % (MAX_SEQ + 1)
         if expected is None or seq == expected:
+            if node.missing and seq in node.missing:  # its number came round again: lost
+                node.reorder_by = now
             return None
         self.counts["seq_gaps"] += 1
-        return f"seq {seq} where {expected} was expected"
+        if not self._reorder:
+            return f"seq {seq} where {expected} was expected"
+        skipped = (seq - expected) % (MAX_SEQ + 1)
+        node.missing.update((expected + i) % (MAX_SEQ + 1) for i in range(skipped))
+        node.reorder_by = node.reorder_by or now + self._reorder
+        return None
 
     def _maybe(self, node: NodeState, now: dt.datetime, reason: str | None) -> str | None:
         return None if reason is None else self._ask(node, now, reason)
@@ -267,6 +320,11 @@ class Sessions:
             return None
         node.rebirth_asked = now
         return reason
+
+
+def _seqs(seqs: list[int]) -> str:
+    shown = ", ".join(map(str, seqs[:5]))
+    return shown if len(seqs) <= 5 else f"{shown} and {len(seqs) - 5} more"
 
 
 def _resolve(node: NodeState, device: str | None, m: MetricIn) -> MetricKey | None:

@@ -71,6 +71,11 @@ class SparkplugSource(MqttBroker):
     rebirth_wait_s: Annotated[float, Bounds(0.1, 3600, "s")] = Field(
         default=5.0, description="least time between two Rebirth requests to one edge node"
     )
+    reorder_timeout_s: Annotated[float, Bounds(0, 60, "s")] = Field(
+        default=2.0,
+        description="on a seq gap, how long to wait for the missing messages before asking for "
+        "a Rebirth (the spec's Reorder Timeout); 0: ask at once",
+    )
     store_transient: bool = Field(
         default=False, description="store metrics flagged is_transient (the spec says: do not)"
     )

@@ -10,7 +10,9 @@ with the births again (same bdSeq). A stop publishes NDEATH before the disconnec
 connected, changes only update the image: the next births carry the current values (that is
 how Sparkplug recovers; the data in between is not sent).
 
-`skip_seq()` makes the next message leave a seq gap (tests of the host's Rebirth request).
+For tests: `skip_seq()` makes the next message leave a seq gap (the host's Rebirth request);
+`drop_connection()` closes the socket without DISCONNECT, so the broker publishes the will.
+Truth records (`type: sparkplug`): births, seq skipped, and each death (stop, dropped, lost).
 Counters: `births`, `rebirths` (answered), `published`, `bd_seq`.
 """
 
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -95,6 +98,8 @@ class SparkplugFrontEnd:
         self.rebirths = 0
         self.published = 0
         self.online = False  # born on the current connection
+        self._stopping = False  # our own NDEATH is recorded by stop()
+        self._drop_at: dt.datetime | None = None  # when drop_connection() cut the socket
         # Set by the runner once it runs: publishes what is due, gives the time the images are
         # exact at. Births are stamped with it (before it is set: the primed events' time).
         self.catch_up: Callable[[], Awaitable[dt.datetime]] | None = None
@@ -169,8 +174,13 @@ class SparkplugFrontEnd:
         self._soon(self._schedule_birth)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        at, self._drop_at = self._drop_at, None
+        reason = "dropped" if at is not None else "connection lost"
+        at = at or dt.datetime.now(dt.UTC)
+        was, bd_seq = self._connected.is_set(), self.bd_seq  # before a reconnect takes the next
         self._connected.clear()
-        self._soon(self._offline)
+        if was:
+            self._soon(lambda: self._offline(at, reason, bd_seq))
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -188,8 +198,19 @@ class SparkplugFrontEnd:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(callback)
 
-    def _offline(self) -> None:
+    def _offline(self, at: dt.datetime, reason: str, bd_seq: int) -> None:
         self.online = False
+        if not self._stopping:  # the broker publishes our will (unless it is the one away)
+            self._note(at, "death", reason=reason, bd_seq=bd_seq)
+
+    def drop_connection(self) -> None:
+        """Cut the connection without DISCONNECT (any thread): the broker publishes our will
+        NDEATH; paho reconnects with the next bdSeq and the births follow."""
+        client = self._client
+        sock = None if client is None else client.socket()
+        if isinstance(sock, socket.socket):
+            self._drop_at = dt.datetime.now(dt.UTC)
+            sock.shutdown(socket.SHUT_RDWR)
 
     def _rebirth(self) -> None:
         self.rebirths += 1
@@ -311,7 +332,9 @@ class SparkplugFrontEnd:
         client = self._client
         if client is None:
             return
+        self._stopping = True
         if self._connected.is_set():
+            self._note(dt.datetime.now(dt.UTC), "death", reason="stop", bd_seq=self.bd_seq)
             info = client.publish(self.topic("NDEATH", None), self._death(), qos=1)
             await asyncio.to_thread(info.wait_for_publish, CONNECT_WAIT_S)
         client.disconnect()

@@ -142,6 +142,7 @@ def source(port: int, group: str, **options: Any) -> SparkplugSource:
         "reconnect_min_s": 0.2,
         "reconnect_max_s": 1.0,
         "rebirth_wait_s": 0.2,
+        "reorder_timeout_s": 0.2,
         "tags": [{"group": group, "edge_node": "E", **t} for t in tags],
         **options,
     }
@@ -219,6 +220,30 @@ async def test_seq_gap_asks_rebirth_and_values_resume(
         await sink.wait_for(lambda: len(sink.of("state")) == 4, "state after the rebirth")
         assert [v for _, v, _, _ in sink.of("state")] == [1.0, 2.0, 1.0, 5.0]
         assert adapter.status.extra["seq_gaps"] == 1
+
+
+async def test_a_late_message_within_the_reorder_timeout_fills_the_gap(
+    mosquitto: Mosquitto, edge: Edge, group: str
+) -> None:
+    sink = Sink()
+    adapter = SparkplugAdapter(source(mosquitto.port, group, reorder_timeout_s=60), sink)
+    async with running(adapter):
+        await edge.births()
+        late = edge.seq
+        edge.seq += 1
+        await edge.data(1, 2)  # a gap: `late` is awaited
+        await eventually(lambda: adapter.sessions.next_due() is not None, DEADLINE_S, "a gap")
+        edge.seq = late
+        await edge.data(2, 3)  # it comes
+        edge.seq = late + 2
+        await edge.data(3, 4)
+        await sink.wait_for(lambda: len(sink.of("state")) == 4, "every value")
+        assert [v for _, v, _, _ in sink.of("state")] == [1.0, 2.0, 3.0, 4.0]
+        assert adapter.sessions.next_due() is None  # nothing awaited any more
+        assert adapter.status.extra["seq_gaps"] == 1
+        assert adapter.status.extra["reordered"] == 1
+        assert adapter.status.extra["rebirths_sent"] == 0
+        assert edge.rebirths == []
 
 
 async def test_data_before_birth_asks_rebirth(mosquitto: Mosquitto, edge: Edge, group: str) -> None:

@@ -106,6 +106,64 @@ def test_seq_gap_stores_the_data_and_asks_a_rebirth_once_per_wait() -> None:
     assert later.rebirth == "seq 7 where 6 was expected"
 
 
+# Reorder Timeout (reorder_timeout_s = 2): each case is the seqs of DDATA after the births
+# (seq 0, 1) with their arrival second, then when `due` is asked, and what it gives.
+REORDER_CASES = [
+    # in order: nothing awaited
+    ([(2, 1), (3, 2)], 9, [], 0, 0),
+    # 3 late but within the timeout: reordered, no request
+    ([(2, 1), (4, 1.5), (3, 2)], 9, [], 1, 1),
+    # 3 never comes: a request once the timeout (from the gap at 1.5 s) has run out
+    ([(2, 1), (4, 1.5)], 3.5, ["seq 3 missing"], 1, 0),
+    # two missing, one comes: the other is still asked for
+    ([(2, 1), (5, 1.5), (3, 2)], 4, ["seq 4 missing"], 1, 1),
+    # the wait is from the first gap, the second adds its seqs
+    ([(2, 1), (4, 1.5), (6, 3)], 3.5, ["seq 3, 5 missing"], 2, 0),
+    # 3 missing, its number comes round again in order (256 messages later): lost, due at once
+    (
+        [(2, 1), (4, 1.5)] + [(n % 256, 1.6) for n in range(5, 260)],
+        1.6,
+        ["seq 3 missing"],
+        1,
+        0,
+    ),
+    # wrapping: 255 then 1, seq 0 awaited
+    ([(2, 1)] + [(n, 1) for n in range(3, 256)] + [(1, 2)], 4, ["seq 0 missing"], 1, 0),
+]
+
+
+@pytest.mark.parametrize(("arrivals", "asked_at", "asks", "gaps", "reordered"), REORDER_CASES)
+def test_reorder_timeout(
+    arrivals: list[tuple[int, float]], asked_at: float, asks: list[str], gaps: int, reordered: int
+) -> None:
+    sessions = Sessions(rebirth_wait_s=5, reorder_timeout_s=2)
+    run(sessions, [nbirth(), dbirth(1)], s=0)
+    for seq, s in arrivals:
+        values, why = sessions.apply(parse(ddata(seq, s)[0]), decode(ddata(seq, s)[1]), at(s))
+        assert (values, why) == ([v("state", s, 2.0)], None)  # stored at once, never asked yet
+    assert sessions.due(at(asked_at)) == [("G", "E", a) for a in asks]
+    assert sessions.counts["seq_gaps"] == gaps
+    assert sessions.counts["reordered"] == reordered
+    assert sessions.due(at(asked_at + 10)) == []  # a wait ends once
+    assert sessions.next_due() is None
+
+
+def test_reorder_wait_ends_with_a_birth_and_respects_rebirth_wait() -> None:
+    sessions = Sessions(rebirth_wait_s=5, reorder_timeout_s=2)
+    run(sessions, [nbirth(), dbirth(1), ddata(3, 1)], s=1)
+    assert sessions.next_due() == at(3)
+    run(sessions, [nbirth(), dbirth(1)], s=2)  # born again: nothing is missing any more
+    assert (sessions.next_due(), sessions.due(at(9))) == (None, [])
+    run(sessions, [ddata(2, 3), ddata(4, 3)], s=3)
+    assert sessions.due(at(4.999)) == []  # the wait runs to 5
+    assert sessions.due(at(5)) == [("G", "E", "seq 3 missing")]
+    run(sessions, [ddata(6, 6)], s=6)
+    assert sessions.next_due() == at(8)
+    assert sessions.due(at(8)) == []  # asked at 5, within rebirth_wait_s: the wait just ends
+    assert sessions.next_due() is None
+    assert sessions.counts["seq_gaps"] == 3
+
+
 @pytest.mark.parametrize(
     ("messages", "reason"),
     [

@@ -59,6 +59,7 @@ def sparkplug_config(port: int, group: str, **options: Any) -> ShopfloorConfig:
             "reconnect_min_s": 0.1,
             "reconnect_max_s": 0.5,
             "rebirth_wait_s": 0.2,
+            "reorder_timeout_s": 0.2,
             "tags": tags,
             **options,
         }
@@ -130,7 +131,8 @@ async def test_values_types_and_aliases_match_the_truth(
             await sink.wait_for(lambda: len(sink.of("Counts/Good")) >= 5, "parts counted")
             assert edge.births == 1 and edge.rebirths == 0
         truth = load(tmp_path / "t.jsonl")
-        (births,) = [r for r in truth.records if r["type"] == "sparkplug"]
+        births, death = [r for r in truth.records if r["type"] == "sparkplug"]
+        assert (death["what"], death["reason"], death["bd_seq"]) == ("death", "stop", 0)
         src = spb(cfg)
         assert (births["what"], births["reason"], births["bd_seq"]) == ("births", "connect", 0)
         assert births["aliases"] == {t.reading_address: i for i, t in enumerate(src.tags, 1)}
@@ -188,6 +190,7 @@ async def test_seq_gap_rebirth_and_host_restart(mosquitto: Mosquitto, tmp_path: 
             ("seq_skipped", None),
             ("births", "rebirth"),
             ("births", "rebirth"),
+            ("death", "stop"),
         ]
     finally:
         await adapter.stop()

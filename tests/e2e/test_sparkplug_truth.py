@@ -10,7 +10,9 @@ the truth's by at most 1 ms per state change in the window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -44,6 +46,33 @@ def configs(port: int, api_port: int) -> tuple[ShopfloorConfig, ShopfloorConfig]
     return sim, collector_config(cfg, api_port)
 
 
+@contextlib.asynccontextmanager
+async def services_running(
+    live: ShopfloorConfig, database_url: str, spool_dir: Path
+) -> AsyncIterator[None]:
+    """The collector and API of `live` in this loop, ready, for the block."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    services = asyncio.create_task(
+        run_services(
+            live,
+            database_url,
+            collect=True,
+            serve=True,
+            spool_dir=spool_dir,
+            stop=stop,
+            ready=ready,
+        )
+    )
+    try:
+        await eventually(lambda: ready.is_set() or services.done(), 30, "collector and API")
+        if services.done():
+            await services
+        yield
+    finally:
+        stop.set()
+        await services
+
+
 def iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -53,25 +82,13 @@ async def test_sparkplug_packer_kpis_equal_the_truth(database_url: str, tmp_path
     broker = Mosquitto(workdir=tmp_path / "mosquitto").start()
     sim_cfg, live = configs(broker.port, free_port())
     sims = SimulatorThread(sim_cfg, speed=SPEED, seed=SEED, truth_path=truth_path)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    services = asyncio.create_task(
-        run_services(
-            live,
-            database_url,
-            collect=True,
-            serve=True,
-            spool_dir=tmp_path / "spool",
-            stop=stop,
-            ready=ready,
-        )
-    )
     api = f"http://127.0.0.1:{live.settings.api.port}/api/v1"
     try:
-        await eventually(lambda: ready.is_set() or services.done(), 30, "collector and API")
-        if services.done():
-            await services
-        sims.start()
-        async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+        async with (
+            services_running(live, database_url, tmp_path / "spool"),
+            httpx.AsyncClient(base_url=api, timeout=30) as client,
+        ):
+            sims.start()
             state: dict[str, object] = {}
 
             async def poll() -> None:
@@ -104,8 +121,6 @@ async def test_sparkplug_packer_kpis_equal_the_truth(database_url: str, tmp_path
             k = r.json()["kpis"]
     finally:
         sims.stop()
-        stop.set()
-        await services
         broker.stop()
 
     want = truth_mod.window(t, "packer", start, end)

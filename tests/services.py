@@ -13,12 +13,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.runner import run_services
+from config import ShopfloorConfig
 from localenv.cluster import LocalCluster, world_traversable_tempdir
 from localenv.mosquitto import Mosquitto, free_port, wait_port
 
@@ -106,3 +108,31 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+@contextlib.asynccontextmanager
+async def services_running(
+    live: ShopfloorConfig, database_url: str, spool_dir: Path, *, serve: bool = True
+) -> AsyncIterator[None]:
+    """The collector (and, with `serve`, the API) of `live` in this loop, ready, for the block;
+    stopped after it, re-raising what made it fail."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    services = asyncio.create_task(
+        run_services(
+            live,
+            database_url,
+            collect=True,
+            serve=serve,
+            spool_dir=spool_dir,
+            stop=stop,
+            ready=ready,
+        )
+    )
+    try:
+        await eventually(lambda: ready.is_set() or services.done(), 30, "collector and API")
+        if services.done():
+            await services
+        yield
+    finally:
+        stop.set()
+        await services

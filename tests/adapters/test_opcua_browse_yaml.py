@@ -17,11 +17,10 @@ import pytest
 from asyncua import Server, ua
 
 from adapters.opcua import browse_cli
-from collector.runner import run_services
 from config import load_config, parse_config
 from simulators import run_simulators
 from tests.adapters.commands import shopfloor
-from tests.services import eventually, free_port
+from tests.services import eventually, free_port, services_running
 
 PLANT = """\
 lines:
@@ -94,21 +93,8 @@ async def test_drafted_block_passes_check_and_the_collector_stores_it(
     assert (code, err) == (0, "")
     assert out == f"{config}: OK (1 line(s), 1 machine(s), 1 source(s), 6 tag(s))\n"
 
-    stop, ready = asyncio.Event(), asyncio.Event()
-    collector = asyncio.create_task(
-        run_services(
-            load_config(config),
-            database_url,
-            collect=True,
-            serve=False,
-            spool_dir=tmp_path / "spool",
-            stop=stop,
-            ready=ready,
-        )
-    )
-    try:
-        await asyncio.wait_for(ready.wait(), 60)
-        stored: dict[str, list[float]] = {}
+    stored: dict[str, list[float]] = {}
+    async with services_running(load_config(config), database_url, tmp_path / "spool", serve=False):
 
         def every_tag_stored() -> bool:
             stored.clear()
@@ -121,10 +107,6 @@ async def test_drafted_block_passes_check_and_the_collector_stores_it(
             return len(stored) == len(NAMES)
 
         await eventually(every_tag_stored, within=30, what=lambda: f"readings of {stored}")
-    finally:
-        stop.set()
-        await asyncio.wait_for(collector, 30)
-    assert collector.exception() is None
     assert sorted(stored) == sorted(NAMES)
     assert all(math.isfinite(v) for values in stored.values() for v in values)
     assert {v for v in stored["state"]} <= {0.0, 1.0, 2.0, 3.0, 4.0}  # the simulator's states

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,11 +10,10 @@ import psycopg
 import pytest
 
 from adapters.opcua import OpcUaAdapter
-from collector.runner import run_services
 from config import parse_config
 from config.problems import ConfigError
 from tests.adapters.test_opcua_adapter import Collector, PlcServer, Running, make_source
-from tests.services import eventually, free_port
+from tests.services import eventually, free_port, services_running
 
 RECIPE = "ns=2;s=line1.recipe"  # written once when the server starts: one SourceTimestamp
 RUNNING = "/0:Objects/2:Line1/2:Running"
@@ -82,19 +80,8 @@ settings:
                 (name,),
             ).fetchall()
 
-    stop, ready = asyncio.Event(), asyncio.Event()
-    services = asyncio.create_task(
-        run_services(
-            cfg, database_url, collect=True, serve=False, spool_dir=tmp_path, stop=stop, ready=ready
-        )
-    )
-    try:
-        await asyncio.wait_for(ready.wait(), 60)
+    async with services_running(cfg, database_url, tmp_path, serve=False):
         await eventually(lambda: len(rows("recipe")) >= 5, within=30, what="five recipe rows")
-    finally:
-        stop.set()
-        await asyncio.wait_for(services, 30)
-    assert services.exception() is None
     recipe = rows("recipe")
     assert {text for _, _, text in recipe} == {"cola"}
     assert len({t for t, _, _ in recipe}) == len(recipe)  # a row per poll

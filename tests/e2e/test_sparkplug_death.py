@@ -19,8 +19,8 @@ from simulators import truth as truth_mod
 from simulators.frontends.sparkplug import SparkplugFrontEnd
 from simulators.runner import SimulatorThread
 from tests.e2e.test_sparkplug_edge import METRICS
-from tests.e2e.test_sparkplug_truth import configs, services_running
-from tests.services import eventually
+from tests.e2e.test_sparkplug_truth import configs
+from tests.services import eventually, services_running
 
 SPEED = 60.0
 Row = tuple[str, dt.datetime, float | None, int]

@@ -10,22 +10,19 @@ the truth's by at most 1 ms per state change in the window.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from collector.runner import run_services
 from config import ShopfloorConfig
 from localenv.mosquitto import Mosquitto, free_port
 from simulators import truth as truth_mod
 from simulators.runner import SimulatorThread, with_simulation
 from tests.e2e.test_line_truth import SPEED, collector_config
 from tests.e2e.test_sparkplug_edge import sparkplug_config
-from tests.services import eventually, unique
+from tests.services import eventually, services_running, unique
 
 SEED = 11
 RUN_S = 12.0  # wall seconds in the compared window
@@ -44,33 +41,6 @@ def configs(port: int, api_port: int) -> tuple[ShopfloorConfig, ShopfloorConfig]
         machines[machine] = {**machines.get(machine, {}), **changes}
     sim = with_simulation(cfg, follow_calendar=False, machines=machines)
     return sim, collector_config(cfg, api_port)
-
-
-@contextlib.asynccontextmanager
-async def services_running(
-    live: ShopfloorConfig, database_url: str, spool_dir: Path
-) -> AsyncIterator[None]:
-    """The collector and API of `live` in this loop, ready, for the block."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    services = asyncio.create_task(
-        run_services(
-            live,
-            database_url,
-            collect=True,
-            serve=True,
-            spool_dir=spool_dir,
-            stop=stop,
-            ready=ready,
-        )
-    )
-    try:
-        await eventually(lambda: ready.is_set() or services.done(), 30, "collector and API")
-        if services.done():
-            await services
-        yield
-    finally:
-        stop.set()
-        await services
 
 
 def iso(t: dt.datetime) -> str:

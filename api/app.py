@@ -15,6 +15,8 @@ come from one of two engines, by the `source` parameter (api.deps.get_source_eng
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,20 +26,20 @@ from fastapi.middleware.gzip import GZipMiddleware
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from api import dashboard, errors
+from api import dashboard, errors, plant_watch
 from api import health as health_routes
 from api.auth import require_key
 from api.cache import ResultCache
-from api.deps import Source, refuse_unknown_query
+from api.deps import refuse_unknown_query
 from api.health import HealthSource
 from api.models import ErrorResponse
 from api.results import settle_margin
 from api.routes import kpis, overview, plant, stops, tags
 from config import ShopfloorConfig
-from storage.engine import KpiEngine
 from storage.engine.session import configure as engine_session
 
 API_PREFIX = "/api/v1"
+FIRST_PLANT_READ_S = 5.0
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorResponse, "description": "unknown line, machine or tag"},
@@ -76,9 +78,19 @@ def create_app(
         # down; requests meanwhile get 503 database_unavailable.
         await pool.open(wait=False)
         app.state.pool = pool
+        watching = None
+        if watch is not None:
+            # The first read before the first request where the database answers at once;
+            # otherwise the watch keeps trying and /api/v1 answers 503 meanwhile.
+            await watch.attempt(pool, FIRST_PLANT_READ_S)
+            watching = asyncio.create_task(watch.run(pool), name="plant watch")
         try:
             yield
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             await pool.close()
 
     app = FastAPI(
@@ -89,13 +101,11 @@ def create_app(
         summary="Line and machine KPIs (KPI.md), state timelines, downtime and tag series",
         lifespan=lifespan,
     )
-    app.state.cfg = cfg
     app.state.health = health
-    engines: dict[Source, KpiEngine] = {
-        "auto": KpiEngine(cfg),
-        "raw": KpiEngine(cfg, use_rollups=False),
-    }
-    app.state.engines = engines
+    plant_watch.install(app, cfg)
+    # A config without lines serves the plant of a central database (docs/scale.md).
+    watch = plant_watch.PlantWatch(app, cfg) if not cfg.lines else None
+    app.state.plant_watch = watch
     app.state.clock = _utc_now
     app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
     app.state.cache = ResultCache(ttl_s=cfg.settings.api.cache_s)
@@ -109,13 +119,16 @@ def create_app(
     # tenth of the time. Clients that do not ask (Accept-Encoding) get it plain.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     strict = Depends(refuse_unknown_query)
+    plant_read = [Depends(plant_watch.require_plant)] if watch is not None else []
     app.include_router(health_routes.router, dependencies=[strict], responses={422: _ERRORS[422]})
     keyed = bool(app.state.api_keys)
     for router in (plant.router, kpis.router, stops.router, tags.router, overview.router):
         app.include_router(
             router,
             prefix=API_PREFIX,
-            dependencies=[Depends(require_key), strict] if keyed else [strict],
+            dependencies=[Depends(require_key), strict, *plant_read]
+            if keyed
+            else [strict, *plant_read],
             responses={**_ERRORS, **_UNAUTHORIZED} if keyed else _ERRORS,
         )
     dashboard.install(app)

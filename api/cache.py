@@ -118,6 +118,11 @@ class ResultCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        """Forget every answer (the plant model changed under them)."""
+        self._entries.clear()
+        self._bytes = 0
+
     @property
     def size_bytes(self) -> int:
         return self._bytes

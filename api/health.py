@@ -45,11 +45,20 @@ async def _report(request: Request) -> Health:
     if source is not None:
         return source.health()
     ok, error = await _database_answers(request)
-    return {
+    report: Health = {
         "status": "ok" if ok else "failing",
         "problems": [] if ok else [f"database unavailable: {error}"],
         "database": {"connected": ok, "last_error": error},
     }
+    watch = request.app.state.plant_watch
+    if watch is not None:
+        report["plant"] = plant = watch.health()
+        if plant["revision"] is None:
+            report["status"] = "failing"
+            report["problems"].append(
+                f"plant model not read from the database yet: {plant['last_error'] or 'trying'}"
+            )
+    return report
 
 
 @router.get(

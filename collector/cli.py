@@ -30,8 +30,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     """Every problem with its key path and line (exit 1), else the warnings and OK (exit 0)."""
     from config import ConfigError, check_config
 
+    notes: list[str] = []
     try:
-        checked = check_config(args.config, checks=[_node_id_problems])
+        checked = check_config(
+            args.config, checks=[_node_id_problems, _database_check(args.database_url, notes)]
+        )
     except ConfigError as exc:
         print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:
@@ -39,6 +42,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     for warning in checked.warnings:
         print(f"{args.config}: warning: {warning}", file=sys.stderr)
+    for note in notes:
+        print(f"{args.config}: {note}", file=sys.stderr)
     cfg = checked.config
     machines = sum(len(line.machines) for line in cfg.lines)
     print(
@@ -47,6 +52,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
         + (f", {len(checked.warnings)} warning(s))" if checked.warnings else ")")
     )
     return 0
+
+
+def _database_check(
+    url: str | None, notes: list[str]
+) -> Callable[[ShopfloorConfig], list[tuple[str, str]]]:
+    """With a database (--database-url or settings.database.url): what the config declares that
+    another edge owns there. Without one, or one that does not answer, a note says so."""
+
+    def check(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
+        from storage.ownership import NotChecked, check_against
+
+        configured = cfg.settings.database.url
+        target = url or (configured.get_secret_value() if configured else None)
+        if target is None:
+            return []
+        try:
+            found = check_against(target, cfg)
+        except NotChecked as exc:
+            notes.append(f"note: ownership not checked against the database: {exc}")
+            return []
+        notes.append(f"checked against the database: edge {cfg.settings.edge!r} owns it all")
+        return [(c.path, c.message) for c in found]
+
+    return check
 
 
 def _node_id_problems(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
@@ -118,6 +147,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
     from config import ConfigError, load_config
     from localenv.database import connect, resolve_database_url
     from storage.migrate import migrate
+    from storage.ownership import OwnershipConflict
     from storage.plant_sync import sync_plant
 
     try:
@@ -128,7 +158,11 @@ def _db_migrate(args: argparse.Namespace) -> int:
     url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.dir)
     with connect(url) as conn:
         applied = migrate(conn)
-        report = sync_plant(conn, cfg)
+        try:
+            report = sync_plant(conn, cfg)
+        except OwnershipConflict as exc:
+            print(f"{args.config}: plant model not synced: {exc}", file=sys.stderr)
+            return 1
     names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "none (up to date)"
     print(f"migrations applied: {names}")
     print(
@@ -169,22 +203,14 @@ def _cmd_rollups(args: argparse.Namespace) -> int:
 
     import psycopg
 
-    from config import ConfigError, load_config
-    from localenv.cluster import ClusterError
-    from localenv.database import connect, resolve_database_url
-    from storage.migrate import available_migrations, schema_version
     from storage.rollup_basis import Rebuild
     from storage.rollups import RollupsFailed
 
     name = f"shopfloor rollups {args.action}"
-    try:
-        cfg = load_config(args.config)
-        url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
-        with connect(url) as conn:  # unreachable: a message naming the server
-            version = schema_version(conn)
-    except (ConfigError, ClusterError) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 1
+    ready = _schema_ready(args, name)
+    if isinstance(ready, int):
+        return ready
+    cfg, url = ready
     machines = list(cfg.machines())
     unknown = sorted(set(args.machine or ()) - set(machines))
     if unknown:
@@ -194,14 +220,6 @@ def _cmd_rollups(args: argparse.Namespace) -> int:
     if since is not None and since > dt.datetime.now(dt.UTC):
         print(f"{name}: --since {since.isoformat()} is in the future", file=sys.stderr)
         return 2
-    needed = len(available_migrations())
-    if version < needed:
-        print(
-            f"{name}: the database schema is at version {version}, this shopfloor needs "
-            f"{needed}: run `shopfloor db migrate --config {args.config}` (or start the collector)",
-            file=sys.stderr,
-        )
-        return 1
     only = list(dict.fromkeys(args.machine)) if args.machine else machines
     rebuild = Rebuild(since) if args.action == "rebuild" else None
     started = time.monotonic()
@@ -225,6 +243,89 @@ def _cmd_rollups(args: argparse.Namespace) -> int:
         f"{report.minutes:,} minute(s)"
         + (f" from {_utc(min(starts))}" if starts else "")
         + f", {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
+def _schema_ready(args: argparse.Namespace, name: str) -> tuple[ShopfloorConfig, str] | int:
+    """The config and database URL of a job on the database alone, or the exit code after a
+    message: the config is wrong, the database does not answer, or its schema is behind."""
+    from config import ConfigError, load_config
+    from localenv.cluster import ClusterError
+    from localenv.database import connect, resolve_database_url
+    from storage.migrate import available_migrations, schema_version
+
+    try:
+        cfg = load_config(args.config)
+        url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
+        with connect(url) as conn:  # unreachable: a message naming the server
+            version = schema_version(conn)
+    except (ConfigError, ClusterError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    needed = len(available_migrations())
+    if version < needed:
+        print(
+            f"{name}: the database schema is at version {version}, this shopfloor needs "
+            f"{needed}: run `shopfloor db migrate --config {args.config}` (or start the collector)",
+            file=sys.stderr,
+        )
+        return 1
+    return cfg, url
+
+
+def _cmd_maintain(args: argparse.Namespace) -> int:
+    """Retention now, for a plant whose collectors should not run it (a central database's
+    timer job): waits for a run another process holds, never runs beside it."""
+    import asyncio
+
+    import psycopg
+
+    from storage import retention
+
+    ready = _schema_ready(args, "shopfloor maintain")
+    if isinstance(ready, int):
+        return ready
+    cfg, url = ready
+
+    async def run() -> retention.Run:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            now = dt.datetime.now(dt.UTC)
+            return await retention.elected(
+                conn, cfg.settings.retention, edge=cfg.settings.edge, now=now, wait=True
+            )
+
+    try:
+        report = asyncio.run(run()).report
+    except (psycopg.OperationalError, OSError) as exc:
+        print(f"shopfloor maintain: the database went away: {exc}", file=sys.stderr)
+        return 1
+    assert report is not None  # wait=True always runs
+    dropped = {table: len(chunks) for table, chunks in report.dropped_chunks.items()}
+    print(
+        "retention: "
+        + (", ".join(f"{n} chunk(s) of {t}" for t, n in dropped.items() if n) or "nothing old")
+        + f" dropped, {report.rejected_deleted} rejected reading(s) deleted"
+    )
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    """An edge that will not sync again lets go of its lines (docs/scale.md)."""
+    from localenv.cluster import ClusterError
+    from localenv.database import connect
+    from storage.ownership import UnknownEdge, release
+
+    try:
+        with connect(args.database_url) as conn:
+            released = release(conn, args.edge)
+    except (ClusterError, UnknownEdge) as exc:
+        print(f"shopfloor db release: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"edge {args.edge!r} released: {len(released.lines)} line(s) "
+        f"({', '.join(released.lines) or 'none active'}), {released.machines} machine(s) "
+        "inactive until another edge declares them"
     )
     return 0
 
@@ -339,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = verbs.add_parser("check", help="validate a config file and list every problem")
     check.add_argument("config", type=Path)
+    check.add_argument(
+        "--database-url",
+        help="also check against this database who owns the lines (default: "
+        "settings.database.url, if set)",
+    )
     check.set_defaults(func=_cmd_check)
 
     db = verbs.add_parser("db", help="the private local TimescaleDB; schema migrations")
@@ -368,6 +474,21 @@ def build_parser() -> argparse.ArgumentParser:
                 help="overrides settings.database.url and SHOPFLOOR_DATABASE_URL",
             )
         p.set_defaults(func=_cmd_db)
+
+    release = db_verbs.add_parser(
+        "release", help="an edge that will not sync again lets go of its lines (a replaced PC)"
+    )
+    release.add_argument("edge", help="the edge's name (its settings.edge)")
+    release.add_argument("--database-url", required=True)
+    release.set_defaults(func=_cmd_release)
+
+    maintain = verbs.add_parser(
+        "maintain", help="run retention now, once for the whole database (waits for a running one)"
+    )
+    maintain.add_argument("--config", type=Path, required=True, help="the settings to apply")
+    maintain.add_argument("--database-url", help="overrides settings.database.url")
+    maintain.add_argument("--db-dir", type=Path, help="private database directory, if no URL")
+    maintain.set_defaults(func=_cmd_maintain)
 
     rollups = verbs.add_parser(
         "rollups", help="bring the minute/hour rollups up to date, or rebuild them (no PLC dialled)"

@@ -15,6 +15,7 @@ import psycopg
 from collector.rows import DbRow, Rejected, Row, render
 from config import ShopfloorConfig
 from storage.migrate import MigrationError, migrate
+from storage.ownership import OwnershipConflict
 from storage.plant_sync import sync_plant
 from storage.writer import BatchWriter, Quarantined, WriteError, WriteResult
 
@@ -66,7 +67,7 @@ class DatabaseSink:
                 self._set_up = True
             self._writer = await BatchWriter.connect(self.url)
             self._ids = await self._load_ids()
-        except (psycopg.Error, WriteError, MigrationError, OSError) as exc:
+        except (psycopg.Error, WriteError, MigrationError, OwnershipConflict, OSError) as exc:
             self._failed(exc)
             return False
         self._backoff = BACKOFF_MIN_S
@@ -86,7 +87,13 @@ class DatabaseSink:
 
     async def _load_ids(self) -> dict[str, int]:
         async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
-            cur = await conn.execute("SELECT machine_id || '.' || name, id FROM tags")
+            # This edge's machines only: a spooled row of a machine another edge took over is
+            # no longer ours to write (it is kept in rejected_readings).
+            cur = await conn.execute(
+                "SELECT t.machine_id || '.' || t.name, t.id FROM tags t "
+                "JOIN machines m ON m.id = t.machine_id WHERE m.edge = %s",
+                (self.cfg.settings.edge,),
+            )
             return dict(await cur.fetchall())
 
     def _failed(self, exc: BaseException) -> None:
@@ -97,7 +104,12 @@ class DatabaseSink:
         if not self._down:
             self._down = True
             self.outages += 1
-            level = logging.ERROR if isinstance(exc, MigrationError) else logging.WARNING
+            # Not an outage: nothing is written until the schema or the config is fixed
+            level = (
+                logging.ERROR
+                if isinstance(exc, MigrationError | OwnershipConflict)
+                else logging.WARNING
+            )
             log.log(level, "database unavailable, spooling readings: %s", self.last_error)
         else:
             log.debug("database still unavailable: %s", self.last_error)

@@ -16,11 +16,11 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from collector.supervisor import CollectorFailed
-from config import ConfigError, ShopfloorConfig, load_config
+from config import ConfigError, ShopfloorConfig, check_config
 from config.bounds import Port
 from localenv.cluster import ClusterError
 from localenv.database import resolve_database_url
@@ -183,12 +183,20 @@ def settle_garbage_collector() -> None:
 
 def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     try:
-        cfg = load_config(args.config)
+        checks = [ownership_check(args.database_url, args.db_dir)] if collect else []
+        cfg = check_config(args.config, checks=checks).config
         if serve:
             cfg = with_api(cfg, host=args.host, port=args.port)
         url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
     except (ConfigError, ClusterError) as exc:
         print(exc, file=sys.stderr)
+        return 1
+    if collect and not cfg.lines:
+        print(
+            f"{args.config}: declares no lines, so there is nothing to collect (a config "
+            "without lines is for `shopfloor serve` over a central database)",
+            file=sys.stderr,
+        )
         return 1
     for path, message in cfg.security_warnings():
         log.warning("%s: %s", path, message)
@@ -214,6 +222,25 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
         print(f"shopfloor {args.verb}: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def ownership_check(
+    database_url: str | None, cluster_dir: Path | None
+) -> Callable[[ShopfloorConfig], list[tuple[str, str]]]:
+    """A config check: what the config declares that another edge owns. A database that does
+    not answer now is no problem (the collector spools, and its plant sync checks again)."""
+
+    def check(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
+        from storage.ownership import NotChecked, check_against
+
+        try:
+            url = resolve_database_url(cfg, url=database_url, cluster_dir=cluster_dir)
+            return [(c.path, c.message) for c in check_against(url, cfg)]
+        except (NotChecked, ClusterError) as exc:
+            log.debug("ownership not checked at start: %s", exc)
+            return []
+
+    return check
 
 
 def run(args: argparse.Namespace) -> int:

@@ -183,9 +183,14 @@ class Collector:
 
     async def _retention(self) -> None:
         settings = self.cfg.settings.retention
-        await self._with_database(
-            lambda conn: retention.enforce(conn, settings, now=dt.datetime.now(dt.UTC))
-        )
+        edge = self.cfg.settings.edge
+
+        async def run(conn: psycopg.AsyncConnection) -> None:
+            done = await retention.elected(conn, settings, edge=edge, now=dt.datetime.now(dt.UTC))
+            if done.report is None:
+                log.debug("retention skipped: %s", done.why)
+
+        await self._with_database(run)
 
     async def _with_database(
         self, job: Callable[[psycopg.AsyncConnection], Awaitable[object]]

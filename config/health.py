@@ -78,6 +78,16 @@ class SourceHealth(TypedDict):
     extra: dict[str, int]
 
 
+class PlantHealth(TypedDict):
+    """A central API's plant model, read from the database (api.plant_watch)."""
+
+    lines: int
+    edges: list[str]
+    revision: int | None
+    loaded_at: str | None
+    last_error: str | None
+
+
 class Health(TypedDict):
     status: Status
     problems: list[str]
@@ -88,3 +98,5 @@ class Health(TypedDict):
     rollups: NotRequired[RollupsHealth]
     tasks: NotRequired[dict[str, TaskReport]]
     sources: NotRequired[list[SourceHealth]]
+    # API-only over a central database:
+    plant: NotRequired[PlantHealth]

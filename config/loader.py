@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, create_model
+from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from config.document import MAX_FILE_BYTES, read_document
@@ -80,7 +80,9 @@ class _Variables(BaseSettings):
     )
 
 
-_SECTIONS: dict[str, Any] = {name.upper(): (dict[str, str], {}) for name in Settings.model_fields}
+# The sections: `settings.edge` is a plain value, named by each edge's own file.
+SECTION_NAMES = [name for name, value in Settings() if isinstance(value, BaseModel)]
+_SECTIONS: dict[str, Any] = {name.upper(): (dict[str, str], {}) for name in SECTION_NAMES}
 _Environment = create_model("Environment", __base__=_Variables, **_SECTIONS)
 
 
@@ -91,6 +93,7 @@ def env_override_names() -> dict[str, tuple[str, str]]:
     return {
         f"{ENV_PREFIX}{section}_{field.removeprefix(f'{section}_')}".upper(): (section, field)
         for section, defaults in Settings()
+        if section in SECTION_NAMES
         for field in type(defaults).model_fields
     }
 

@@ -25,7 +25,10 @@ class ShopfloorConfig(Model):
     plant: str = Field(default="plant", description="plant name, shown in the API")
     calendars: dict[str, Calendar] = Field(default_factory=dict)
     stop_reasons: list[StopReason] = Field(default_factory=list)
-    lines: list[Line] = Field(min_length=1)
+    lines: list[Line] = Field(
+        default_factory=list,
+        description="none: a config for `shopfloor serve` over a central database's plant",
+    )
     sources: list[Source] = Field(default_factory=list)
     settings: Settings = Field(default_factory=Settings)
     simulation: SimulationConfig | None = None

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 
 from config.bounds import Bounds, Port, RetentionDays
-from config.plant import Model
+from config.plant import Ident, Model
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret"}
 _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
@@ -189,6 +189,10 @@ class RetentionSettings(Model):
 
 
 class Settings(Model):
+    edge: Ident = Field(
+        default="default",
+        description="this collector's name on a shared database: what it declares is its own",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)

@@ -1,5 +1,7 @@
 """Make the database's plant model match the config: lines, machines, tags, reasons, calendars.
 
+On a database several edges share, this edge's part only (storage.ownership, docs/scale.md).
+
 Ids come from the config, so re-running changes nothing. What leaves the config is marked
 inactive, never deleted: its readings stay meaningful. A changed ideal cycle time is appended with
 its validity start, so KPIs of the past keep the cycle time that was valid then; so is a changed
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 from dataclasses import dataclass
 
 import psycopg
 
 from config import ShopfloorConfig
 from config.plant import Calendar
+from storage.ownership import PLANT_SYNC_LOCK, OwnershipConflict, conflicts
 
 
 @dataclass(frozen=True)
@@ -33,43 +37,53 @@ def _calendar_json(cal: Calendar) -> str:
 def sync_plant(
     conn: psycopg.Connection, cfg: ShopfloorConfig, now: dt.datetime | None = None
 ) -> SyncReport:
+    """Raises OwnershipConflict (nothing changed) when the config declares what another edge
+    owns; syncs of several edges take turns (an advisory lock)."""
     now = now or dt.datetime.now(dt.UTC)
+    edge = cfg.settings.edge
     cycle_changes = 0
     with conn.transaction():
-        for name, cal in cfg.calendars.items():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PLANT_SYNC_LOCK,))
+        found = conflicts(conn, cfg)
+        if found:
+            raise OwnershipConflict(found)
+        _sync_shared(conn, cfg)
+        # What this edge owned (or nobody did, from before schema 8) goes inactive unless the
+        # config declares it again below; other edges' lines are not touched.
+        conn.execute("UPDATE lines SET active = false WHERE edge IS NULL OR edge = %s", (edge,))
+        conn.execute("UPDATE machines SET active = false WHERE edge IS NULL OR edge = %s", (edge,))
+        conn.execute(
+            "UPDATE tags SET active = false WHERE machine_id IN "
+            "(SELECT id FROM machines WHERE edge IS NULL OR edge = %s)",
+            (edge,),
+        )
+        for line_position, line in enumerate(cfg.lines):
             conn.execute(
-                "INSERT INTO calendars (name, timezone, shifts) VALUES (%s, %s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone, "
-                "shifts = EXCLUDED.shifts",
-                (name, cal.timezone, _calendar_json(cal)),
-            )
-        for reason in cfg.stop_reasons:
-            conn.execute(
-                "INSERT INTO stop_reasons (code, text, category) VALUES (%s, %s, %s) "
-                "ON CONFLICT (code) DO UPDATE SET text = EXCLUDED.text, "
-                "category = EXCLUDED.category",
-                (reason.code, reason.text, reason.category.value),
-            )
-        conn.execute("UPDATE lines SET active = false")
-        conn.execute("UPDATE machines SET active = false")
-        conn.execute("UPDATE tags SET active = false")
-        for line in cfg.lines:
-            conn.execute(
-                "INSERT INTO lines (id, name, calendar, constraint_machine, output_machines) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-                "name = EXCLUDED.name, calendar = EXCLUDED.calendar, "
+                "INSERT INTO lines (id, name, calendar, constraint_machine, output_machines, "
+                "edge, position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET name = EXCLUDED.name, calendar = EXCLUDED.calendar, "
                 "constraint_machine = EXCLUDED.constraint_machine, "
-                "output_machines = EXCLUDED.output_machines, active = true",
-                (line.id, line.name, line.calendar, line.constraint, line.outputs),
+                "output_machines = EXCLUDED.output_machines, edge = EXCLUDED.edge, "
+                "position = EXCLUDED.position, active = true",
+                (
+                    line.id,
+                    line.name,
+                    line.calendar,
+                    line.constraint,
+                    line.outputs,
+                    edge,
+                    line_position,
+                ),
             )
             for position, m in enumerate(line.machines):
                 state_map = json.dumps({str(k): v.value for k, v in m.state_map.items()})
                 conn.execute(
-                    "INSERT INTO machines (id, line_id, name, position, state_map) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "INSERT INTO machines (id, line_id, name, position, state_map, stop_reasons, "
+                    "edge) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
                     "line_id = EXCLUDED.line_id, name = EXCLUDED.name, "
-                    "position = EXCLUDED.position, state_map = EXCLUDED.state_map, active = true",
-                    (m.id, line.id, m.name, position, state_map),
+                    "position = EXCLUDED.position, state_map = EXCLUDED.state_map, "
+                    "stop_reasons = EXCLUDED.stop_reasons, edge = EXCLUDED.edge, active = true",
+                    (m.id, line.id, m.name, position, state_map, m.stop_reasons, edge),
                 )
                 current = conn.execute(
                     "SELECT ideal_cycle_s FROM machine_ideal_cycles WHERE machine_id = %s "
@@ -109,11 +123,49 @@ def sync_plant(
                         tag.wrap if is_count else None,
                     ),
                 )
+        conn.execute(
+            "INSERT INTO edges (name, host, synced_at, revision, kpi) "
+            "VALUES (%s, %s, %s, nextval('plant_revision'), %s) ON CONFLICT (name) DO UPDATE SET "
+            "host = EXCLUDED.host, synced_at = EXCLUDED.synced_at, "
+            "revision = EXCLUDED.revision, kpi = EXCLUDED.kpi",
+            (edge, socket.gethostname(), now, cfg.settings.kpi.model_dump_json()),
+        )
     return SyncReport(
         lines=len(cfg.lines),
         machines=sum(len(line.machines) for line in cfg.lines),
         tags=len(cfg.tags()),
         cycle_changes=cycle_changes,
+    )
+
+
+def _sync_shared(conn: psycopg.Connection, cfg: ShopfloorConfig) -> None:
+    """Calendars and stop reasons are plant-wide by name and code: this edge writes those it
+    owns or nobody does (`conflicts` refused any other edge's that differ), and lets go of those
+    it no longer declares."""
+    edge = cfg.settings.edge
+    for name, cal in cfg.calendars.items():
+        conn.execute(
+            "INSERT INTO calendars (name, timezone, shifts, edge) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET timezone = EXCLUDED.timezone, "
+            "shifts = EXCLUDED.shifts, edge = EXCLUDED.edge "
+            "WHERE calendars.edge IS NULL OR calendars.edge = EXCLUDED.edge",
+            (name, cal.timezone, _calendar_json(cal), edge),
+        )
+    for reason in cfg.stop_reasons:
+        conn.execute(
+            "INSERT INTO stop_reasons (code, text, category, edge) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (code) DO UPDATE SET text = EXCLUDED.text, "
+            "category = EXCLUDED.category, edge = EXCLUDED.edge "
+            "WHERE stop_reasons.edge IS NULL OR stop_reasons.edge = EXCLUDED.edge",
+            (reason.code, reason.text, reason.category.value, edge),
+        )
+    conn.execute(
+        "UPDATE calendars SET edge = NULL WHERE edge = %s AND NOT name = ANY(%s::text[])",
+        (edge, list(cfg.calendars)),
+    )
+    conn.execute(
+        "UPDATE stop_reasons SET edge = NULL WHERE edge = %s AND NOT code = ANY(%s::int[])",
+        (edge, [r.code for r in cfg.stop_reasons]),
     )
 
 

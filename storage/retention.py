@@ -1,6 +1,10 @@
 """Retention: drop whole old chunks of raw readings and of rollups (TimescaleDB drop_chunks:
 data up to one chunk interval past the cutoff stays, nothing newer is dropped), and rejected
 readings received before the raw cutoff (docs/rollups.md, "Retention").
+
+Several collectors on one database run it once per interval between them, never two at once
+(`elected`): whoever finds the lock free and the last run old enough does it; `shopfloor
+maintain` runs it now, waiting for the lock (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from config.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
 
+RETENTION_LOCK = 7_464_024  # pg_advisory_lock key: one retention run at a time per database
 RAW_TABLES = ("readings",)
 ROLLUP_TABLES = ("machine_minutes", "machine_hours", "downtime_minutes", "downtime_hours")
 
@@ -73,3 +78,50 @@ async def enforce(
             for table in ROLLUP_TABLES:
                 await _drop(conn, table, cutoff, report)
     return report
+
+
+@dataclass(frozen=True)
+class Run:
+    report: RetentionReport | None  # None: skipped, `why` says why
+    why: str = ""
+
+
+async def elected(
+    conn: psycopg.AsyncConnection,
+    settings: RetentionSettings,
+    *,
+    edge: str,
+    now: dt.datetime,
+    wait: bool = False,
+) -> Run:
+    """`enforce` under the database's retention lock, if no run (by any edge) started within
+    `settings.interval_s`; `wait`: wait for the lock and run regardless of the last run. Needs an
+    autocommit connection: the lock is the session's."""
+    if not conn.autocommit:
+        raise ValueError("retention.elected needs an autocommit connection")
+    if wait:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK,))
+    else:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (RETENTION_LOCK,))
+        if not (await cur.fetchone() or (False,))[0]:
+            return Run(None, "another retention run holds the lock")
+    try:
+        cur = await conn.execute(
+            "SELECT edge, started_at FROM maintenance_runs WHERE job = 'retention'"
+        )
+        last = await cur.fetchone()
+        if not wait and last and now - last[1] < dt.timedelta(seconds=settings.interval_s):
+            return Run(None, f"edge {last[0]!r} ran it at {last[1].isoformat()}")
+        await conn.execute(
+            "INSERT INTO maintenance_runs (job, edge, started_at) VALUES ('retention', %s, %s) "
+            "ON CONFLICT (job) DO UPDATE SET edge = EXCLUDED.edge, "
+            "started_at = EXCLUDED.started_at, finished_at = NULL",
+            (edge, now),
+        )
+        report = await enforce(conn, settings, now=now)
+        await conn.execute(
+            "UPDATE maintenance_runs SET finished_at = now() WHERE job = 'retention'"
+        )
+        return Run(report)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))

@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg
 
 from config.settings import RetentionSettings
-from storage.retention import enforce
+from storage.retention import RETENTION_LOCK, elected, enforce
 from tests.storage.conftest import tag_id
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -84,3 +84,39 @@ async def test_none_keeps_forever(conn: psycopg.AsyncConnection) -> None:
     assert report.dropped_chunks == {} and report.rejected_deleted == 0
     assert await times(conn, "SELECT time FROM readings") == [ago(5000)]
     assert await times(conn, "SELECT minute FROM machine_minutes") == [ago(5000)]
+
+
+async def test_several_collectors_run_it_once_per_interval_never_together(
+    conn: psycopg.AsyncConnection, plant_url: str
+) -> None:
+    """Issue 17: on a database several edges share, whoever finds the lock free and the last
+    run an interval old runs it; `wait` (shopfloor maintain) waits for the lock and runs."""
+    settings = RetentionSettings(raw_days=90, rollup_days=730, interval_s=3600)
+    state = await tag_id(conn, "m1", "state")
+    await conn.execute(
+        "INSERT INTO readings (time, tag_id, value) VALUES (%s, %s, 1)", (ago(200), state)
+    )
+    async with await psycopg.AsyncConnection.connect(plant_url, autocommit=True) as other:
+        # Another run holds the lock: skipped, nothing dropped.
+        await other.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK,))
+        held = await elected(conn, settings, edge="line1-pc", now=NOW)
+        assert (held.report, held.why) == (None, "another retention run holds the lock")
+        assert await times(conn, "SELECT time FROM readings") == [ago(200)]
+        await other.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))
+
+        first = await elected(conn, settings, edge="line1-pc", now=NOW)
+        assert first.report is not None and len(first.report.dropped_chunks["readings"]) == 1
+        # Another edge within the interval: skipped, naming who ran it.
+        soon = await elected(other, settings, edge="line2-pc", now=NOW + dt.timedelta(minutes=59))
+        assert (soon.report, soon.why) == (None, f"edge 'line1-pc' ran it at {NOW.isoformat()}")
+        later = await elected(other, settings, edge="line2-pc", now=NOW + dt.timedelta(hours=1))
+        assert later.report is not None
+        forced = await elected(
+            other, settings, edge="central", now=NOW + dt.timedelta(hours=1), wait=True
+        )
+        assert forced.report is not None
+    cur = await conn.execute("SELECT job, edge, finished_at IS NOT NULL FROM maintenance_runs")
+    assert await cur.fetchall() == [("retention", "central", True)]
+    # The lock is free again after each run.
+    cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (RETENTION_LOCK,))
+    assert await cur.fetchone() == (True,)

@@ -1,0 +1,97 @@
+"""Issue 17 at the command line: a config declaring another edge's line is refused by `check`
+and by `collect` before anything starts, naming the owner, the key path and the line in the
+file; `db release` lets a line move; `maintain` runs retention once for the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from storage.migrate import migrate
+from storage.plant_sync import sync_plant
+from tests.api.plant import PLANT, plant
+from tests.edges import edge_config
+from tests.services import run_shopfloor
+
+
+def intruder(tmp_path: Path) -> Path:
+    """The whole test plant, as edge 'intruder'."""
+    path = tmp_path / "intruder.yaml"
+    path.write_text(PLANT + "settings:\n  edge: intruder\n  kpi: {short_stop_s: 0}\n")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_another_edges_line_is_refused_then_released(database_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        sync_plant(conn, edge_config(plant(), "line2-pc", {"ld", "le"}))
+    config = intruder(tmp_path)
+    ld = line_of(config, "- id: ld")
+    expected = f"  lines[2].id (line {ld}): line 'ld' belongs to edge 'line2-pc' (host "
+    for verb in (["check", str(config)], ["collect", "--config", str(config)]):
+        done = run_shopfloor(*verb, "--database-url", database_url)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith(f"{config}: 7 problem(s)\n"), done.stderr
+        assert expected in done.stderr
+        assert "machine 'packer' (and its tags) belongs to edge 'line2-pc'" in done.stderr
+    done = run_shopfloor("db", "migrate", "--config", str(config), "--database-url", database_url)
+    assert done.returncode == 1
+    assert "plant model not synced: 7 declaration(s) belong to another edge:\n" in done.stderr
+    with psycopg.connect(database_url) as conn:
+        owners = conn.execute("SELECT id, edge FROM lines WHERE active ORDER BY id").fetchall()
+    assert owners == [("ld", "line2-pc"), ("le", "line2-pc")]  # nothing changed
+
+    unknown = run_shopfloor("db", "release", "line9-pc", "--database-url", database_url)
+    assert unknown.returncode == 1
+    assert "no edge 'line9-pc' has synced here; edges: line2-pc" in unknown.stderr
+    done = run_shopfloor("db", "release", "line2-pc", "--database-url", database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("edge 'line2-pc' released: 2 line(s) (ld, le), 5 machine(s)")
+    done = run_shopfloor("check", str(config), "--database-url", database_url)
+    assert done.returncode == 0, done.stderr
+    assert "checked against the database: edge 'intruder' owns it all" in done.stderr
+
+
+def test_check_without_a_reachable_database_says_it_did_not_check(tmp_path: Path) -> None:
+    config = intruder(tmp_path)
+    done = run_shopfloor("check", str(config), "--database-url", "postgresql://x@127.0.0.1:1/x")
+    assert done.returncode == 0, done.stderr
+    assert "note: ownership not checked against the database: OperationalError" in done.stderr
+
+
+def test_a_config_without_lines_serves_but_does_not_collect(tmp_path: Path) -> None:
+    config = tmp_path / "central.yaml"
+    config.write_text("plant: central\nsettings:\n  api: {port: 8099}\n")
+    done = run_shopfloor("check", str(config))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{config}: OK (0 line(s), 0 machine(s)")
+    done = run_shopfloor("collect", "--config", str(config), "--database-url", "postgresql:///x")
+    assert done.returncode == 1
+    assert "declares no lines, so there is nothing to collect" in done.stderr
+
+
+def test_maintain_runs_retention_once(database_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "central.yaml"
+    config.write_text("settings:\n  edge: central\n  retention: {raw_days: 30, rollup_days: 60}\n")
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        sync_plant(conn, plant())
+        tag = conn.execute("SELECT id FROM tags ORDER BY id LIMIT 1").fetchone()
+        assert tag is not None
+        conn.execute(
+            "INSERT INTO readings (time, tag_id, value) VALUES "
+            "(now() - interval '40 days', %s, 1), (now(), %s, 2)",
+            (tag[0], tag[0]),
+        )
+    done = run_shopfloor("maintain", "--config", str(config), "--database-url", database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("retention: 1 chunk(s) of readings dropped"), done.stdout
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT value FROM readings").fetchall() == [(2.0,)]
+        run = conn.execute("SELECT edge, finished_at IS NOT NULL FROM maintenance_runs").fetchone()
+    assert run == ("central", True)

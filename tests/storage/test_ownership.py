@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from localenv.cluster import LocalCluster
-from storage import plant_model
+from storage import plant_model, rollups
 from storage.ownership import OwnershipConflict, UnknownEdge, conflicts, release
 from storage.plant_sync import sync_plant
 from tests.api.conftest import plant_database
@@ -200,3 +200,13 @@ async def test_the_plant_model_reads_back_as_declared(url: str) -> None:
         "4": "planned_stop",
         "5": "setup",
     }
+
+
+async def test_each_edge_refreshes_the_rollups_of_its_own_machines(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        for cfg in (EDGE_1, EDGE_2):
+            sync_plant(conn, cfg)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await rollups.refresh(conn, EDGE_1, now=dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC))
+        cur = await conn.execute("SELECT machine_id FROM rollup_state ORDER BY machine_id")
+        assert [r[0] for r in await cur.fetchall()] == ["ma", "mb"]

@@ -52,13 +52,12 @@ import psycopg
 import pytest
 
 from collector.demo import at_speed
-from collector.runner import run_services
 from config import ShopfloorConfig, load_config
 from config.sources import ModbusSource, MqttSource, OpcUaSource
 from localenv.mosquitto import Mosquitto, free_port
 from simulators import truth as truth_mod
 from simulators.runner import SimulatorThread, with_ports, with_simulation
-from tests.services import eventually
+from tests.services import eventually, services_running
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
 SPEED = 20.0
@@ -239,24 +238,12 @@ async def test_kpis_from_the_api_match_the_simulators_truth(
             workdir=tmp_path,
         )
         sims.start()
-        stop, ready = asyncio.Event(), asyncio.Event()
-        services = asyncio.create_task(
-            run_services(
-                live,
-                database_url,
-                collect=True,
-                serve=True,
-                spool_dir=tmp_path / "spool",
-                stop=stop,
-                ready=ready,
-            )
-        )
         api = f"http://127.0.0.1:{live.settings.api.port}/api/v1"
         try:
-            await eventually(lambda: ready.is_set() or services.done(), 30, "collector and API")
-            if services.done():
-                await services
-            async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+            async with (
+                services_running(live, database_url, tmp_path / "spool"),
+                httpx.AsyncClient(base_url=api, timeout=30) as client,
+            ):
                 known: set[str] = set()
 
                 async def poll_states() -> None:
@@ -302,8 +289,6 @@ async def test_kpis_from_the_api_match_the_simulators_truth(
                 line = r.json()
         finally:
             sims.stop()
-            stop.set()
-            await services
 
     report = []
     for m, k in machines.items():

@@ -25,7 +25,7 @@ from adapters.mqtt.transport import Message
 from adapters.reconnect import Backoff, FailureLog, pause
 from adapters.sparkplug.host import says_offline
 from adapters.sparkplug.payload import decode, encode_rebirth
-from adapters.sparkplug.session import Sessions, Value
+from adapters.sparkplug.session import Sessions
 from adapters.sparkplug.tagmap import TagMap
 from adapters.sparkplug.topics import parse, rebirth_topic
 from adapters.sparkplug.transport import SparkplugTransport
@@ -64,11 +64,11 @@ class SparkplugAdapter:
         self._max_inflight = max_inflight
         self._transport = SparkplugTransport(source, self.status, queue_size)
         self.sessions = Sessions(
+            TagMap(source),
             rebirth_wait_s=source.rebirth_wait_s,
             reorder_timeout_s=source.reorder_timeout_s,
             store_transient=source.store_transient,
         )
-        self._tags = TagMap(source)
         self._backoff = Backoff(source.reconnect_min_s, source.reconnect_max_s)
         self._failures = FailureLog(log, source.name)
         self._warned: set[str] = set()  # topics whose malformed payload was logged at WARNING
@@ -76,7 +76,7 @@ class SparkplugAdapter:
         self._running = False
         self._done = asyncio.Event()
         self.status.extra.update(self.sessions.counts)
-        self.status.extra.update(rebirths_sent=0, unmatched=0)
+        self.status.extra.update(rebirths_sent=0)
 
     async def run(self) -> None:
         """Connect, deliver, until stop(); never raises for broker or sink trouble."""
@@ -112,9 +112,9 @@ class SparkplugAdapter:
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _decode(self, messages: Sequence[Message]) -> tuple[list[Value], list[Malformed]]:
+    def _decode(self, messages: Sequence[Message]) -> tuple[list[Reading], list[Malformed]]:
         """Apply each message to its node's session, in order; ask for Rebirths it calls for."""
-        values: list[Value] = []
+        readings: list[Reading] = []
         malformed: list[Malformed] = []
         sessions, state_topic = self.sessions, self._transport.state_topic
         for m in messages:
@@ -126,7 +126,7 @@ class SparkplugAdapter:
                 topic = parse(m.topic)
             except DecodeError:
                 if not m.topic.startswith(f"{NAMESPACE}/STATE/"):  # other hosts' STATE
-                    self.status.extra["unmatched"] += 1
+                    sessions.counts["unmatched"] += 1
                 continue
             try:
                 payload = decode(m.payload)
@@ -136,18 +136,17 @@ class SparkplugAdapter:
                 )
                 continue
             outcome = sessions.apply(topic, payload, m.arrived)
-            values += outcome.values
+            readings += outcome.readings
             if outcome.rebirth is not None and self.source.send_rebirth:
                 self._rebirth(topic.group, topic.edge, outcome.rebirth)
         self._reorder_expired()
-        self.status.extra.update(sessions.counts)
         if malformed:
             self.status.malformed += len(malformed)
             for bad in malformed:  # WARNING once per topic, then DEBUG: a broken sender
                 level = logging.DEBUG if bad.address in self._warned else logging.WARNING
                 self._warned.add(bad.address)
                 log.log(level, "%s: %s quarantined: %s", self.source.name, bad.address, bad.reason)
-        return values, malformed
+        return readings, malformed
 
     def _reorder_wait(self) -> float | None:
         """Seconds until the earliest seq gap's reorder timeout runs out; None: no gap."""
@@ -252,13 +251,12 @@ class SparkplugAdapter:
 
     def _hand_over(
         self,
-        values: list[Value],
+        readings: list[Reading],
         malformed: list[Malformed],
         messages: list[Message],
         inflight: deque[tuple[asyncio.Task[None], list[Message]]],
     ) -> None:
-        readings = self._tags.readings(values)
-        self.status.extra["unmatched"] = self._tags.unmatched
+        self.status.extra.update(self.sessions.counts)
         if readings or malformed or messages:
             batch = _Batch(readings, malformed)
             inflight.append((asyncio.create_task(self._deliver(batch)), messages))

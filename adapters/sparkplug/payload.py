@@ -1,19 +1,23 @@
-"""Sparkplug B payloads (bytes) to our own tuples, and the one payload we send: Rebirth.
+"""Sparkplug B payloads (bytes) to their fields, value conversion, and the one payload we send.
+
+`decode` checks the payload and gives its timestamp and seq; its metrics stay protobuf messages
+(typed by `Metric`), read field by field where they are used: a data message's metrics are read
+once, straight into readings (metrics.py), with no tuple of our own in between.
 
 Values are converted by the metric's datatype (Sparkplug 3.0 §6.4.16), which data messages
-usually leave out: `convert` is called by the session once the birth told the type. Integers of
-8 to 32 bits travel in the uint32 `int_value`, 64-bit ones in the uint64 `long_value`, negative
-ones as two's complement; senders that sign-extend to 64 bits are truncated by protobuf, so each
-is masked to its width, then signed. UInt32 is accepted in either field (older Tahu, Ignition).
-DateTime is milliseconds since the epoch: stored as that number and as ISO 8601 text.
+usually leave out: `convert` is given the birth's type then. Integers of 8 to 32 bits travel in
+the uint32 `int_value`, 64-bit ones in the uint64 `long_value`, negative ones as two's
+complement; senders that sign-extend to 64 bits are truncated by protobuf, so each is masked to
+its width, then signed. UInt32 is accepted in either field (older Tahu, Ignition). DateTime is
+milliseconds since the epoch: stored as that number and as ISO 8601 text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import IntEnum
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from google.protobuf.message import (  # type: ignore[import-untyped]
     DecodeError as ProtobufDecodeError,
@@ -21,7 +25,7 @@ from google.protobuf.message import (  # type: ignore[import-untyped]
 
 from adapters.base import Quality
 from adapters.errors import DecodeError
-from adapters.sparkplug.schema import payload_class
+from adapters.sparkplug.schema import ONEOF, payload_class
 
 MAX_SEQ = 255
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -63,42 +67,40 @@ _INTEGERS = {
 }
 # the metric property `Quality` (§6.4.7 note): 0 bad, 192 good, 500 stale
 _QUALITY = {0: Quality.BAD, 192: Quality.GOOD, 500: Quality.UNCERTAIN}
-_SCALAR_KINDS = {
-    "int_value",
-    "long_value",
-    "float_value",
-    "double_value",
-    "boolean_value",
-    "string_value",
-}
+_SCALAR_KINDS = frozenset(
+    {"int_value", "long_value", "float_value", "double_value", "boolean_value", "string_value"}
+)
 
 
 class Unsupported(ValueError):
     """A metric whose value is not one reading (a dataset, template, array, bytes, file)."""
 
 
-class MetricIn(NamedTuple):
-    """One metric as received; `kind` is the value field that was set (None: no value)."""
+class Metric(Protocol):
+    """The fields of a received protobuf `Payload.Metric` that we read (protobuf has no types).
 
-    name: str | None
-    alias: int | None
-    ts_ms: int | None
-    datatype: int | None
+    Absent scalars read as 0, "" or False; `HasField` tells absent from zero where it matters
+    (name, alias, properties). The value is the member of the `value` oneof that is set."""
+
+    name: str
+    alias: int
+    timestamp: int
+    datatype: int
     is_historical: bool
     is_transient: bool
     is_null: bool
-    kind: str | None
-    raw: Any
-    quality: int  # from the `Quality` property; GOOD when absent
+    double_value: float
+    properties: Any
 
+    def HasField(self, field: str) -> bool: ...  # protobuf's name
 
-_metric_in = partial(tuple.__new__, MetricIn)  # a MetricIn from a tuple of its fields, in C
+    def WhichOneof(self, oneof: str) -> str | None: ...  # protobuf's name
 
 
 class PayloadIn(NamedTuple):
     timestamp_ms: int | None
     seq: int | None
-    metrics: tuple[MetricIn, ...]
+    metrics: Sequence[Metric]
 
 
 def decode(data: bytes) -> PayloadIn:
@@ -110,46 +112,29 @@ def decode(data: bytes) -> PayloadIn:
     seq = p.seq if p.HasField("seq") else None
     if seq is not None and seq > MAX_SEQ:
         raise DecodeError(f"seq {seq} is above {MAX_SEQ}")
-    metrics: list[MetricIn] = []
-    append, has = metrics.append, _SCALAR_KINDS.__contains__
-    for m in p.metrics:
-        kind = m.WhichOneof("value")
-        has_field = m.HasField
-        # 0 is no timestamp and datatype 0 is Unknown: both read as absent without HasField
-        append(
-            _metric_in(
-                (
-                    m.name if has_field("name") else None,
-                    m.alias if has_field("alias") else None,
-                    m.timestamp or None,
-                    m.datatype or None,
-                    m.is_historical,
-                    m.is_transient,
-                    m.is_null,
-                    kind,
-                    getattr(m, kind) if has(kind) else None,
-                    _quality(m.properties) if has_field("properties") else Quality.GOOD,
-                )
-            )
-        )
-    stamp = p.timestamp if p.HasField("timestamp") else None
-    return PayloadIn(stamp, seq, tuple(metrics))
+    stamp_ms = p.timestamp if p.HasField("timestamp") else None
+    return PayloadIn(stamp_ms, seq, p.metrics)
 
 
-def _quality(properties: Any) -> int:
+def quality(m: Metric) -> int:
+    """The metric's `Quality` property as ours; GOOD without one."""
+    if not m.HasField("properties"):
+        return Quality.GOOD
+    properties = m.properties
     for key, value in zip(properties.keys, properties.values, strict=False):
-        if key == "Quality" and value.WhichOneof("value") in ("int_value", "long_value"):
+        if key == "Quality" and value.WhichOneof(ONEOF) in ("int_value", "long_value"):
             code = value.int_value if value.HasField("int_value") else value.long_value
             return _QUALITY.get(code, Quality.UNCERTAIN)
     return Quality.GOOD
 
 
-def convert(datatype: int | None, metric: MetricIn) -> tuple[float | None, str | None]:
+def convert(datatype: int | None, m: Metric) -> tuple[float | None, str | None]:
     """(value, text) of a metric with a value, by its datatype; Unsupported for what is not one
     reading. Without a known datatype the value field alone decides (integers as unsigned)."""
-    kind, raw = metric.kind, metric.raw
+    kind = m.WhichOneof(ONEOF)
     if kind not in _SCALAR_KINDS:
         raise Unsupported(f"{kind or 'no value'} (datatype {datatype})")
+    raw = getattr(m, kind)
     if datatype in _INTEGERS and kind in ("int_value", "long_value"):
         bits, signed = _INTEGERS[DataType(datatype)]
         number = raw & ((1 << bits) - 1)
@@ -163,6 +148,25 @@ def convert(datatype: int | None, metric: MetricIn) -> tuple[float | None, str |
     if kind == "boolean_value":
         return (1.0 if raw else 0.0), None
     return float(raw), None
+
+
+def name_of(m: Metric) -> str | None:
+    """The metric's name; None when it has none (data by alias)."""
+    return m.name if m.HasField("name") else None
+
+
+def alias_of(m: Metric) -> int | None:
+    return m.alias if m.HasField("alias") else None
+
+
+def bd_seq(payload: PayloadIn) -> int | None:
+    """The `bdSeq` metric's value (NBIRTH, NDEATH); None without one."""
+    for m in payload.metrics:
+        if name_of(m) == BDSEQ_METRIC:
+            kind = m.WhichOneof(ONEOF)
+            if kind in ("long_value", "int_value"):
+                return int(getattr(m, kind))
+    return None
 
 
 def stamp(ms: int) -> dt.datetime:

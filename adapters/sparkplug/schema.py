@@ -5,9 +5,10 @@ types are facts; we write them down here as a table and make the message classes
 Google's `protobuf` (a `FileDescriptorProto` in a private `DescriptorPool`): no .proto file, no
 generated code, no build step. The private pool cannot clash with another package's copy of the
 schema in the default pool. The four empty `*ValueExtension` holders are left out: such a value
-stays an unknown field, and its metric has no value (counted by the decoder).
+stays an unknown field, and its metric has no value (counted in `skipped_type`).
 
-The only module that imports protobuf; `payload.py` turns its objects into our own tuples.
+The messages it makes are decoded in payload.py and read through its typed `Metric`, there and
+in scope.py only.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-# protobuf ships no type hints (types-protobuf is not a dependency): its objects stay here
-# and in payload.py, which turns them into typed tuples.
+# protobuf ships no type hints (types-protobuf is not a dependency): its objects are read
+# through payload.Metric.
 from google.protobuf import (  # type: ignore[import-untyped]
     descriptor_pb2,
     descriptor_pool,

@@ -1,10 +1,11 @@
 """The host application's view of each edge node's session (Sparkplug 3.0 §5): pure, no I/O.
 
 Per edge node (group, edge node id): whether it is born, the bdSeq of its current NBIRTH, the
-seq expected next (one counter for the node and its devices, 0-255 wrapping), one alias map for
-the node and all its devices, each metric's datatype, and its devices that are born. `apply`
-takes one message in arrival order and gives the metric values to store plus, when the node's
-state cannot be trusted, a reason to ask it for a Rebirth:
+seq expected next (one counter for the node and its devices, 0-255 wrapping), the metrics of
+the node's and each device's birth (a `Scope`: names, aliases, datatypes and tag addresses,
+resolved once), and its devices that are born. `apply` takes one message in arrival order and
+gives the readings to store plus, when the node's state cannot be trusted, a reason to ask it
+for a Rebirth:
 
 - a seq gap the missing messages did not fill within `reorder_timeout_s` (the spec's Reorder
   Timeout; 0: at once). The data is stored meanwhile: a time series does not need the
@@ -28,36 +29,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from adapters.base import Quality
-from adapters.sparkplug.payload import (
-    BDSEQ_METRIC,
-    MAX_SEQ,
-    MetricIn,
-    PayloadIn,
-    Unsupported,
-    convert,
-    stamp,
-)
+from adapters.base import Reading
+from adapters.sparkplug.payload import MAX_SEQ, PayloadIn, alias_of, bd_seq, name_of, stamp
+from adapters.sparkplug.scope import Known, ReadingMaker, Scope
+from adapters.sparkplug.tagmap import TagMap
 from adapters.sparkplug.topics import Topic
-
-MetricKey = tuple[str | None, str]  # (device or None for the node, metric name)
-
-
-class Value(NamedTuple):
-    """One metric value (or death marker) to store, with its full Sparkplug address."""
-
-    group: str
-    edge: str
-    device: str | None
-    metric: str
-    ts: dt.datetime
-    value: float | None
-    text: str | None
-    quality: int
 
 
 class Outcome(NamedTuple):
-    values: list[Value]
+    readings: list[Reading]
     rebirth: str | None  # why the node should be asked to rebirth; None: no request now
 
 
@@ -66,8 +46,8 @@ class NodeState:
     born: bool = False
     bd_seq: int | None = None
     next_seq: int | None = None
-    aliases: dict[int, MetricKey] = field(default_factory=dict)
-    types: dict[MetricKey, int | None] = field(default_factory=dict)  # every birth metric
+    # every birth's metrics, in birth order: the node's (None) and each device's (dead ones too)
+    scopes: dict[str | None, Scope] = field(default_factory=dict)
     devices: set[str] = field(default_factory=set)  # born devices
     rebirth_asked: dt.datetime | None = None
     missing: set[int] = field(default_factory=set)  # seqs skipped, awaited until `reorder_by`
@@ -92,10 +72,12 @@ class Sessions:
         "stale_ndeath_ignored",
         "skipped_type",
         "skipped_transient",
+        "unmatched",  # values of metrics no tag names
     )
 
     def __init__(
         self,
+        tags: TagMap,
         *,
         rebirth_wait_s: float,
         reorder_timeout_s: float = 0.0,
@@ -103,18 +85,21 @@ class Sessions:
     ) -> None:
         self.nodes: dict[tuple[str, str], NodeState] = {}
         self.counts: Counter[str] = Counter(dict.fromkeys(self.COUNTERS, 0))
+        self._tags = tags
+        self._maker = ReadingMaker(tags.source, self.counts, store_transient=store_transient)
         self._wait = dt.timedelta(seconds=rebirth_wait_s)
         self._reorder = dt.timedelta(seconds=reorder_timeout_s)
-        self._store_transient = store_transient
 
     def apply(self, topic: Topic, payload: PayloadIn, arrived: dt.datetime) -> Outcome:
         """One message, in arrival order."""
-        node = self.nodes.setdefault((topic.group, topic.edge), NodeState())
+        node = self.nodes.get((topic.group, topic.edge))
+        if node is None:
+            node = self.nodes[topic.group, topic.edge] = NodeState()
         kind = topic.kind
         if kind == "NBIRTH":
             return self._nbirth(topic, node, payload, arrived)
         if kind == "NDEATH":
-            return self._ndeath(topic, node, payload, arrived)
+            return self._ndeath(node, payload, arrived)
         if kind in ("NCMD", "DCMD"):
             return Outcome([], None)  # commands to nodes: ours or another host's
         if not node.born:
@@ -124,31 +109,34 @@ class Sessions:
         device = topic.device
         if kind == "DBIRTH":
             assert device is not None
-            values = self._birth(topic, node, device, payload, arrived)
-            return Outcome(values, self._maybe(node, arrived, reason))
+            readings = self._birth(topic, node, device, payload, arrived)
+            return Outcome(readings, self._maybe(node, arrived, reason))
         if kind == "DDEATH":
             assert device is not None
-            values = self._dead(topic, node, device, _payload_time(payload, arrived))
+            readings = self._dead(node, device, _payload_time(payload, arrived))
             node.devices.discard(device)
-            return Outcome(values, self._maybe(node, arrived, reason))
+            return Outcome(readings, self._maybe(node, arrived, reason))
         if device is not None and device not in node.devices:
             self.counts["data_before_birth"] += 1
             return Outcome([], self._ask(node, arrived, f"DDATA of {device!r} before its DBIRTH"))
-        values, unknown = self._values(topic, node, device, payload, arrived)
+        scope = node.scopes[device]
+        readings, unknown = self._maker.readings(
+            scope, payload.metrics, _payload_time(payload, arrived)
+        )
         if unknown and reason is None:
             reason = f"{unknown} metric(s) not in any birth"
-        return Outcome(values, self._maybe(node, arrived, reason))
+        return Outcome(readings, self._maybe(node, arrived, reason))
 
-    def lost(self, at: dt.datetime) -> list[Value]:
+    def lost(self, at: dt.datetime) -> list[Reading]:
         """Our connection dropped: every known metric BAD from `at`; every node needs a birth."""
-        values: list[Value] = []
-        for (group, edge), node in self.nodes.items():
+        readings: list[Reading] = []
+        for node in self.nodes.values():
             if node.born:
-                values += self._dead(Topic("NDEATH", group, edge, None), node, None, at)
+                readings += self._dead(node, None, at)
             node.born = False
             node.reset_seq()
             node.devices.clear()
-        return values
+        return readings
 
     def next_due(self) -> dt.datetime | None:
         """When the earliest reorder wait runs out; None: no gap is awaited."""
@@ -174,12 +162,11 @@ class Sessions:
     def _nbirth(
         self, topic: Topic, node: NodeState, payload: PayloadIn, arrived: dt.datetime
     ) -> Outcome:
-        node.aliases.clear()
-        node.types.clear()
+        node.scopes.clear()
         node.devices.clear()
         node.born = True
         node.rebirth_asked = None
-        node.bd_seq = _bd_seq(payload)
+        node.bd_seq = bd_seq(payload)
         node.reset_seq()
         node.next_seq = None if payload.seq is None else (payload.seq + 1) % (MAX_SEQ + 1)
         self.counts["births"] += 1
@@ -192,97 +179,42 @@ class Sessions:
         device: str | None,
         payload: PayloadIn,
         arrived: dt.datetime,
-    ) -> list[Value]:
-        """Register a birth's metrics (names, aliases, datatypes) and give their values."""
+    ) -> list[Reading]:
+        """Register a birth's metrics (names, aliases, datatypes, tag addresses) in a new scope
+        of the node or device, and give their values."""
+        scope = Scope()
+        for m in payload.metrics:
+            name = name_of(m)
+            if name is None:
+                continue
+            addresses = self._tags.addresses(topic.group, topic.edge, device, name)
+            scope.add(Known(name, m.datatype or None, addresses), alias_of(m))
+        node.scopes.pop(device, None)  # the scopes stay in birth order
+        node.scopes[device] = scope
         if device is not None:
-            for key in [k for k in node.types if k[0] == device]:
-                del node.types[key]
-            for alias in [a for a, k in node.aliases.items() if k[0] == device]:
-                del node.aliases[alias]
             node.devices.add(device)
             self.counts["births"] += 1
-        for m in payload.metrics:
-            if m.name is None:
-                continue
-            key = (device, m.name)
-            node.types[key] = m.datatype
-            if m.alias is not None:
-                node.aliases[m.alias] = key
-        return self._values(topic, node, device, payload, arrived)[0]
+        return self._maker.readings(scope, payload.metrics, _payload_time(payload, arrived))[0]
 
-    def _ndeath(
-        self, topic: Topic, node: NodeState, payload: PayloadIn, arrived: dt.datetime
-    ) -> Outcome:
-        if not node.born or _bd_seq(payload) != node.bd_seq:
+    def _ndeath(self, node: NodeState, payload: PayloadIn, arrived: dt.datetime) -> Outcome:
+        if not node.born or bd_seq(payload) != node.bd_seq:
             self.counts["stale_ndeath_ignored"] += 1
             return Outcome([], None)
-        values = self._dead(topic, node, None, arrived)
+        readings = self._dead(node, None, arrived)
         node.born = False
         node.reset_seq()
         node.devices.clear()
-        return Outcome(values, None)
+        return Outcome(readings, None)
 
-    def _dead(
-        self, topic: Topic, node: NodeState, device: str | None, at: dt.datetime
-    ) -> list[Value]:
+    def _dead(self, node: NodeState, device: str | None, at: dt.datetime) -> list[Reading]:
         """BAD, valueless readings for the node's metrics and its devices' (device None), or
         for one device's."""
         self.counts["deaths"] += 1
-        return [
-            Value(topic.group, topic.edge, d, name, at, None, None, Quality.BAD)
-            for d, name in node.types
-            if (d == device or device is None) and name != BDSEQ_METRIC
-        ]
-
-    # -- data ----------------------------------------------------------------------------------
-
-    def _values(
-        self,
-        topic: Topic,
-        node: NodeState,
-        device: str | None,
-        payload: PayloadIn,
-        arrived: dt.datetime,
-    ) -> tuple[list[Value], int]:
-        """The payload's metric values, resolved by alias or name; and how many were unknown."""
-        values: list[Value] = []
-        append = values.append
-        unknown = 0
-        default_ts = _payload_time(payload, arrived)
-        group, edge = topic.group, topic.edge
-        types, store_transient = node.types, self._store_transient
-        last_ms, last_ts = -1, default_ts  # metrics of one payload mostly share a timestamp
-        for m in payload.metrics:
-            key = _resolve(node, device, m)
-            if key is None or key not in types:
-                unknown += 1
-                self.counts["unknown_metric"] += 1
-                continue
-            if m.is_transient and not store_transient:
-                self.counts["skipped_transient"] += 1
-                continue
-            ms = m.ts_ms
-            if ms is None:
-                ts = default_ts
-            elif ms == last_ms:
-                ts = last_ts
-            else:
-                ts = last_ts = stamp(ms)
-                last_ms = ms
-            if m.is_null:
-                append(Value(group, edge, key[0], key[1], ts, None, None, Quality.BAD))
-                continue
-            kind = m.kind
-            if kind == "double_value" or kind == "float_value":  # no datatype can change these
-                append(Value(group, edge, key[0], key[1], ts, m.raw, None, m.quality))
-                continue
-            try:
-                value, text = convert(types[key] if m.datatype is None else m.datatype, m)
-            except Unsupported:
-                self.counts["skipped_type"] += 1
-                continue
-            append(Value(group, edge, key[0], key[1], ts, value, text, m.quality))
-        return values, unknown
+        if device is None:
+            scopes = list(node.scopes.values())
+        else:
+            scopes = [node.scopes[device]] if device in node.scopes else []
+        return self._maker.dead(scopes, at)
 
     # -- seq and rebirth -----------------------------------------------------------------------
 
@@ -325,21 +257,6 @@ class Sessions:
 def _seqs(seqs: list[int]) -> str:
     shown = ", ".join(map(str, seqs[:5]))
     return shown if len(seqs) <= 5 else f"{shown} and {len(seqs) - 5} more"
-
-
-def _resolve(node: NodeState, device: str | None, m: MetricIn) -> MetricKey | None:
-    """A data metric's key: by name if it has one, else by alias (of this node or device)."""
-    if m.name is not None:
-        return (device, m.name)
-    key = None if m.alias is None else node.aliases.get(m.alias)
-    return key if key is not None and key[0] == device else None
-
-
-def _bd_seq(payload: PayloadIn) -> int | None:
-    for m in payload.metrics:
-        if m.name == BDSEQ_METRIC and m.kind in ("long_value", "int_value"):
-            return int(m.raw)
-    return None
 
 
 def _payload_time(payload: PayloadIn, arrived: dt.datetime) -> dt.datetime:

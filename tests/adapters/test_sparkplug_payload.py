@@ -10,7 +10,16 @@ import pytest
 
 from adapters.base import Quality
 from adapters.errors import DecodeError
-from adapters.sparkplug.payload import REBIRTH_METRIC, Unsupported, convert, decode, encode_rebirth
+from adapters.sparkplug.payload import (
+    REBIRTH_METRIC,
+    Unsupported,
+    alias_of,
+    convert,
+    decode,
+    encode_rebirth,
+    name_of,
+    quality,
+)
 from adapters.sparkplug.schema import payload_class
 from simulators.frontends import sparkplug_wire as wire
 from simulators.frontends.sparkplug_wire import WireMetric, encode_payload, true_booleans
@@ -46,7 +55,7 @@ def test_each_type_round_trips(
     p = decode(data)
     assert (p.timestamp_ms, p.seq) == (T, 7)
     (m,) = p.metrics
-    assert (m.name, m.alias, m.ts_ms, m.datatype) == ("m", 3, T + 1, datatype)
+    assert (m.name, m.alias, m.timestamp, m.datatype) == ("m", 3, T + 1, datatype)
     assert convert(m.datatype, m) == (value, text)
 
 
@@ -54,7 +63,7 @@ def test_alias_only_metric_uses_the_birth_datatype() -> None:
     """Data messages leave the datatype out: the birth's type decides the sign."""
     data = encode_payload(T, 1, [WireMetric(None, 9, T, None, -3, value_type=wire.INT16)])
     (m,) = decode(data).metrics
-    assert (m.name, m.alias, m.datatype) == (None, 9, None)
+    assert (name_of(m), alias_of(m), m.HasField("datatype")) == (None, 9, False)
     assert convert(wire.INT16, m) == (-3.0, None)
     assert convert(wire.UINT16, m) == (65533.0, None)
 
@@ -79,8 +88,9 @@ def test_null_historical_and_quality_property() -> None:
     prop = q.properties.values.add()
     prop.type, prop.int_value = 3, 0
     null, bad = decode(p.SerializeToString()).metrics
-    assert (null.is_null, null.is_historical, null.kind) == (True, True, None)
-    assert (bad.quality, convert(bad.datatype, bad)) == (Quality.BAD, (2.0, None))
+    assert (null.is_null, null.is_historical, null.WhichOneof("value")) == (True, True, None)
+    assert (quality(null), quality(bad)) == (Quality.GOOD, Quality.BAD)
+    assert convert(bad.datatype, bad) == (2.0, None)
 
 
 def test_datasets_templates_and_bytes_are_unsupported() -> None:

@@ -1,16 +1,21 @@
-"""The host's per-edge-node state machine, message by message (Sparkplug 3.0 §5), and topics."""
+"""The host's per-edge-node state machine, message by message (Sparkplug 3.0 §5), its tag map,
+and topics."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 
-from adapters.base import Quality
+from adapters.base import Quality, Reading
 from adapters.errors import DecodeError
 from adapters.sparkplug.payload import decode
-from adapters.sparkplug.session import Sessions, Value
+from adapters.sparkplug.schema import payload_class
+from adapters.sparkplug.session import Sessions
+from adapters.sparkplug.tagmap import TagMap, address
 from adapters.sparkplug.topics import Topic, parse, subscription_filters
+from config.sources.sparkplug import SparkplugSource
 from simulators.frontends import sparkplug_wire as wire
 from simulators.frontends.sparkplug_wire import WireMetric, encode_payload
 
@@ -60,27 +65,72 @@ def ddeath(seq: int, s: float) -> tuple[str, bytes]:
 
 def run(
     sessions: Sessions, messages: list[tuple[str, bytes]], s: float = 9
-) -> list[tuple[list[Value], str | None]]:
+) -> list[tuple[list[Reading], str | None]]:
     return [tuple(sessions.apply(parse(t), decode(p), at(s))) for t, p in messages]  # type: ignore[misc]
 
 
-def fresh() -> Sessions:
-    return Sessions(rebirth_wait_s=5)
+TagRow = tuple[str, str, str | None, str]  # a tag's group, edge node, device, metric
+# every metric of the births above but `uptime`
+TAGGED: list[TagRow] = [
+    ("G", "E", None, "bdSeq"),
+    ("G", "E", None, "Node Control/Rebirth"),
+    ("G", "E", "press", "state"),
+    ("G", "E", "press", "temp"),
+]
+
+
+def tags(rows: Sequence[TagRow]) -> TagMap:
+    return TagMap(
+        SparkplugSource.model_validate(
+            {
+                "protocol": "sparkplug",
+                "name": "spb",
+                "host": "127.0.0.1",
+                "host_id": "h",
+                "tags": [
+                    dict(machine="m", name=f"t{i}", group=g, edge_node=e, device=d, metric=m)
+                    for i, (g, e, d, m) in enumerate(rows)
+                ],
+            }
+        )
+    )
+
+
+def fresh(
+    tagged: Sequence[TagRow] = TAGGED,
+    *,
+    reorder_timeout_s: float = 0.0,
+    store_transient: bool = False,
+) -> Sessions:
+    return Sessions(
+        tags(tagged),
+        rebirth_wait_s=5,
+        reorder_timeout_s=reorder_timeout_s,
+        store_transient=store_transient,
+    )
 
 
 def v(
     metric: str, s: float, value: float | None, device: str | None = "press", q: int = Quality.GOOD
-) -> Value:
-    return Value("G", "E", device, metric, at(s), value, None, q)
+) -> Reading:
+    return Reading("spb", address("G", "E", device, metric), at(s), value, q, None)
+
+
+def metric_of(r: Reading) -> tuple[str | None, str]:
+    """(device, metric) of a reading of the exact address"""
+    node, metric = r.address.split("#")
+    parts = node.split("/")
+    return (parts[2] if len(parts) == 3 else None), metric
 
 
 def test_births_then_aliases_only_data() -> None:
     sessions = fresh()
     (node, _), (dev, _), (data, why) = run(sessions, [nbirth(), dbirth(1), ddata(2, 3)])
-    assert [x.metric for x in node] == ["bdSeq", "Node Control/Rebirth", "uptime"]
+    assert [metric_of(x) for x in node] == [(None, "bdSeq"), (None, "Node Control/Rebirth")]
     assert dev == [v("state", 0, 1.0), v("temp", 0, 20.5)]
     assert (data, why) == ([v("state", 3, 2.0)], None)
     assert sessions.counts["births"] == 2
+    assert sessions.counts["unmatched"] == 1  # uptime: no tag names it
 
 
 def test_negative_int16_by_alias_uses_the_birth_type() -> None:
@@ -136,7 +186,7 @@ REORDER_CASES = [
 def test_reorder_timeout(
     arrivals: list[tuple[int, float]], asked_at: float, asks: list[str], gaps: int, reordered: int
 ) -> None:
-    sessions = Sessions(rebirth_wait_s=5, reorder_timeout_s=2)
+    sessions = fresh(reorder_timeout_s=2)
     run(sessions, [nbirth(), dbirth(1)], s=0)
     for seq, s in arrivals:
         values, why = sessions.apply(parse(ddata(seq, s)[0]), decode(ddata(seq, s)[1]), at(s))
@@ -149,7 +199,7 @@ def test_reorder_timeout(
 
 
 def test_reorder_wait_ends_with_a_birth_and_respects_rebirth_wait() -> None:
-    sessions = Sessions(rebirth_wait_s=5, reorder_timeout_s=2)
+    sessions = fresh(reorder_timeout_s=2)
     run(sessions, [nbirth(), dbirth(1), ddata(3, 1)], s=1)
     assert sessions.next_due() == at(3)
     run(sessions, [nbirth(), dbirth(1)], s=2)  # born again: nothing is missing any more
@@ -183,14 +233,14 @@ def test_ndeath_marks_node_and_device_metrics_bad_at_arrival() -> None:
     sessions = fresh()
     run(sessions, [nbirth(bd=4), dbirth(1), ddata(2, 1)])
     ((dead, why),) = run(sessions, [ndeath(4)], s=20)
-    bad = {(x.device, x.metric): (x.ts, x.value, x.quality) for x in dead}
+    bad = {metric_of(x): (x.ts, x.value, x.quality) for x in dead}
     assert bad == {
         (None, "Node Control/Rebirth"): (at(20), None, Quality.BAD),
-        (None, "uptime"): (at(20), None, Quality.BAD),
         ("press", "state"): (at(20), None, Quality.BAD),
         ("press", "temp"): (at(20), None, Quality.BAD),
     }
     assert why is None
+    assert sessions.counts["unmatched"] == 2  # uptime at its birth and at the death
     assert run(sessions, [ddata(3, 21)])[0] == ([], "DDATA before NBIRTH")
 
 
@@ -226,9 +276,8 @@ def test_losing_our_connection_marks_everything_bad_and_needs_births() -> None:
     sessions = fresh()
     run(sessions, [nbirth(), dbirth(1)])
     lost = sessions.lost(at(30))
-    assert {(x.device, x.metric) for x in lost} == {
+    assert {metric_of(x) for x in lost} == {
         (None, "Node Control/Rebirth"),
-        (None, "uptime"),
         ("press", "state"),
         ("press", "temp"),
     }
@@ -238,12 +287,66 @@ def test_losing_our_connection_marks_everything_bad_and_needs_births() -> None:
 
 def test_transient_metrics_are_skipped_unless_configured() -> None:
     base = [nbirth(), dbirth(1)]
-    for store, expected in ((False, []), (True, [v("state", 1, 2.0)])):
-        sessions = Sessions(rebirth_wait_s=5, store_transient=store)
+    p = payload_class()(timestamp=ms(1), seq=2)
+    p.metrics.add(alias=10, timestamp=ms(1), is_transient=True, int_value=2)
+    for store, expected, skipped in ((False, [], 1), (True, [v("state", 1, 2.0)], 0)):
+        sessions = fresh(store_transient=store)
         run(sessions, base)
-        p = decode(ddata(2, 1)[1])
-        p = p._replace(metrics=tuple(m._replace(is_transient=True) for m in p.metrics))
-        assert sessions.apply(parse(ddata(2, 1)[0]), p, at(9)).values == expected
+        data = decode(p.SerializeToString())
+        assert sessions.apply(parse(ddata(2, 1)[0]), data, at(9)).readings == expected
+        assert sessions.counts["skipped_transient"] == skipped
+
+
+def test_a_metric_gives_a_reading_per_tag_address_wildcards_too() -> None:
+    sessions = fresh([*TAGGED, ("+", "E", "press", "state"), ("+", "+", "press", "state")])
+    *_, (data, _) = run(sessions, [nbirth(), dbirth(1), ddata(2, 3)])
+    assert [r.address for r in data] == ["+/+/press#state", "+/E/press#state", "G/E/press#state"]
+    assert {r[2:] for r in data} == {(at(3), 2.0, Quality.GOOD, None)}
+
+
+# one DDATA metric each, after a DBIRTH of a (alias 0, Double), b (alias 1, Int16) and
+# c (alias 2, Double): (its fields, the readings of a, b, c, what is counted)
+DATA_CASES = [
+    ({"alias": 0, "double_value": 0.0}, [("a", 0.0, Quality.GOOD)], {}),
+    ({"alias": 1, "int_value": 0xFFFC}, [("b", -4.0, Quality.GOOD)], {}),
+    ({"alias": 1, "int_value": 0xFFFC, "datatype": 6}, [("b", 65532.0, Quality.GOOD)], {}),
+    ({"alias": 2, "float_value": 1.5}, [("c", 1.5, Quality.GOOD)], {}),
+    ({"name": "c", "double_value": 2.5}, [("c", 2.5, Quality.GOOD)], {}),
+    ({"alias": 2, "is_null": True}, [("c", None, Quality.BAD)], {}),
+    ({"alias": 2, "double_value": 3.0, "quality": 0}, [("c", 3.0, Quality.BAD)], {}),
+    ({"alias": 2, "bytes_value": b"x"}, [], {"skipped_type": 1}),
+    ({"double_value": 4.0}, [], {"unknown_metric": 1}),  # neither name nor alias
+    ({"alias": 3, "double_value": 4.0}, [], {"unknown_metric": 1}),
+    ({"name": "d", "double_value": 4.0}, [], {"unknown_metric": 1}),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected", "counted"), DATA_CASES)
+def test_data_metric_values_by_field_and_datatype(
+    fields: dict[str, object],
+    expected: list[tuple[str, float | None, int]],
+    counted: dict[str, int],
+) -> None:
+    abc = [("G", "E", "press", x) for x in "abc"]
+    sessions = fresh(abc)
+    birth = payload_class()(timestamp=ms(0), seq=1)
+    for alias, (name, datatype) in enumerate((("a", 10), ("b", 2), ("c", 10))):
+        birth.metrics.add(name=name, alias=alias, datatype=datatype, double_value=1.0)
+    data = payload_class()(timestamp=ms(3), seq=2)
+    fields = dict(fields)
+    code = fields.pop("quality", None)
+    m = data.metrics.add(timestamp=ms(3), **fields)
+    if code is not None:
+        m.properties.keys.append("Quality")
+        m.properties.values.add(type=3, int_value=code)
+    run(sessions, [nbirth(), ("spBv1.0/G/DBIRTH/E/press", birth.SerializeToString())])
+    before = dict(sessions.counts)
+    ((readings, why),) = run(sessions, [("spBv1.0/G/DDATA/E/press", data.SerializeToString())])
+    assert readings == [
+        Reading("spb", f"G/E/press#{x}", at(3), value, q, None) for x, value, q in expected
+    ]
+    assert {k: n - before[k] for k, n in sessions.counts.items() if n != before[k]} == counted
+    assert why == ("1 metric(s) not in any birth" if "unknown_metric" in counted else None)
 
 
 @pytest.mark.parametrize(

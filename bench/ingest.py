@@ -78,7 +78,7 @@ async def run_writer(url: str, batches: int, batch_size: int) -> None:
     with psycopg.connect(url) as conn:
         migrate(conn)
         sync_plant(conn, load_config(DEMO_CONFIG))
-        ids = sorted(tag_ids(conn).values())
+        ids = sorted(i for found in tag_ids(conn).values() for i in found)
         conn.execute("TRUNCATE readings")
         conn.commit()
     writer = await BatchWriter.connect(url)

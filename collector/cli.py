@@ -159,12 +159,16 @@ def _db_migrate(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         applied = migrate(conn)
         try:
-            report = sync_plant(conn, cfg)
+            # A config without lines (a central API's) has no plant to sync: no edge of its own
+            report = sync_plant(conn, cfg) if cfg.lines else None
         except OwnershipConflict as exc:
             print(f"{args.config}: plant model not synced: {exc}", file=sys.stderr)
             return 1
     names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "none (up to date)"
     print(f"migrations applied: {names}")
+    if report is None:
+        print("plant model: none declared (a config for `shopfloor serve`), not synced")
+        return 0
     print(
         f"plant model synced: {report.lines} line(s), {report.machines} machine(s), "
         f"{report.tags} tag(s), {report.cycle_changes} ideal cycle change(s)"

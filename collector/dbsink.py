@@ -14,6 +14,7 @@ import psycopg
 
 from collector.rows import DbRow, Rejected, Row, render
 from config import ShopfloorConfig
+from storage.link import LINK_OPTIONS
 from storage.migrate import MigrationError, migrate
 from storage.ownership import OwnershipConflict
 from storage.plant_sync import sync_plant
@@ -33,6 +34,7 @@ class DatabaseSink:
     def __init__(self, cfg: ShopfloorConfig, url: str) -> None:
         self.cfg = cfg
         self.url = url
+        self.write_timeout_s = cfg.settings.collector.write_timeout_s
         self._writer: BatchWriter | None = None
         self._ids: dict[str, int] = {}
         self._set_up = False
@@ -65,8 +67,12 @@ class DatabaseSink:
             if not self._set_up:
                 await asyncio.to_thread(self._setup)
                 self._set_up = True
-            self._writer = await BatchWriter.connect(self.url)
-            self._ids = await self._load_ids()
+            async with asyncio.timeout(self.write_timeout_s):
+                self._writer = await BatchWriter.connect(self.url)
+                self._ids = await self._load_ids()
+        except TimeoutError:
+            self._failed(TimeoutError(f"no answer within {self.write_timeout_s:g} s"))
+            return False
         except (psycopg.Error, WriteError, MigrationError, OwnershipConflict, OSError) as exc:
             self._failed(exc)
             return False
@@ -78,7 +84,7 @@ class DatabaseSink:
 
     def _setup(self) -> None:
         """Schema and plant model, once per process, before the first write."""
-        with psycopg.connect(self.url, connect_timeout=5) as conn:
+        with psycopg.connect(self.url, **LINK_OPTIONS) as conn:
             applied = migrate(conn)
             report = sync_plant(conn, self.cfg)
         if applied:
@@ -86,7 +92,7 @@ class DatabaseSink:
         log.info("plant model synced: %d tags", report.tags)
 
     async def _load_ids(self) -> dict[str, int]:
-        async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=5) as conn:
+        async with await psycopg.AsyncConnection.connect(self.url, **LINK_OPTIONS) as conn:
             # This edge's machines only: a spooled row of a machine another edge took over is
             # no longer ours to write (it is kept in rejected_readings).
             cur = await conn.execute(
@@ -127,7 +133,13 @@ class DatabaseSink:
         if unknown:
             quarantined += self._unconfigured(unknown)
         try:
-            result = await self._writer.write(db_rows, quarantined)
+            # A link that stopped answering without closing: the batch goes to the spool (it
+            # may have been stored: the replay skips what was)
+            async with asyncio.timeout(self.write_timeout_s):
+                result = await self._writer.write(db_rows, quarantined)
+        except TimeoutError as exc:
+            self._failed(TimeoutError(f"a batch had no answer within {self.write_timeout_s:g} s"))
+            raise DatabaseDown(self.last_error) from exc
         except (WriteError, psycopg.Error, OSError) as exc:
             self._failed(exc)
             raise DatabaseDown(self.last_error) from exc

@@ -32,6 +32,7 @@ from config import ShopfloorConfig
 from config.health import Health
 from localenv.cluster import default_base_dir
 from storage import retention, rollups
+from storage.link import LINK_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,8 @@ class Collector:
         database is away: its own health says so, and the job runs at its next interval."""
         if not self.db.up:
             return False
-        async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            self.db.url, autocommit=True, **LINK_OPTIONS
+        ) as conn:
             await job(conn)
         return True

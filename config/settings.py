@@ -140,6 +140,11 @@ class CollectorSettings(Model):
     queue_rows: Annotated[int, Bounds(1, 10_000_000)] = Field(
         default=100_000, description="readings held in memory; beyond: backpressure"
     )
+    write_timeout_s: Annotated[float, Bounds(1, 3600, "s")] = Field(
+        default=60,
+        description="a batch (or a connect) the database has not answered within this goes to "
+        "the spool, as in an outage: a link that drops packets closes nothing",
+    )
     spool_dir: Path | None = Field(
         default=None, description="store-and-forward spool; unset: <data dir>/spool"
     )

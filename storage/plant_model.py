@@ -28,8 +28,11 @@ class PlantModel:
 
 
 async def revision(conn: psycopg.AsyncConnection) -> int:
-    """Moves at every sync and release of any edge; cheap to ask every few seconds."""
-    cur = await conn.execute("SELECT last_value FROM plant_revision")
+    """Moves at every sync and release of any edge; cheap to ask every few seconds. 0 until
+    the first sync (a fresh sequence's last_value is already 1, as after the first nextval)."""
+    cur = await conn.execute(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM plant_revision"
+    )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 

@@ -36,6 +36,7 @@ import psycopg
 from psycopg import errors as pgerr
 
 from kpi.limits import TIME_MAX, TIME_MIN, outside_span
+from storage.link import LINK_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class BatchWriter:
     @classmethod
     async def connect(cls, url: str) -> BatchWriter:
         try:
-            conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, **LINK_OPTIONS)
         except psycopg.Error as exc:
             raise (classify(exc) or PermanentWriteError)(str(exc)) from exc
         writer = cls(conn)

@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -136,3 +138,97 @@ async def services_running(
     finally:
         stop.set()
         await services
+
+
+class DatabaseLink:
+    """A TCP proxy in front of the database, in a thread of its own (the test's blocking calls
+    cannot stall it). `cut()` closes every connection through it and refuses new ones (accepted,
+    then closed at once) until `restore()`: the WAN between one edge and the central database
+    goes away, while the database itself stays up for everyone else. `stall()` keeps every
+    connection open and forwards nothing, new ones included, until `restore()`: a link that
+    drops packets."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname and parts.port
+        self.upstream = (parts.hostname, parts.port)
+        self.port = free_port()
+        self.url = urlunsplit(
+            parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{self.port}"))
+        )
+        self._cut = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._streams: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="db-link", daemon=True)
+        self.refused = 0
+
+    def start(self) -> DatabaseLink:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+        return self
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def cut(self) -> None:
+        self._cut.set()
+        asyncio.run_coroutine_threadsafe(self._close_all(), self._loop).result(10)
+
+    def stall(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def restore(self) -> None:
+        self._cut.clear()
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self._server.close()
+            await self._close_all()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _close_all(self) -> None:
+        for writer in list(self._streams):
+            writer.close()
+        self._streams.clear()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self._cut.is_set():
+            self.refused += 1
+            client_w.close()
+            return
+        try:
+            server_r, server_w = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            client_w.close()
+            return
+        self._streams.update((client_w, server_w))
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await r.read(65536):
+                    await self._flowing.wait()
+                    w.write(data)
+                    await w.drain()
+            w.close()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+        self._streams.difference_update((client_w, server_w))
+
+
+@contextlib.contextmanager
+def database_link(url: str) -> Iterator[DatabaseLink]:
+    link = DatabaseLink(url).start()
+    try:
+        yield link
+    finally:
+        link.stop()

@@ -88,10 +88,15 @@ def test_maintain_runs_retention_once(database_url: str, tmp_path: Path) -> None
             "(now() - interval '40 days', %s, 1), (now(), %s, 2)",
             (tag[0], tag[0]),
         )
+    done = run_shopfloor("db", "migrate", "--config", str(config), "--database-url", database_url)
+    assert done.returncode == 0, done.stderr
+    assert "plant model: none declared" in done.stdout
     done = run_shopfloor("maintain", "--config", str(config), "--database-url", database_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("retention: 1 chunk(s) of readings dropped"), done.stdout
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT value FROM readings").fetchall() == [(2.0,)]
+        # the central config synced nothing: no edge of its own
+        assert conn.execute("SELECT name FROM edges").fetchall() == [("default",)]
         run = conn.execute("SELECT edge, finished_at IS NOT NULL FROM maintenance_runs").fetchone()
     assert run == ("central", True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 
 from localenv.cluster import LocalCluster
 from storage import plant_model, rollups
+from storage.migrate import migrate
 from storage.ownership import OwnershipConflict, UnknownEdge, conflicts, release
 from storage.plant_sync import sync_plant
 from tests.api.conftest import plant_database
@@ -171,6 +173,24 @@ def test_rows_from_before_schema_8_are_claimed_or_retired(pg_cluster: LocalClust
             "ld": "line2-pc",
             "le": "line2-pc",
         }
+
+
+async def test_the_revision_moves_from_0_at_the_first_sync(pg_cluster: LocalCluster) -> None:
+    base = pg_cluster.url.rsplit("/", 1)[0]
+    name = f"rev_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(f"{base}/{name}") as conn:
+            migrate(conn)
+            conn.commit()
+            async with await psycopg.AsyncConnection.connect(f"{base}/{name}") as aconn:
+                assert await plant_model.revision(aconn) == 0
+                sync_plant(conn, EDGE_1)
+                assert await plant_model.revision(aconn) == 1
+    finally:
+        with psycopg.connect(base + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_the_plant_model_reads_back_as_declared(url: str) -> None:

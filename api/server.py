@@ -57,7 +57,10 @@ def listen(host: str, port: int) -> socket.socket:
     """A socket bound to host:port, as uvicorn binds one (SO_REUSEADDR, IPv6 for a host with a
     colon); not yet listening."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP said, not 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets
+    # whose protocol says TCP, and with Nagle on every answer on a kept-alive connection
+    # waited ~40 ms for the client's delayed ACK (docs/benchmarks.md, bench/central).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

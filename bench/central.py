@@ -1,7 +1,7 @@
 """Several edges into one central database: N collectors' write path against one raw binary COPY
 stream, and the central API's plant-wide KPIs while they write (issue 17).
 
-    .venv/bin/python -m bench.central [--edges 1,2,4] [--window 20] [--warmup 5]
+    .venv/bin/python -m bench.central [--edges 1,2,4] [--window 20] [--warmup 5] [--rate R]
                                       [--requests 100] [--database-url URL] [--keep]
 
 A plant of 4 lines, one per edge (`settings.edge: edge-N`), each line 5 machines of 20 tags:
@@ -331,12 +331,16 @@ class Signals:
 
 
 async def write_loop(
-    signals: Signals, batches: Sequence[Sequence[Any]], write: Callable[[Any], Any]
+    signals: Signals,
+    batches: Sequence[Sequence[Any]],
+    write: Callable[[Any], Any],
+    rate: float = 0,
 ) -> None:
     """Once started, batch after batch, a {"t", "n"} line after each, until stopped or out of
-    rows."""
+    rows; with a `rate` (rows/s), no faster than that."""
     await signals.go.wait()
     n = 0
+    began = time.monotonic()
     emit(t=time.time(), n=n)
     for batch in batches:
         if signals.stopped:
@@ -344,6 +348,8 @@ async def write_loop(
         await write(batch)
         n += len(batch)
         emit(t=time.time(), n=n)
+        if rate:
+            await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
     else:
         emit(exhausted=time.time())
         while not signals.stopped:  # samples go on: the rate over a window past here is right
@@ -372,7 +378,7 @@ async def writer_role(args: argparse.Namespace) -> None:
         if result.inserted != len(batch) or result.rejected:
             raise SystemExit(f"{cfg.settings.edge}: {result}")
 
-    await write_loop(signals, batches, write)
+    await write_loop(signals, batches, write, args.rate)
     await sink.close()
 
 
@@ -668,7 +674,8 @@ class Bench:
     ) -> tuple[Figures, Figures | None, Latencies | None, list[float]]:
         """N writers over the window; with `api`, then the API's latency while they go on."""
         extra = API_CAP_S if api else 0.0
-        per_writer = expected / n
+        paced = self.args.rate / n if self.args.rate else 0.0
+        per_writer = paced or expected / n
         rows = int(per_writer * (1.2 * (self.args.warmup + self.args.window + 3) + 0.8 * extra))
         # data time advances at about wall time when the group writes at `expected` rows/s
         poll_us = max(1, round(len(MEASUREMENTS) * self.args.machines / per_writer * 1e6))
@@ -682,6 +689,7 @@ class Bench:
                 start=start.isoformat(),
                 rows=rows,
                 poll_us=poll_us,
+                rate=paced,
             )
             for k in range(1, n + 1)
         ]
@@ -862,6 +870,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--requests", type=int, default=100, help="API answers per case")
     parser.add_argument("--machines", type=int, default=5, help="per line")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="rows/s all writers together write at (default: as fast as they can), e.g. a "
+        "plant's rate for the API's latency beside it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
     parser.add_argument("--database-url", default=os.environ.get("SHOPFLOOR_DATABASE_URL"))
     # the roles' own processes

@@ -90,6 +90,16 @@ class DatabaseSink:
         if applied:
             log.info("schema migrated: %s", ", ".join(m.name for m in applied))
         log.info("plant model synced: %d tags", report.tags)
+        if report.other_host is not None:
+            other, when = report.other_host
+            log.warning(
+                "edge %r last synced from host %s at %s: if a collector there still runs, two "
+                "collectors share one edge name and switch each other's lines off; give each "
+                "its own settings.edge (docs/scale.md)",
+                self.cfg.settings.edge,
+                other,
+                when.isoformat(timespec="seconds"),
+            )
 
     async def _load_ids(self) -> dict[str, int]:
         async with await psycopg.AsyncConnection.connect(self.url, **LINK_OPTIONS) as conn:

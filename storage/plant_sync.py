@@ -28,6 +28,9 @@ class SyncReport:
     machines: int
     tags: int
     cycle_changes: int
+    # (host, when) of this edge's last sync, when that was another host: a replaced PC, or a
+    # second collector under the same edge name, which would switch this one's lines off
+    other_host: tuple[str, dt.datetime] | None = None
 
 
 def _calendar_json(cal: Calendar) -> str:
@@ -35,11 +38,15 @@ def _calendar_json(cal: Calendar) -> str:
 
 
 def sync_plant(
-    conn: psycopg.Connection, cfg: ShopfloorConfig, now: dt.datetime | None = None
+    conn: psycopg.Connection,
+    cfg: ShopfloorConfig,
+    now: dt.datetime | None = None,
+    host: str | None = None,
 ) -> SyncReport:
     """Raises OwnershipConflict (nothing changed) when the config declares what another edge
-    owns; syncs of several edges take turns (an advisory lock)."""
+    owns; syncs of several edges take turns (an advisory lock). `host`: this machine's name."""
     now = now or dt.datetime.now(dt.UTC)
+    host = host or socket.gethostname()
     edge = cfg.settings.edge
     cycle_changes = 0
     with conn.transaction():
@@ -123,18 +130,20 @@ def sync_plant(
                         tag.wrap if is_count else None,
                     ),
                 )
+        last = conn.execute("SELECT host, synced_at FROM edges WHERE name = %s", (edge,)).fetchone()
         conn.execute(
             "INSERT INTO edges (name, host, synced_at, revision, kpi) "
             "VALUES (%s, %s, %s, nextval('plant_revision'), %s) ON CONFLICT (name) DO UPDATE SET "
             "host = EXCLUDED.host, synced_at = EXCLUDED.synced_at, "
             "revision = EXCLUDED.revision, kpi = EXCLUDED.kpi",
-            (edge, socket.gethostname(), now, cfg.settings.kpi.model_dump_json()),
+            (edge, host, now, cfg.settings.kpi.model_dump_json()),
         )
     return SyncReport(
         lines=len(cfg.lines),
         machines=sum(len(line.machines) for line in cfg.lines),
         tags=len(cfg.tags()),
         cycle_changes=cycle_changes,
+        other_host=(last[0], last[1]) if last is not None and last[0] != host else None,
     )
 
 

@@ -4,10 +4,13 @@ file; `db release` lets a line move; `maintain` runs retention once for the data
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from collector.dbsink import DatabaseSink
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from tests.api.plant import PLANT, plant
@@ -100,3 +103,22 @@ def test_maintain_runs_retention_once(database_url: str, tmp_path: Path) -> None
         assert conn.execute("SELECT name FROM edges").fetchall() == [("default",)]
         run = conn.execute("SELECT edge, finished_at IS NOT NULL FROM maintenance_runs").fetchone()
     assert run == ("central", True)
+
+
+async def test_a_second_host_under_one_edge_name_is_warned(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two collectors that share an edge name switch each other's lines off at each start: the
+    second start says so (a replaced PC gets the same line once)."""
+    cfg = edge_config(plant(), "line2-pc", {"ld", "le"})
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        sync_plant(conn, cfg, host="old-pc")
+    sink = DatabaseSink(cfg, database_url)
+    with caplog.at_level(logging.WARNING, logger="collector.dbsink"):
+        assert await sink.connect()
+    await sink.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("edge 'line2-pc' last synced from host old-pc at ")
+    assert "two collectors share one edge name" in warnings[0]

@@ -230,3 +230,11 @@ async def test_each_edge_refreshes_the_rollups_of_its_own_machines(url: str) -> 
         await rollups.refresh(conn, EDGE_1, now=dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC))
         cur = await conn.execute("SELECT machine_id FROM rollup_state ORDER BY machine_id")
         assert [r[0] for r in await cur.fetchall()] == ["ma", "mb"]
+
+
+def test_a_sync_from_another_host_names_the_last_one(url: str) -> None:
+    t0 = dt.datetime(2026, 3, 2, 6, tzinfo=dt.UTC)
+    with psycopg.connect(url) as conn:
+        assert sync_plant(conn, EDGE_1, now=t0, host="pc-a").other_host is None
+        assert sync_plant(conn, EDGE_1, now=t0, host="pc-a").other_host is None
+        assert sync_plant(conn, EDGE_1, now=t0, host="pc-b").other_host == ("pc-a", t0)

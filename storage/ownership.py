@@ -10,7 +10,6 @@ lines); another edge may declare one only exactly as its owner does.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 import psycopg
@@ -112,7 +111,7 @@ def _shared_conflicts(
         if name not in calendars:
             continue
         owner, tz, shifts = calendars[name]
-        ours = json.loads(json.dumps(cal.model_dump(mode="json")["shifts"]))
+        ours = cal.model_dump(mode="json")["shifts"]  # as jsonb reads back
         if tz != cal.timezone or shifts != ours:
             what = "time zone" if tz != cal.timezone else "shifts"
             found.append(

@@ -5,6 +5,7 @@ central database each hold)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 from config import ShopfloorConfig
 
@@ -19,3 +20,10 @@ def edge_config(cfg: ShopfloorConfig, edge: str, lines: Collection[str]) -> Shop
     ]
     settings = cfg.settings.model_copy(update={"edge": edge})
     return cfg.model_copy(update={"lines": kept, "sources": sources, "settings": settings})
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of `path` that is `text` (stripped): where `check`
+    should point."""
+    lines = path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if line.strip() == text)

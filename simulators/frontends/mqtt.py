@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.simulation import SimulationConfig
-from config.sources.mqtt import MqttSource, MqttTag
+from config.sources.mqtt import MqttBroker, MqttSource, MqttTag
 from simulators.frontends import TimedEvent
 from simulators.model import PartDone
 from simulators.recorder import iso
@@ -33,6 +33,30 @@ MAX_QUEUED = 10_000  # messages paho may hold; beyond it publish() says MQTT_ERR
 CONNECT_WAIT_S = 5.0
 DRAIN_WAIT_S = 5.0
 GIVE_UP_WHEN_CLOSING_S = 5.0
+
+
+def paho_client(src: MqttBroker) -> mqtt.Client:
+    """A paho client for a simulator on `src`'s broker: its credentials and TLS, reconnecting
+    fast (the simulators' brokers come and go in tests); callbacks and connect are the caller's."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"shopfloor-sim-{src.name}",
+        protocol=mqtt.MQTTv311,
+        clean_session=True,
+    )
+    if src.username:
+        client.username_pw_set(
+            src.username, src.password.get_secret_value() if src.password else None
+        )
+    if src.tls is not None:
+        client.tls_set(
+            ca_certs=str(src.tls.ca_file) if src.tls.ca_file else None,
+            certfile=str(src.tls.cert_file) if src.tls.cert_file else None,
+            keyfile=str(src.tls.key_file) if src.tls.key_file else None,
+        )
+        client.tls_insecure_set(src.tls.insecure)
+    client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]  # paho takes float seconds
+    return client
 
 
 @dataclass
@@ -100,25 +124,8 @@ class MqttFrontEnd:
 
     async def start(self) -> None:
         src = self.source
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"shopfloor-sim-{src.name}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-        )
-        if src.username:
-            client.username_pw_set(
-                src.username, src.password.get_secret_value() if src.password else None
-            )
-        if src.tls is not None:
-            client.tls_set(
-                ca_certs=str(src.tls.ca_file) if src.tls.ca_file else None,
-                certfile=str(src.tls.cert_file) if src.tls.cert_file else None,
-                keyfile=str(src.tls.key_file) if src.tls.key_file else None,
-            )
-            client.tls_insecure_set(src.tls.insecure)
+        client = paho_client(src)
         client.max_queued_messages_set(MAX_QUEUED)
-        client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]  # paho takes float seconds
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

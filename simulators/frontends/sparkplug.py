@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from config.simulation import SimulationConfig
 from config.sources.sparkplug import NAMESPACE, WILDCARD, SparkplugSource, SparkplugTag
 from simulators.frontends import TimedEvent
 from simulators.frontends import sparkplug_wire as wire
+from simulators.frontends.mqtt import paho_client
 from simulators.frontends.sparkplug_wire import WireMetric, encode_payload, true_booleans
 from simulators.model import PartDone
 from simulators.recorder import iso
@@ -135,17 +135,7 @@ class SparkplugFrontEnd:
             if event.machine in self.images:
                 self.images[event.machine].apply(event)
         self._initial = []
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"shopfloor-sim-{src.name}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-        )
-        if src.username:
-            client.username_pw_set(
-                src.username, src.password.get_secret_value() if src.password else None
-            )
-        client.reconnect_delay_set(0.1, 2)  # type: ignore[arg-type]  # paho takes float seconds
+        client = paho_client(src)
         client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -14,7 +14,7 @@ from collector.dbsink import DatabaseSink
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from tests.api.plant import PLANT, plant
-from tests.edges import edge_config
+from tests.edges import edge_config, line_of
 from tests.services import run_shopfloor
 
 
@@ -23,10 +23,6 @@ def intruder(tmp_path: Path) -> Path:
     path = tmp_path / "intruder.yaml"
     path.write_text(PLANT + "settings:\n  edge: intruder\n  kpi: {short_stop_s: 0}\n")
     return path
-
-
-def line_of(path: Path, text: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_another_edges_line_is_refused_then_released(database_url: str, tmp_path: Path) -> None:

@@ -92,12 +92,6 @@ def write_yaml(path: Path, doc: Mapping[str, Any]) -> Path:
     return path
 
 
-def line_of(path: Path, text: str) -> int:
-    """The 1-based number of the first line of `path` that is `text` (stripped)."""
-    lines = path.read_text().splitlines()
-    return next(i for i, line in enumerate(lines, start=1) if line.strip() == text)
-
-
 def shopfloor_exe() -> str:
     return str(Path(sys.executable).parent / "shopfloor")  # the venv the tests run in
 

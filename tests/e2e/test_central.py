@@ -37,13 +37,13 @@ from tests.e2e.central_plant import (
     collector,
     edge_document,
     health,
-    line_of,
     plant_document,
     plant_revision,
     query,
     synced_at,
     write_yaml,
 )
+from tests.edges import line_of
 from tests.services import database_link, eventually, run_shopfloor, unique
 
 OUTAGE_S = 120.0  # how long the cut edge has no database

@@ -349,6 +349,17 @@ async def stored_beyond(url: str, end: dt.datetime, client: httpx.AsyncClient) -
     )
 
 
+def class_seconds(k: dict[str, Any]) -> dict[str, float]:
+    """A KPI answer's seconds by the truth file's class names."""
+    return {
+        "running": k["run_time_s"],
+        "down": k["down_time_s"],
+        "idle": k["idle_time_s"],
+        "setup": k["setup_time_s"],
+        "planned_stop": k["planned_stop_s"],
+    }
+
+
 def check_machine(
     t: truth_mod.Truth,
     cfg: ShopfloorConfig,
@@ -362,13 +373,7 @@ def check_machine(
     want = truth_mod.window(t, m, start, end)
     ivs = intervals(t, m)
     window_s = (end - start).total_seconds()
-    got = {
-        "running": k["run_time_s"],
-        "down": k["down_time_s"],
-        "idle": k["idle_time_s"],
-        "setup": k["setup_time_s"],
-        "planned_stop": k["planned_stop_s"],
-    }
+    got = class_seconds(k)
     line = f"{m}: window {window_s:g} s; truth {want.seconds} good {want.good} reject {want.reject} failures {want.failures}; got {got} {k['good_count']}/{k['reject_count']} failures {k['failure_events']}"
     # The whole window is planned time (no calendar) and every instant had a known state.
     assert k["planned_time_s"] == pytest.approx(window_s, abs=EXACT_S), line

@@ -20,7 +20,7 @@ from config import ShopfloorConfig
 from localenv.mosquitto import Mosquitto, free_port
 from simulators import truth as truth_mod
 from simulators.runner import SimulatorThread, with_simulation
-from tests.e2e.test_line_truth import SPEED, collector_config
+from tests.e2e.test_line_truth import SPEED, class_seconds, collector_config
 from tests.e2e.test_sparkplug_edge import sparkplug_config
 from tests.services import eventually, services_running, unique
 
@@ -96,13 +96,7 @@ async def test_sparkplug_packer_kpis_equal_the_truth(database_url: str, tmp_path
     want = truth_mod.window(t, "packer", start, end)
     changes = sum(1 for r in t.state_records("packer") if start <= r["_ts"] < end)
     tol = changes * 0.001 + EXACT_S
-    got = {
-        "running": k["run_time_s"],
-        "down": k["down_time_s"],
-        "idle": k["idle_time_s"],
-        "setup": k["setup_time_s"],
-        "planned_stop": k["planned_stop_s"],
-    }
+    got = class_seconds(k)
     line = f"truth {want.seconds} {want.good}/{want.reject} failures {want.failures}; got {got} {k['good_count']}/{k['reject_count']} failures {k['failure_events']} ({changes} changes)"
     print("\n" + line)
     assert k["unknown_time_s"] == pytest.approx(0, abs=EXACT_S), line

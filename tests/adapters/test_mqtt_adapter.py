@@ -110,6 +110,15 @@ class Running:
         )
         await asyncio.sleep(0.2)  # SUBACK follows CONNACK
 
+    async def counted(self, readings: int) -> None:
+        """Wait for `status.readings`: counted once the sink call has returned, a moment after
+        the sink holds them."""
+        await eventually(
+            lambda: self.adapter.status.readings >= readings,
+            DEADLINE_S,
+            lambda: f"{readings} readings counted: {self.adapter.status}",
+        )
+
     async def close(self) -> None:
         assert not self.task.done(), "the adapter task ended by itself"
         await asyncio.wait_for(self.adapter.stop(), 10)
@@ -149,6 +158,7 @@ async def test_values_types_and_timestamps(mosquitto: Mosquitto, publisher: Publ
     assert axis.ts == dt.datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=dt.UTC)
     assert by[f"{root}/+/door#"].value == 1.0
     assert all(r.source == "gw" for r in sink.readings)
+    await run.counted(5)
     status = run.adapter.status
     assert status.connected and status.readings == 5 and status.last_reading is not None
     assert status.malformed == 0
@@ -240,6 +250,7 @@ async def test_partial_payload_stores_the_fields_present(
     await sink.wait_for(lambda: len(sink.readings) == 1, "a's reading")
     [a] = sink.readings
     assert (a.address, a.value, a.quality) == (f"{topic}#a", 1.0, Quality.GOOD)
+    await run.counted(1)
     status = run.adapter.status
     assert status.missing_fields == {"m.b": 1}
     assert status.malformed == 0 and quarantine.kept == []

@@ -193,3 +193,10 @@ class ShopfloorConfig(Model):
     def tags(self) -> list[tuple[str, Tag]]:
         """Every tag with its source name, in file order."""
         return [(s.name, t) for s in self.sources for t in s.tags]
+
+    def shares_subscriptions(self) -> bool:
+        """Whether every source is an MQTT shared subscription group's member: then several
+        collectors run this one config, each storing its share of the messages."""
+        return bool(self.sources) and all(
+            isinstance(s, MqttSource) and s.shared_group is not None for s in self.sources
+        )

@@ -31,6 +31,9 @@ class SyncReport:
     # (host, when) of this edge's last sync, when that was another host: a replaced PC, or a
     # second collector under the same edge name, which would switch this one's lines off
     other_host: tuple[str, dt.datetime] | None = None
+    # whether this edge's active lines, machines or tags changed: not, when the other host
+    # declared the same (the members of one MQTT shared subscription group, docs/scale.md)
+    plant_changed: bool = True
 
 
 def _calendar_json(cal: Calendar) -> str:
@@ -55,6 +58,7 @@ def sync_plant(
         if found:
             raise OwnershipConflict(found)
         _sync_shared(conn, cfg)
+        before = _declared(conn, edge)
         # What this edge owned (or nobody did, from before schema 8) goes inactive unless the
         # config declares it again below; other edges' lines are not touched.
         conn.execute("UPDATE lines SET active = false WHERE edge IS NULL OR edge = %s", (edge,))
@@ -130,6 +134,7 @@ def sync_plant(
                         tag.wrap if is_count else None,
                     ),
                 )
+        plant_changed = _declared(conn, edge) != before
         last = conn.execute("SELECT host, synced_at FROM edges WHERE name = %s", (edge,)).fetchone()
         conn.execute(
             "INSERT INTO edges (name, host, synced_at, revision, kpi) "
@@ -144,7 +149,18 @@ def sync_plant(
         tags=len(cfg.tags()),
         cycle_changes=cycle_changes,
         other_host=(last[0], last[1]) if last is not None and last[0] != host else None,
+        plant_changed=plant_changed,
     )
+
+
+def _declared(conn: psycopg.Connection, edge: str) -> list[tuple[str, ...]]:
+    """The edge's active tags with their machine and line, in order."""
+    return conn.execute(
+        "SELECT m.line_id, t.machine_id, t.name FROM tags t JOIN machines m ON m.id = t.machine_id "
+        "JOIN lines l ON l.id = m.line_id WHERE m.edge = %s AND l.active AND m.active AND t.active "
+        "ORDER BY 1, 2, 3",
+        (edge,),
+    ).fetchall()
 
 
 def _sync_shared(conn: psycopg.Connection, cfg: ShopfloorConfig) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from adapters.base import MalformedSink, ReadingSink, SourceStatus
 from adapters.mqtt.decoding import Decoded, MessageDecoder
 from adapters.mqtt.ledger import Batch, Failure, Ledger
-from adapters.mqtt.topics import subscription_filters, template_filter
+from adapters.mqtt.topics import shared, subscription_filters, template_filter
 from adapters.mqtt.transport import Message, MqttTransport
 from adapters.reconnect import Backoff, FailureLog, pause
 from config.sources.mqtt import MqttSource
@@ -47,7 +47,8 @@ class MqttAdapter:
         self.status = SourceStatus(source=source.name, protocol="mqtt")
         self._sink = sink
         self._malformed = malformed
-        self._filters = subscription_filters([template_filter(t.topic) for t in source.tags])
+        filters = subscription_filters([template_filter(t.topic) for t in source.tags])
+        self._filters = shared(filters, source.shared_group)
         self._decode = MessageDecoder(source, self.status)
         self._ledger = Ledger(max_inflight=max_inflight, max_batch=max_batch)
         self._transport = MqttTransport(source, self._filters, self.status, queue_size)

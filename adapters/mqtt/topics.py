@@ -49,3 +49,12 @@ def matches(general: str, specific: str) -> bool:
         if g != "+" and (s == "+" or g != s):
             return False
     return len(gsegs) == len(ssegs)
+
+
+def shared(filters: list[str], group: str | None) -> list[str]:
+    """The filters as a shared subscription group's (MQTT 5 §4.8.2, `$share/<group>/<filter>`):
+    the broker hands each matching message to one member of the group. Messages keep their own
+    topic names, so routing them to tags is unchanged."""
+    if group is None:
+        return filters
+    return [f"$share/{group}/{f}" for f in filters]

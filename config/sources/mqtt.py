@@ -196,6 +196,11 @@ class MqttSource(MqttBroker):
         default=None,
         description="default topic of tags without one, e.g. plant/line1/{machine}/{name}",
     )
+    shared_group: Ident | None = Field(
+        default=None,
+        description="subscribe as a member of this shared subscription group ($share/<group>/"
+        "<filter>): the broker hands each message to one of the group's collectors",
+    )
     tags: list[MqttTag] = Field(min_length=1)
 
     @model_validator(mode="before")

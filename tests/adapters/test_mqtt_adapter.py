@@ -888,3 +888,63 @@ async def test_tags_on_one_topic_and_field_each_get_every_reading(
     ]
     assert run.adapter.status.missing_fields == {"m1.state": 1, "m2.upstream_state": 1}
     assert run.adapter.status.readings == 6  # one per address and message, not per tag
+
+
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+async def test_a_shared_group_stores_each_message_once_across_its_members(
+    mosquitto: Mosquitto, publisher: Publisher, version: str
+) -> None:
+    """Two sources in one shared subscription group (central collectors behind a broker,
+    docs/scale.md): the broker hands each message to one of them, so together they hold every
+    message exactly once, each its share in order; one that leaves and comes back with its
+    persistent session gets what the broker kept for it."""
+    root = unique("t/shared")
+    topic = f"{root}/packer/temp"
+    sinks = [Collector(), Collector()]
+    sources = [
+        make_source(mosquitto.port, root, shared_group="central", protocol_version=version)
+        for _ in sinks
+    ]
+    assert run_filters(sources[0]) == [
+        f"$share/central/{root}/+/door",
+        f"$share/central/{root}/packer/axes",
+        f"$share/central/{root}/packer/status",
+        f"$share/central/{root}/packer/temp",
+    ]
+    runs = [Running(MqttAdapter(source, sink)) for source, sink in zip(sources, sinks, strict=True)]
+    for run in runs:
+        await run.wait_connected()
+
+    async def publish(values: range) -> None:
+        infos = [publisher.client.publish(topic, str(i), qos=1) for i in values]
+        for info in infos:
+            await asyncio.to_thread(info.wait_for_publish, 5)
+
+    def stored() -> list[float]:
+        return sorted(r.value for sink in sinks for r in sink.readings if r.value is not None)
+
+    async def all_stored(n: int) -> None:
+        await eventually(lambda: len(stored()) >= n, DEADLINE_S, lambda: f"{n}: {stored()}")
+        assert stored() == [float(i) for i in range(n)]  # every one, none twice
+
+    await publish(range(100))
+    await all_stored(100)
+    shares = [[r.value for r in sink.readings] for sink in sinks]
+    assert all(shares), f"one member got nothing: {[len(s) for s in shares]}"
+    assert all(share == sorted(share) for share in shares)
+
+    await runs[1].close()
+    await publish(range(100, 140))
+    await eventually(
+        lambda: len(sinks[0].readings) > len(shares[0]),
+        DEADLINE_S,
+        lambda: "the member that stayed got nothing new",
+    )
+    runs[1] = Running(MqttAdapter(sources[1], sinks[1]))
+    await runs[1].wait_connected()
+    await all_stored(140)
+    # Mosquitto keeps handing a member that is away (persistent session) its share, queued
+    # until it is back: no failover (docs/scale.md)
+    assert any(r.value is not None and r.value >= 100 for r in sinks[1].readings)
+    for run in runs:
+        await run.close()

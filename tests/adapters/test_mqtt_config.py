@@ -54,6 +54,8 @@ def test_template_fills_tags_without_topic() -> None:
         ({"clean_start": False, "session_expiry_s": 0}, "session_expiry_s"),
         ({"reconnect_min_s": 5, "reconnect_max_s": 1}, "reconnect_max_s"),
         ({"tls": {"cert_file": "/x.pem"}}, "together"),
+        ({"shared_group": "central/a"}, "shared_group"),  # a group name is one topic level
+        ({"shared_group": "+"}, "shared_group"),
     ],
 )
 def test_rejected(options: dict[str, Any], message: str) -> None:

@@ -11,6 +11,9 @@ import psycopg
 import pytest
 
 from collector.dbsink import DatabaseSink
+from config import ShopfloorConfig
+from config.sources.mqtt import MqttSource
+from config.tags import TagBase
 from storage.migrate import migrate
 from storage.plant_sync import sync_plant
 from tests.api.plant import PLANT, plant
@@ -118,3 +121,53 @@ async def test_a_second_host_under_one_edge_name_is_warned(
     assert len(warnings) == 1
     assert warnings[0].startswith("edge 'line2-pc' last synced from host old-pc at ")
     assert "two collectors share one edge name" in warnings[0]
+
+
+def shared_group_config(cfg: ShopfloorConfig) -> ShopfloorConfig:
+    """`cfg` with its tags read from one MQTT shared subscription group instead: the config
+    each central collector behind a broker runs (docs/scale.md)."""
+    tags = [
+        {**t.model_dump(include=set(TagBase.model_fields)), "topic": f"plant/{t.machine}/{t.name}"}
+        for _, t in cfg.tags()
+    ]
+    source = MqttSource.model_validate(
+        {
+            "protocol": "mqtt",
+            "name": "plant",
+            "host": "broker",
+            "shared_group": "central",
+            "tags": tags,
+        }
+    )
+    return cfg.model_copy(update={"sources": [source]})
+
+
+@pytest.mark.parametrize("same_plant", [True, False])
+async def test_members_of_one_shared_group_sync_one_edge_without_a_warning(
+    database_url: str, caplog: pytest.LogCaptureFixture, same_plant: bool
+) -> None:
+    """Central collectors of one shared subscription group run one config under one edge name:
+    each start names the other host at INFO. A member whose config differs would switch the
+    others' lines off: warned as for any second host."""
+    cfg = shared_group_config(edge_config(plant(), "central", {"ld", "le"}))
+    assert cfg.shares_subscriptions()
+    other = cfg if same_plant else edge_config(cfg, "central", {"ld"})
+    with psycopg.connect(database_url) as conn:
+        migrate(conn)
+        sync_plant(conn, other, host="central-2")
+    sink = DatabaseSink(cfg, database_url)
+    with caplog.at_level(logging.INFO, logger="collector.dbsink"):
+        assert await sink.connect()
+    await sink.close()
+    said = [
+        (r.levelno, r.getMessage()) for r in caplog.records if "last synced from" in r.getMessage()
+    ]
+    assert len(said) == 1
+    level, message = said[0]
+    assert message.startswith("edge 'central' last synced from host central-2 at ")
+    if same_plant:
+        assert level == logging.INFO and message.endswith(
+            "the same plant: collectors of one MQTT shared subscription group"
+        )
+    else:
+        assert level == logging.WARNING and "two collectors share one edge name" in message

@@ -235,6 +235,15 @@ async def test_each_edge_refreshes_the_rollups_of_its_own_machines(url: str) -> 
 def test_a_sync_from_another_host_names_the_last_one(url: str) -> None:
     t0 = dt.datetime(2026, 3, 2, 6, tzinfo=dt.UTC)
     with psycopg.connect(url) as conn:
-        assert sync_plant(conn, EDGE_1, now=t0, host="pc-a").other_host is None
-        assert sync_plant(conn, EDGE_1, now=t0, host="pc-a").other_host is None
-        assert sync_plant(conn, EDGE_1, now=t0, host="pc-b").other_host == ("pc-a", t0)
+        first = sync_plant(conn, EDGE_1, now=t0, host="pc-a")
+        assert first.other_host is None and first.plant_changed
+        again = sync_plant(conn, EDGE_1, now=t0, host="pc-a")
+        assert again.other_host is None and not again.plant_changed
+        other = sync_plant(conn, EDGE_1, now=t0, host="pc-b")
+        assert other.other_host == ("pc-a", t0) and not other.plant_changed
+        # one tag fewer is a change (a line fewer too, below)
+        fewer = EDGE_1.model_copy(
+            update={"sources": [s.model_copy(update={"tags": s.tags[1:]}) for s in EDGE_1.sources]}
+        )
+        assert sync_plant(conn, fewer, now=t0, host="pc-b").plant_changed
+        assert sync_plant(conn, edge_config(PLANT, "line1-pc", {"la"}), now=t0).plant_changed

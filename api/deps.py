@@ -22,11 +22,11 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import WithJsonSchema
 
 from api.errors import BadParameter, UnknownParameters, shown
+from api.query import route_query
 from api.results import Results as ResultsOf
 from api.windows import MAX_RAW_SOURCE_WINDOW, SPAN, WindowQuery
 from config import ShopfloorConfig
@@ -95,13 +95,6 @@ Results = Annotated[ResultsOf, Depends(get_results)]
 # --- query parameters ---------------------------------------------------------------------------
 
 
-def declared_query(dependant: Dependant) -> list[str]:
-    """The query parameters a route takes: its dependencies' (in order), then its own."""
-    names = dict.fromkeys(n for sub in dependant.dependencies for n in declared_query(sub))
-    names.update(dict.fromkeys(p.alias for p in dependant.query_params))
-    return list(names)
-
-
 async def refuse_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not declare, and those it does: a typo
     (`strat=`) must not silently answer for the default window. Dependencies given to
@@ -110,7 +103,7 @@ async def refuse_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if not request.query_params or not isinstance(route, APIRoute):
         return
-    accepted = declared_query(route.dependant)
+    accepted = list(route_query(route))
     unknown = [name for name in request.query_params if name not in accepted]
     if unknown:
         raise UnknownParameters(unknown, accepted)

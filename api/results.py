@@ -4,8 +4,9 @@ the answer comes from the cache, from another request's computation of the same 
 `compute` on a pooled connection (so an answer from the cache takes no connection).
 
 Key: the route, its path parameters, its query parameters other than start/end (so `source=raw`
-and the default `source=auto` are separate answers, as are buckets and the like), and the resolved
-window, whose end is left out when it is now (a window "so far" is one entry for its ttl).
+and the default `source=auto` are separate answers, as are buckets and the like; in any order, and
+one that says its default is left out), and the resolved window, whose end is left out when it is
+now (a window "so far" is one entry for its ttl).
 
 Validity: **past** when the route names the machines whose KPI readings make the answer and the
 window ended at least `settle_margin` before now; **live** otherwise. The margin: a reading stored
@@ -21,10 +22,12 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 
 import psycopg
 from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.cache import LIVE, ResultCache, Validity
 from api.models import Window
+from api.query import route_query
 from config.settings import KpiSettings
 from storage.rollups import rollup_margin
 from storage.writer import LATE_AFTER_S
@@ -54,8 +57,18 @@ class Results:
 
     def key(self, window: Window | None) -> Hashable:
         route = self.request.scope.get("route")
+        defaults = route_query(route) if isinstance(route, APIRoute) else {}
+        # By name (a stable sort keeps the order of a repeated one's values), without those
+        # that say the default: `?source=auto&bucket=1h` is `?bucket=1h`.
         query = tuple(
-            (k, v) for k, v in self.request.query_params.multi_items() if k not in _WINDOW_PARAMS
+            sorted(
+                (
+                    (k, v)
+                    for k, v in self.request.query_params.multi_items()
+                    if k not in _WINDOW_PARAMS and defaults.get(k) != v
+                ),
+                key=lambda item: item[0],
+            )
         )
         win = None
         if window is not None:

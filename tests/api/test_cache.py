@@ -70,6 +70,29 @@ async def test_answers_from_the_cache_are_the_engines(loaded_url: str) -> None:
     assert f"shopfloor_api_cache_hits_total {len(REQUESTS)}" in metrics
 
 
+async def test_spellings_of_one_request_are_one_answer(loaded_url: str) -> None:
+    """Parameters in another order, or one that says its default (`source=auto`), ask the same
+    question: one computation. Another value is another answer."""
+    start, end, bucket = ("start", SHIFT["start"]), ("end", SHIFT["end"]), ("bucket", "1h")
+    spellings = [
+        [start, end, bucket],
+        [bucket, ("source", "auto"), end, start],
+        [("source", "auto"), start, bucket, end],
+    ]
+    ctx = AsyncClientContext(plant(), loaded_url, AFTER_SHIFT)
+    cache: ResultCache = ctx.app.state.cache
+    async with ctx as c:
+        path = "/api/v1/lines/ld/kpis/series"
+        answers = [await c.get(path, params=params) for params in spellings]
+        assert [a.status_code for a in answers] == [200] * 3
+        assert len({a.content for a in answers}) == 1
+        assert (cache.stats.computed, cache.stats.hits) == (1, 2)
+        raw = await c.get(path, params=[*spellings[0], ("source", "raw")])
+        other = await c.get(path, params=[start, end, ("bucket", "15m")])
+    assert (raw.status_code, other.status_code) == (200, 200)
+    assert (cache.stats.computed, cache.stats.hits) == (3, 2)
+
+
 @pytest.mark.parametrize("params", [SHIFT, SO_FAR], ids=["past", "live"])
 async def test_concurrent_asks_share_one_computation(
     loaded_url: str, params: dict[str, str]

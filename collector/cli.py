@@ -200,6 +200,22 @@ def _since(text: str) -> dt.datetime:
     return t
 
 
+MAX_ROLLUP_CONNECTIONS = 16
+
+
+def _connections(text: str) -> int:
+    """`--connections`: a whole number from 1 to MAX_ROLLUP_CONNECTIONS."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_ROLLUP_CONNECTIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number from 1 to {MAX_ROLLUP_CONNECTIONS}"
+        )
+    return n
+
+
 def _cmd_rollups(args: argparse.Namespace) -> int:
     """Refresh or rebuild the rollups from the database alone: no source is dialled, and a
     collector may run meanwhile (per-machine locks: storage.rollup_basis)."""
@@ -229,7 +245,7 @@ def _cmd_rollups(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _rollup_progress(sys.stderr):
-            report = asyncio.run(_refresh_rollups(url, cfg, only, rebuild))
+            report = asyncio.run(_refresh_rollups(url, cfg, only, rebuild, args.connections))
     except RollupsFailed as exc:
         print(f"{name}: failed for {len(exc.failed)} machine(s):", file=sys.stderr)
         for machine, error in exc.failed.items():
@@ -335,15 +351,25 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 async def _refresh_rollups(
-    url: str, cfg: ShopfloorConfig, only: list[str], rebuild: Rebuild | None
+    url: str, cfg: ShopfloorConfig, only: list[str], rebuild: Rebuild | None, connections: int
 ) -> RefreshReport:
+    import contextlib
+
     import psycopg
 
     from storage import rollups
 
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with contextlib.AsyncExitStack() as stack:
+        conns = [
+            await stack.enter_async_context(
+                await psycopg.AsyncConnection.connect(url, autocommit=True)
+            )
+            for _ in range(min(connections, len(only)))
+        ]
         now = dt.datetime.now(dt.UTC)
-        return await rollups.refresh(conn, cfg, now=now, only=only, rebuild=rebuild, wait=True)
+        return await rollups.refresh(
+            conns[0], cfg, now=now, more=conns[1:], only=only, rebuild=rebuild, wait=True
+        )
 
 
 def _utc(t: dt.datetime) -> str:
@@ -507,6 +533,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--database-url", help="overrides settings.database.url")
         p.add_argument("--db-dir", type=Path, help="private database directory, if no URL is set")
         p.add_argument("--machine", action="append", metavar="ID", help="only this (repeatable)")
+        p.add_argument(
+            "--connections",
+            type=_connections,
+            default=1,
+            metavar="N",
+            help="database connections sharing the machines, one machine each at a time "
+            f"(1 to {MAX_ROLLUP_CONNECTIONS}, default 1; 2 or more speed a catch-up on 2 cores)",
+        )
         if action == "rebuild":
             p.add_argument(
                 "--since",

@@ -128,7 +128,9 @@ async def test_rebuild_after_a_state_map_change_gives_the_raw_kpis(
     raw, rolled = await kpis(conn, cfg, START, END)
     assert times(raw) != pytest.approx(times(rolled))  # rows classified with the old map
 
-    done = cli("rollups", "rebuild", "--config", new, "--database-url", plant_url)
+    done = cli(
+        "rollups", "rebuild", "--config", new, "--database-url", plant_url, "--connections", "3"
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     progress = re.findall(
         r"^m1: (.+) UTC \.\. (.+) UTC: ([\d,]+) / ([\d,]+) minutes$", done.stderr, re.M
@@ -198,6 +200,8 @@ async def test_since_limits_what_a_rebuild_recomputes(
         (["rebuild", "--since", "2999-01-01T00:00:00Z"], "is in the future"),
         (["refresh", "--machine", "m9"], "no machine m9 in"),
         (["refresh", "--since", "2026-03-01T06:00:00Z"], "unrecognized arguments: --since"),
+        (["refresh", "--connections", "0"], "'0': a whole number from 1 to 16"),
+        (["rebuild", "--connections", "two"], "'two': a whole number from 1 to 16"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(

@@ -109,6 +109,7 @@ def create_app(
     app.state.clock = _utc_now
     app.state.api_keys = [k.get_secret_value().encode() for k in cfg.settings.api.api_keys]
     app.state.cache = ResultCache(ttl_s=cfg.settings.api.cache_s)
+    app.state.route_queries = {}  # api.query
     app.state.metrics = CollectorRegistry()  # this app's own, not the process-wide default
     if health is not None:
         app.state.metrics.register(health.prometheus)

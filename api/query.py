@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 
+from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -27,7 +28,14 @@ def _declared(dependant: Dependant) -> dict[str, str | None]:
     return found
 
 
-def route_query(route: APIRoute) -> dict[str, str | None]:
-    """The route's query parameters: its dependencies' (in order), then its own, each with its
-    default as spelled in a URL."""
-    return _declared(route.dependant)
+def route_query(request: Request) -> dict[str, str | None]:
+    """The query parameters of the request's route: its dependencies' (in order), then its
+    own, each with its default as spelled in a URL. Worked out once per route and app."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return {}
+    known: dict[str, dict[str, str | None]] = request.app.state.route_queries
+    found = known.get(route.unique_id)
+    if found is None:
+        found = known[route.unique_id] = _declared(route.dependant)
+    return found

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 
 import psycopg
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from api.cache import LIVE, ResultCache, Validity
@@ -57,7 +56,7 @@ class Results:
 
     def key(self, window: Window | None) -> Hashable:
         route = self.request.scope.get("route")
-        defaults = route_query(route) if isinstance(route, APIRoute) else {}
+        defaults = route_query(self.request)
         # By name (a stable sort keeps the order of a repeated one's values), without those
         # that say the default: `?source=auto&bucket=1h` is `?bucket=1h`.
         query = tuple(

@@ -13,14 +13,17 @@ ever reached the database, and a spool outlives a config change. The budget and 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import IO, Literal, NamedTuple
 
 from collector.rows import Rejected, Row
 
@@ -28,6 +31,36 @@ log = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
+
+
+class SpoolInUse(Exception):
+    """Another process holds the spool directory: a second collector of the same config."""
+
+
+def _hold(directory: Path) -> IO[str]:
+    """Lock the directory's `spool.lock` for this process (released when the file is closed or
+    the process ends, SIGKILL included), noting who holds it; SpoolInUse naming the holder when
+    another process does.
+
+    Two collectors on one spool would replay each other's batches and count them wrong, and
+    usually read the same PLCs (MQTT: one client id, each connect throwing the other off)."""
+    lock = open(directory / "spool.lock", "a+")  # noqa: SIM115  # held until Spool.close()
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read(200).strip() or "a process"
+        lock.close()
+        raise SpoolInUse(
+            f"the spool {directory} is in use by another collector ({holder}): stop that one "
+            "first (systemctl stop shopfloor), or give this one its own "
+            "settings.collector.spool_dir"
+        ) from None
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()} on {socket.gethostname()} since {since}\n")
+    lock.flush()
+    return lock
 
 
 @dataclass(frozen=True)
@@ -93,6 +126,7 @@ class Spool:
         self.dropped_rows = 0
         self.full = False
         directory.mkdir(parents=True, exist_ok=True)
+        self._lock = _hold(directory)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -108,6 +142,7 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
+        self._lock.close()
 
     def __len__(self) -> int:
         return self._batches

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from pathlib import Path
 
+import pytest
+
 from collector.rows import Rejected, Row
-from collector.spool import Spool, decode, encode
+from collector.spool import Spool, SpoolInUse, decode, encode
+from tests.api.plant import PLANT
+from tests.services import run_shopfloor
 
 T0 = dt.datetime(2026, 3, 2, 6, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -85,3 +91,25 @@ def test_drop_oldest_policy_makes_room_and_counts_the_loss(tmp_path: Path) -> No
     assert (stats.batches, stats.rows, stats.dropped_rows, stats.full) == (2, 100, 50, True)
     oldest = spool.oldest()
     assert oldest is not None and oldest[1].rows == rows(50, start=50)  # the first batch went
+
+
+def test_a_second_collector_on_one_spool_is_refused_naming_the_first(tmp_path: Path) -> None:
+    """One spool, one collector: a second `shopfloor collect` of the same config (a manual run
+    beside the service) exits 1 before it reads anything, naming the process that holds it."""
+    directory = tmp_path / "spool"
+    held = Spool(directory, max_bytes=10**6)
+    with pytest.raises(SpoolInUse, match=f"in use by another collector \\(pid {os.getpid()} on "):
+        Spool(directory, max_bytes=10**6)
+    config = tmp_path / "plant.yaml"
+    config.write_text(PLANT)
+    args = ["--config", str(config), "--spool-dir", str(directory)]
+    done = run_shopfloor("collect", *args, "--database-url", "postgresql://127.0.0.1:1/none")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(
+        f"shopfloor collect: the spool {directory} is in use by another collector "
+        f"(pid {os.getpid()} on {socket.gethostname()} since "
+    ), done.stderr
+    assert done.stderr.rstrip().endswith("or give this one its own settings.collector.spool_dir")
+    held.close()
+    again = Spool(directory, max_bytes=10**6)  # free once closed (or its process ended)
+    again.close()

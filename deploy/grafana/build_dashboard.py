@@ -17,7 +17,6 @@ HERE = Path(__file__).resolve().parent
 SQL = HERE / "sql"
 OUT = HERE / "dashboards" / "shopfloor.json"
 DATASOURCE = {"type": "grafana-postgresql-datasource", "uid": "${datasource}"}
-HOURLY = {"BUCKET": "$__timeGroupAlias(p.minute, 1h),", "GROUP": "1,"}
 WHOLE_RANGE = {"BUCKET": "", "GROUP": ""}
 
 
@@ -29,6 +28,24 @@ def piece(name: str, **fill: str) -> str:
     if "{{" in text:
         raise ValueError(f"sql/{name}.sql: a placeholder left unfilled")
     return text.strip()
+
+
+def zone() -> str:
+    """The line's time zone as an SQL expression (sql/line_zone.sql, its comment dropped)."""
+    return "\n".join(x for x in piece("line_zone").splitlines() if not x.startswith("--"))
+
+
+def hourly() -> dict[str, str]:
+    """Hour buckets as the API's series makes them (kpi/buckets.py): on the line's local clock
+    at the range's start, stepped in UTC; whole UTC hours shifted by that offset modulo an hour
+    (:30 in India)."""
+    offset = (
+        f"($__timeFrom()::timestamptz AT TIME ZONE {zone()}) "
+        "- ($__timeFrom()::timestamptz AT TIME ZONE 'UTC')"
+    )
+    align = f"make_interval(secs => mod(extract(epoch FROM {offset}), 3600)::float8)"
+    bucket = f'time_bucket(interval \'1 hour\', p.minute, "offset" => {align}) AS "time",'
+    return {"BUCKET": bucket, "GROUP": "1,"}
 
 
 def compose(*ctes: str, final: str) -> str:
@@ -47,9 +64,9 @@ def split_final(text: str) -> tuple[str, str]:
     return ctes, "SELECT " + final
 
 
-def line_kpis(hourly: bool) -> str:
-    sums = piece("kpi_sums", MEMBER_FILTER="", **(HOURLY if hourly else WHOLE_RANGE))
-    if hourly:
+def line_kpis(by_hour: bool) -> str:
+    sums = piece("kpi_sums", MEMBER_FILTER="", **(hourly() if by_hour else WHOLE_RANGE))
+    if by_hour:
         fill = {"SELECT_TIME": 'c."time",', "GROUP_LINE": 'GROUP BY c."time"'}
         fill |= {"OUT_TIME": '"time",', "EXTRA": "", "ORDER": 'ORDER BY "time"'}
     else:
@@ -60,7 +77,7 @@ def line_kpis(hourly: bool) -> str:
 
 
 def machine_kpis_by_hour() -> str:
-    sums = piece("kpi_sums", MEMBER_FILTER="AND m.id = ${machine:sqlstring}", **HOURLY)
+    sums = piece("kpi_sums", MEMBER_FILTER="AND m.id = ${machine:sqlstring}", **hourly())
     final = piece("machine_kpis", SELECT_TIME='"time",', ORDER='ORDER BY "time"')
     return compose(piece("calendar"), sums, final=final)
 
@@ -149,11 +166,11 @@ DESCRIPTIONS = {
     "and planned busy time, good units of the output machines, rejects of every machine, the "
     "constraint's ideal cycle per line unit), from the minute rollups with the line's shift "
     "calendar and breaks. " + WHOLE_MINUTES.format(api="GET /api/v1/lines/{line}/kpis"),
-    "line_hourly": "Per UTC hour (the local hour in zones with a whole-hour offset): the line's "
+    "line_hourly": "Per hour of the line's local clock: the line's "
     "KPIs by KPI.md section 4, from the minute rollups. No value where the hour has no planned "
     "busy time. "
     + WHOLE_MINUTES.format(api="each point of GET /api/v1/lines/{line}/kpis/series?bucket=1h"),
-    "machine_hourly": "Per UTC hour: the machine's own KPIs (KPI.md section 3, in its own units) "
+    "machine_hourly": "Per hour of its line's local clock: the machine's own KPIs (KPI.md section 3, in its own units) "
     "from the minute rollups, with its line's shift calendar. "
     + WHOLE_MINUTES.format(
         api="each point of GET /api/v1/machines/{machine}/kpis/series?bucket=1h"
@@ -168,9 +185,8 @@ DESCRIPTIONS = {
     "/api/v1/machines/{machine}/timeline, except where a stop reason's category gives a stop "
     "another class than the state map: the API shows the reason's class, this panel the PLC's.",
     "tag_trend": "The chosen tag's readings averaged per Grafana interval (bad quality included, "
-    "as in the API). Equals GET /api/v1/tags/{machine}/{tag}/series?agg=avg with that bucket "
-    "(buckets at UTC multiples of the interval; the API's at the calendar's local ones: the same "
-    "in zones with a whole-hour offset).",
+    "as in the API), buckets on the line's local clock. Equals GET "
+    "/api/v1/tags/{machine}/{tag}/series?agg=avg with that bucket.",
 }
 
 PERCENT = {"defaults": {"unit": "percentunit", "min": 0, "decimals": 1}, "overrides": []}
@@ -242,7 +258,7 @@ def panels() -> list[dict[str, Any]]:
         panel(5, "Machine $machine: state", "state-timeline", (12, 13, 12, 9),
               piece("states") + "\n", "table", d["states"], state_fields,
               {"mergeValues": True, "showValue": "auto", "rowHeight": 0.9}),
-        panel(6, "Tag trend", "timeseries", (0, 22, 24, 8), piece("tag_trend") + "\n",
+        panel(6, "Tag trend", "timeseries", (0, 22, 24, 8), piece("tag_trend", ZONE=zone()) + "\n",
               "time_series", d["tag_trend"]),
     ]  # fmt: skip
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -40,8 +41,10 @@ async def api(
     return r.json()
 
 
-def _hour(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(minute=0, second=0, microsecond=0)
+def _hour(text: str, align: dt.timedelta) -> dt.datetime:
+    """The panel's hour holding an API point's start: whole hours shifted by `align`."""
+    t = dt.datetime.fromisoformat(text) - align
+    return t.replace(minute=0, second=0, microsecond=0) + align
 
 
 async def line_range(
@@ -63,13 +66,16 @@ async def series(
     line: str,
     s: dt.datetime,
     e: dt.datetime,
+    tz: str = "UTC",
 ) -> dict[dt.datetime, dict[str, Any]]:
-    """Panel 2 (line) or 3 (machine) == the API's hourly series: the same hours, equal ratios."""
+    """Panel 2 (line) or 3 (machine) == the API's hourly series: the same hours, equal ratios.
+    `tz`: the line's; hours on its clock at `s` (:30 in India)."""
+    align = (s.astimezone(ZoneInfo(tz)).utcoffset() or dt.timedelta(0)) % dt.timedelta(hours=1)
     panel = LINE_HOURLY if kind == "lines" else MACHINE_HOURLY
     rows = run(url, panel_sql(BOARD, panel), s, e, {"line": line, "machine": ident})
     got = {r["time"]: {f: r[f] for f in RATIOS} for r in rows}
     body = await api(client, f"/{kind}/{ident}/kpis/series", s, e, bucket="1h")
-    want = {_hour(p["start"]): {f: p["kpis"][f] for f in RATIOS} for p in body["points"]}
+    want = {_hour(p["start"], align): {f: p["kpis"][f] for f in RATIOS} for p in body["points"]}
     assert got == want, (kind, ident, s, e)
     return got
 

@@ -3,7 +3,8 @@
 a break, a data gap; tests/engine/test_downtime_rollups.py) with its shift written in
 Europe/Berlin local time, and night shifts across both daylight saving changes of 2026, with a
 break at 02:30 local: on 29 March that clock does not exist, on 25 October it happens twice
-(the engine takes the first, kpi/calendar.py; so must the SQL)."""
+(the engine takes the first, kpi/calendar.py; so must the SQL); and the story in a zone with a
+half-hour offset, where the hours themselves differ from UTC's."""
 
 from __future__ import annotations
 
@@ -41,13 +42,18 @@ async def loaded(url: str, cfg: ShopfloorConfig, series: dict, now: dt.datetime)
 
 
 async def check_all(
-    client: httpx.AsyncClient, url: str, machines: list[str], s: dt.datetime, e: dt.datetime
+    client: httpx.AsyncClient,
+    url: str,
+    machines: list[str],
+    s: dt.datetime,
+    e: dt.datetime,
+    tz: str = BERLIN,
 ) -> list[tuple]:
     """Every panel for line l1 and each machine over [s, e); the Pareto rows."""
     await compare.line_range(client, url, "l1", s, e)
-    await compare.series(client, url, "lines", "l1", "l1", s, e)
+    await compare.series(client, url, "lines", "l1", "l1", s, e, tz)
     for m in machines:
-        await compare.series(client, url, "machines", m, "l1", s, e)
+        await compare.series(client, url, "machines", m, "l1", s, e, tz)
         await compare.states(client, url, "l1", m, s, e)
     return await compare.pareto(client, url, "l1", s, e)
 
@@ -75,6 +81,45 @@ async def test_stops_across_breaks_in_local_time(berlin: tuple[str, httpx.AsyncC
     by_key = {(r[0], r[3]): (r[4], r[5]) for r in rows}
     assert by_key[11, "down"] == (1200.0, 1)
     assert by_key[10, "down"] == (390.0 + 3600.0, 2)  # m1 06:58:30-07:20 less the break; m2
+
+
+KOLKATA = "Asia/Kolkata"  # UTC+05:30: local hours start at :30 UTC
+# the story's UTC shift and breaks on Kolkata's wall clock
+KOLKATA_BREAKS = [("12:30", "12:45"), ("14:00", "14:01"), ("15:29", "15:50"), ("16:30", "16:40"),
+                  ("17:30", "18:30")]  # fmt: skip
+
+
+@pytest.fixture
+async def kolkata(database_url: str) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    cfg = plant_config(
+        [M("m1"), M("m2")], shifts=[shift("early", "11:30", "19:30", KOLKATA_BREAKS)], tz=KOLKATA
+    )
+    now = day_t("16:00")
+    await loaded(database_url, cfg, story(), now)
+    async with AsyncClientContext(cfg, database_url, now) as client:
+        yield database_url, client
+
+
+async def test_hours_of_a_half_hour_zone(kolkata: tuple[str, httpx.AsyncClient]) -> None:
+    """The hourly panels and the tag trend bucket on the line's local clock, as the API: in
+    India each hour runs from :30 to :30 UTC (before, the panels cut at UTC hours)."""
+    url, client = kolkata
+    for a, b in [("05:00", "15:00"), ("06:00", "14:00"), ("06:10", "13:47"), ("09:00", "09:47")]:
+        await check_all(client, url, ["m1", "m2"], day_t(a), day_t(b), KOLKATA)
+    hours = await compare.series(
+        client, url, "lines", "l1", "l1", day_t("06:00"), day_t("09:00"), KOLKATA
+    )
+    assert sorted(hours) == [day_t(h) for h in ("05:30", "06:30", "07:30", "08:30")]
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT id FROM tags WHERE machine_id = 'm1' AND name = 'state'")
+        (state,) = row.fetchone() or ()
+    for interval in ("10m", "1h", "1d"):
+        got = await compare.tag_trend(
+            client, url, ("l1", "m1", "state"), state, day_t("05:00"), day_t("15:00"), interval
+        )
+        assert got, interval
+        if interval == "1h":
+            assert got[0][0] == day_t("04:30")  # the local hour holding 05:00 UTC
 
 
 def night(day: str) -> dict[tuple[str, str], list]:

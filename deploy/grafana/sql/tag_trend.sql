@@ -1,4 +1,4 @@
-SELECT $__timeGroupAlias(r.time, $__interval),
+SELECT time_bucket(($__interval_ms || ' milliseconds')::interval, r.time, {{ZONE}}) AS "time",
        t.machine_id || ' ' || t.name || coalesce(' [' || t.unit || ']', '') AS metric,
        avg(r.value) AS value
 FROM readings r JOIN tags t ON t.id = r.tag_id

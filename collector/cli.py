@@ -364,7 +364,7 @@ async def _refresh_rollups(
             await stack.enter_async_context(
                 await psycopg.AsyncConnection.connect(url, autocommit=True)
             )
-            for _ in range(min(connections, len(only)))
+            for _ in range(max(1, min(connections, len(only))))  # no more than machines
         ]
         now = dt.datetime.now(dt.UTC)
         return await rollups.refresh(

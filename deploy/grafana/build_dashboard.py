@@ -166,12 +166,11 @@ DESCRIPTIONS = {
     "and planned busy time, good units of the output machines, rejects of every machine, the "
     "constraint's ideal cycle per line unit), from the minute rollups with the line's shift "
     "calendar and breaks. " + WHOLE_MINUTES.format(api="GET /api/v1/lines/{line}/kpis"),
-    "line_hourly": "Per hour of the line's local clock: the line's "
-    "KPIs by KPI.md section 4, from the minute rollups. No value where the hour has no planned "
-    "busy time. "
+    "line_hourly": "Per hour of the line's local clock: the line's KPIs by KPI.md section 4, "
+    "from the minute rollups. No value where the hour has no planned busy time. "
     + WHOLE_MINUTES.format(api="each point of GET /api/v1/lines/{line}/kpis/series?bucket=1h"),
-    "machine_hourly": "Per hour of its line's local clock: the machine's own KPIs (KPI.md section 3, in its own units) "
-    "from the minute rollups, with its line's shift calendar. "
+    "machine_hourly": "Per hour of its line's local clock: the machine's own KPIs (KPI.md "
+    "section 3, in its own units) from the minute rollups, with its line's shift calendar. "
     + WHOLE_MINUTES.format(
         api="each point of GET /api/v1/machines/{machine}/kpis/series?bucket=1h"
     ),
@@ -258,8 +257,8 @@ def panels() -> list[dict[str, Any]]:
         panel(5, "Machine $machine: state", "state-timeline", (12, 13, 12, 9),
               piece("states") + "\n", "table", d["states"], state_fields,
               {"mergeValues": True, "showValue": "auto", "rowHeight": 0.9}),
-        panel(6, "Tag trend", "timeseries", (0, 22, 24, 8), piece("tag_trend", ZONE=zone()) + "\n",
-              "time_series", d["tag_trend"]),
+        panel(6, "Tag trend", "timeseries", (0, 22, 24, 8),
+              piece("tag_trend", ZONE=zone()) + "\n", "time_series", d["tag_trend"]),
     ]  # fmt: skip
 
 

@@ -104,20 +104,33 @@ def test_maintain_runs_retention_once(database_url: str, tmp_path: Path) -> None
     assert run == ("central", True)
 
 
+async def start_after(
+    url: str,
+    cfg: ShopfloorConfig,
+    last: ShopfloorConfig,
+    host: str,
+    caplog: pytest.LogCaptureFixture,
+) -> list[tuple[int, str]]:
+    """What the collector's sink logs (INFO and above) starting with `cfg` after `last` was
+    synced from `host`."""
+    with psycopg.connect(url) as conn:
+        migrate(conn)
+        sync_plant(conn, last, host=host)
+    sink = DatabaseSink(cfg, url)
+    with caplog.at_level(logging.INFO, logger="collector.dbsink"):
+        assert await sink.connect()
+    await sink.close()
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "collector.dbsink"]
+
+
 async def test_a_second_host_under_one_edge_name_is_warned(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two collectors that share an edge name switch each other's lines off at each start: the
     second start says so (a replaced PC gets the same line once)."""
     cfg = edge_config(plant(), "line2-pc", {"ld", "le"})
-    with psycopg.connect(database_url) as conn:
-        migrate(conn)
-        sync_plant(conn, cfg, host="old-pc")
-    sink = DatabaseSink(cfg, database_url)
-    with caplog.at_level(logging.WARNING, logger="collector.dbsink"):
-        assert await sink.connect()
-    await sink.close()
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    said = await start_after(database_url, cfg, cfg, "old-pc", caplog)
+    warnings = [message for level, message in said if level == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].startswith("edge 'line2-pc' last synced from host old-pc at ")
     assert "two collectors share one edge name" in warnings[0]
@@ -152,18 +165,8 @@ async def test_members_of_one_shared_group_sync_one_edge_without_a_warning(
     cfg = shared_group_config(edge_config(plant(), "central", {"ld", "le"}))
     assert cfg.shares_subscriptions()
     other = cfg if same_plant else edge_config(cfg, "central", {"ld"})
-    with psycopg.connect(database_url) as conn:
-        migrate(conn)
-        sync_plant(conn, other, host="central-2")
-    sink = DatabaseSink(cfg, database_url)
-    with caplog.at_level(logging.INFO, logger="collector.dbsink"):
-        assert await sink.connect()
-    await sink.close()
-    said = [
-        (r.levelno, r.getMessage()) for r in caplog.records if "last synced from" in r.getMessage()
-    ]
-    assert len(said) == 1
-    level, message = said[0]
+    said = await start_after(database_url, cfg, other, "central-2", caplog)
+    [(level, message)] = [(lvl, m) for lvl, m in said if "last synced from" in m]
     assert message.startswith("edge 'central' last synced from host central-2 at ")
     if same_plant:
         assert level == logging.INFO and message.endswith(

@@ -8,6 +8,7 @@ half-hour offset, where the hours themselves differ from UTC's."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -58,14 +59,21 @@ async def check_all(
     return await compare.pareto(client, url, "l1", s, e)
 
 
+@contextlib.asynccontextmanager
+async def story_in(
+    url: str, tz: str, start: str, end: str, breaks: list[tuple[str, str]]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The story, its 06:00-14:00 UTC shift and breaks written on `tz`'s wall clock."""
+    cfg = plant_config([M("m1"), M("m2")], shifts=[shift("early", start, end, breaks)], tz=tz)
+    now = day_t("16:00")
+    await loaded(url, cfg, story(), now)
+    async with AsyncClientContext(cfg, url, now) as client:
+        yield client
+
+
 @pytest.fixture
 async def berlin(database_url: str) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    cfg = plant_config(
-        [M("m1"), M("m2")], shifts=[shift("early", "07:00", "15:00", BERLIN_BREAKS)], tz=BERLIN
-    )
-    now = day_t("16:00")
-    await loaded(database_url, cfg, story(), now)
-    async with AsyncClientContext(cfg, database_url, now) as client:
+    async with story_in(database_url, BERLIN, "07:00", "15:00", BERLIN_BREAKS) as client:
         yield database_url, client
 
 
@@ -91,12 +99,7 @@ KOLKATA_BREAKS = [("12:30", "12:45"), ("14:00", "14:01"), ("15:29", "15:50"), ("
 
 @pytest.fixture
 async def kolkata(database_url: str) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    cfg = plant_config(
-        [M("m1"), M("m2")], shifts=[shift("early", "11:30", "19:30", KOLKATA_BREAKS)], tz=KOLKATA
-    )
-    now = day_t("16:00")
-    await loaded(database_url, cfg, story(), now)
-    async with AsyncClientContext(cfg, database_url, now) as client:
+    async with story_in(database_url, KOLKATA, "11:30", "19:30", KOLKATA_BREAKS) as client:
         yield database_url, client
 
 

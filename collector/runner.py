@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from collector.spool import SpoolInUse
+from collector.spool import SpoolError
 from collector.supervisor import CollectorFailed
 from config import ConfigError, ShopfloorConfig, check_config
 from config.bounds import Port
@@ -216,7 +216,7 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     except CollectorFailed as exc:
         log.critical("exiting: %s", exc)
         return EXIT_FAILED
-    except SpoolInUse as exc:
+    except SpoolError as exc:
         print(f"shopfloor {args.verb}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:

@@ -33,7 +33,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
 
 
-class SpoolInUse(Exception):
+class SpoolError(Exception):
+    """The spool cannot be opened: the collector does not start (it could store nothing)."""
+
+
+class SpoolInUse(SpoolError):
     """Another process holds the spool directory: a second collector of the same config."""
 
 
@@ -125,20 +129,30 @@ class Spool:
         self.on_full = on_full
         self.dropped_rows = 0
         self.full = False
-        directory.mkdir(parents=True, exist_ok=True)
-        self._lock = _hold(directory)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "created REAL NOT NULL, nrows INTEGER NOT NULL, nbytes INTEGER NOT NULL, "
-            "payload BLOB NOT NULL)"
-        )
-        self._rows, self._bytes, self._batches, self._oldest = self._db.execute(
-            "SELECT coalesce(sum(nrows), 0), coalesce(sum(nbytes), 0), count(*), min(created) "
-            "FROM batches"
-        ).fetchone()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock = _hold(directory)
+        except OSError as exc:
+            raise SpoolError(f"the spool directory {directory} cannot be used: {exc}") from exc
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "created REAL NOT NULL, nrows INTEGER NOT NULL, nbytes INTEGER NOT NULL, "
+                "payload BLOB NOT NULL)"
+            )
+            self._rows, self._bytes, self._batches, self._oldest = self._db.execute(
+                "SELECT coalesce(sum(nrows), 0), coalesce(sum(nbytes), 0), count(*), "
+                "min(created) FROM batches"
+            ).fetchone()
+        except (OSError, sqlite3.Error) as exc:
+            self._lock.close()
+            raise SpoolError(
+                f"the spool {self.path} cannot be used: {exc} (a damaged file can be moved "
+                "aside: the collector then starts with an empty spool, without its batches)"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()

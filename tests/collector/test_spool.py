@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,15 @@ def test_drop_oldest_policy_makes_room_and_counts_the_loss(tmp_path: Path) -> No
     assert oldest is not None and oldest[1].rows == rows(50, start=50)  # the first batch went
 
 
+def collect(tmp_path: Path, spool: Path) -> subprocess.CompletedProcess[str]:
+    """`shopfloor collect` of the test plant with this spool (no database: it never gets that
+    far)."""
+    config = tmp_path / "plant.yaml"
+    config.write_text(PLANT)
+    args = ["--config", str(config), "--spool-dir", str(spool)]
+    return run_shopfloor("collect", *args, "--database-url", "postgresql://127.0.0.1:1/none")
+
+
 def test_a_second_collector_on_one_spool_is_refused_naming_the_first(tmp_path: Path) -> None:
     """One spool, one collector: a second `shopfloor collect` of the same config (a manual run
     beside the service) exits 1 before it reads anything, naming the process that holds it."""
@@ -100,10 +110,7 @@ def test_a_second_collector_on_one_spool_is_refused_naming_the_first(tmp_path: P
     held = Spool(directory, max_bytes=10**6)
     with pytest.raises(SpoolInUse, match=f"in use by another collector \\(pid {os.getpid()} on "):
         Spool(directory, max_bytes=10**6)
-    config = tmp_path / "plant.yaml"
-    config.write_text(PLANT)
-    args = ["--config", str(config), "--spool-dir", str(directory)]
-    done = run_shopfloor("collect", *args, "--database-url", "postgresql://127.0.0.1:1/none")
+    done = collect(tmp_path, directory)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(
         f"shopfloor collect: the spool {directory} is in use by another collector "
@@ -113,3 +120,26 @@ def test_a_second_collector_on_one_spool_is_refused_naming_the_first(tmp_path: P
     held.close()
     again = Spool(directory, max_bytes=10**6)  # free once closed (or its process ended)
     again.close()
+
+
+def test_a_spool_that_cannot_be_used_stops_the_start_with_a_message(tmp_path: Path) -> None:
+    """A spool path that is no directory, or a damaged spool file: exit 1 naming it and why,
+    not a traceback."""
+    done = collect(tmp_path, Path("/dev/null/spool"))
+    assert (done.returncode, done.stderr) == (
+        1,
+        "shopfloor collect: the spool directory /dev/null/spool cannot be used: [Errno 20] Not a "
+        "directory: '/dev/null/spool'\n",
+    )
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "spool.sqlite3").write_bytes(b"not SQLite " * 500)
+    done = collect(tmp_path, damaged)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(
+        f"shopfloor collect: the spool {damaged / 'spool.sqlite3'} cannot be used: file is not a "
+        "database (a damaged file can be moved aside"
+    ), done.stderr
+    assert (damaged / "spool.sqlite3").read_bytes() == b"not SQLite " * 500  # left as it was
+    (damaged / "spool.sqlite3").rename(damaged / "spool.sqlite3.damaged")  # as the message says
+    Spool(damaged, max_bytes=10**6).close()  # opens: the failed open released the lock too

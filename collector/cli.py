@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Every problem with its key path and line (exit 1), else the warnings and OK (exit 0)."""
+    from collector.runner import ownership_check
     from config import ConfigError, check_config
 
     notes: list[str] = []
+    owned = ownership_check(_database_url(args.database_url), notes)
     try:
-        checked = check_config(
-            args.config, checks=[_node_id_problems, _database_check(args.database_url, notes)]
-        )
+        checked = check_config(args.config, checks=[_node_id_problems, owned])
     except ConfigError as exc:
         print(f"{exc.filename}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:
@@ -54,28 +54,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_check(
-    url: str | None, notes: list[str]
-) -> Callable[[ShopfloorConfig], list[tuple[str, str]]]:
-    """With a database (--database-url or settings.database.url): what the config declares that
-    another edge owns there. Without one, or one that does not answer, a note says so."""
+def _database_url(url: str | None) -> Callable[[ShopfloorConfig], str | None]:
+    """`check`'s database: --database-url, else settings.database.url, else none to ask."""
 
-    def check(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
-        from storage.ownership import NotChecked, check_against
-
+    def url_of(cfg: ShopfloorConfig) -> str | None:
         configured = cfg.settings.database.url
-        target = url or (configured.get_secret_value() if configured else None)
-        if target is None:
-            return []
-        try:
-            found = check_against(target, cfg)
-        except NotChecked as exc:
-            notes.append(f"note: ownership not checked against the database: {exc}")
-            return []
-        notes.append(f"checked against the database: edge {cfg.settings.edge!r} owns it all")
-        return [(c.path, c.message) for c in found]
+        return url or (configured.get_secret_value() if configured else None)
 
-    return check
+    return url_of
 
 
 def _node_id_problems(cfg: ShopfloorConfig) -> list[tuple[str, str]]:

@@ -92,22 +92,18 @@ class DatabaseSink:
         log.info("plant model synced: %d tags", report.tags)
         if report.other_host is not None:
             other, when = report.other_host
-            if not report.plant_changed and self.cfg.shares_subscriptions():
-                log.info(
-                    "edge %r last synced from host %s at %s, the same plant: collectors of one "
-                    "MQTT shared subscription group",
-                    self.cfg.settings.edge,
-                    other,
-                    when.isoformat(timespec="seconds"),
-                )
-                return
-            log.warning(
-                "edge %r last synced from host %s at %s: if a collector there still runs, two "
-                "collectors share one edge name and switch each other's lines off; give each "
-                "its own settings.edge (docs/scale.md)",
+            # Members of one MQTT shared subscription group run one config on several hosts
+            one_group = not report.plant_changed and self.cfg.shares_subscriptions()
+            log.log(
+                logging.INFO if one_group else logging.WARNING,
+                "edge %r last synced from host %s at %s%s",
                 self.cfg.settings.edge,
                 other,
                 when.isoformat(timespec="seconds"),
+                ", the same plant: collectors of one MQTT shared subscription group"
+                if one_group
+                else ": if a collector there still runs, two collectors share one edge name and "
+                "switch each other's lines off; give each its own settings.edge (docs/scale.md)",
             )
 
     async def _load_ids(self) -> dict[str, int]:

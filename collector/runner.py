@@ -23,6 +23,7 @@ from collector.spool import SpoolError
 from collector.supervisor import CollectorFailed
 from config import ConfigError, ShopfloorConfig, check_config
 from config.bounds import Port
+from config.loader import Check
 from localenv.cluster import ClusterError
 from localenv.database import resolve_database_url
 
@@ -184,8 +185,15 @@ def settle_garbage_collector() -> None:
 
 def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     try:
-        checks = [ownership_check(args.database_url, args.db_dir)] if collect else []
+        notes: list[str] = []
+
+        def url_of(cfg: ShopfloorConfig) -> str:
+            return resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
+
+        checks = [ownership_check(url_of, notes)] if collect else []
         cfg = check_config(args.config, checks=checks).config
+        for note in notes:
+            log.debug("%s", note)
         if serve:
             cfg = with_api(cfg, host=args.host, port=args.port)
         url = resolve_database_url(cfg, url=args.database_url, cluster_dir=args.db_dir)
@@ -228,21 +236,24 @@ def _main(args: argparse.Namespace, *, collect: bool, serve: bool) -> int:
     return 0
 
 
-def ownership_check(
-    database_url: str | None, cluster_dir: Path | None
-) -> Callable[[ShopfloorConfig], list[tuple[str, str]]]:
-    """A config check: what the config declares that another edge owns. A database that does
-    not answer now is no problem (the collector spools, and its plant sync checks again)."""
+def ownership_check(url_of: Callable[[ShopfloorConfig], str | None], notes: list[str]) -> Check:
+    """A config check: what the config declares that another edge owns in the database `url_of`
+    names (None: no database to ask). One that cannot be asked now is no problem (a collector
+    spools, and its plant sync checks again); `notes` says whether it was asked."""
 
     def check(cfg: ShopfloorConfig) -> list[tuple[str, str]]:
         from storage.ownership import NotChecked, check_against
 
         try:
-            url = resolve_database_url(cfg, url=database_url, cluster_dir=cluster_dir)
-            return [(c.path, c.message) for c in check_against(url, cfg)]
+            url = url_of(cfg)
+            if url is None:
+                return []
+            found = check_against(url, cfg)
         except (NotChecked, ClusterError) as exc:
-            log.debug("ownership not checked at start: %s", exc)
+            notes.append(f"note: ownership not checked against the database: {exc}")
             return []
+        notes.append(f"checked against the database: edge {cfg.settings.edge!r} owns it all")
+        return [(c.path, c.message) for c in found]
 
     return check
 

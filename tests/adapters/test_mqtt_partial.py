@@ -14,27 +14,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from collector.service import Collector
 from config import parse_config
+from tests.mqtt_line import mqtt_line
 from tests.services import Mosquitto, Publisher, eventually
 
 
 def config(broker_port: int, topic: str) -> str:
-    return f"""
-lines:
-  - id: l1
-    machines:
-      - {{id: m, ideal_cycle_s: 1, state_map: {{1: running, 2: down}}}}
-sources:
-  - name: gw
-    protocol: mqtt
-    host: 127.0.0.1
-    port: {broker_port}
-    client_id: shopfloor-{topic}
-    tags:
-      - {{machine: m, name: a, topic: {topic}, field: a}}
-      - {{machine: m, name: b, topic: {topic}, field: b}}
-settings:
-  collector: {{batch_age_ms: 20}}
-"""
+    tags = [
+        f"{{machine: m, name: a, topic: {topic}, field: a}}",
+        f"{{machine: m, name: b, topic: {topic}, field: b}}",
+    ]
+    return mqtt_line(broker_port, topic, tags, settings=["collector: {batch_age_ms: 20}"])
 
 
 def query(url: str, sql: str) -> list[tuple]:

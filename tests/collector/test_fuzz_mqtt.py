@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from collector.service import Collector
 from config import parse_config
+from tests.mqtt_line import mqtt_line
 from tests.services import Mosquitto, Publisher, eventually
 
 EXAMPLES = 150
@@ -27,25 +28,14 @@ SURROGATE = "__surrogate__"  # a JSON string replaced by a lone surrogate escape
 
 
 def config(broker_port: int, root: str) -> str:
-    return f"""
-lines:
-  - id: l1
-    machines:
-      - {{id: m, ideal_cycle_s: 1, state_map: {{1: running, 2: down}}}}
-sources:
-  - name: gw
-    protocol: mqtt
-    host: 127.0.0.1
-    port: {broker_port}
-    client_id: shopfloor-{root}
-    tags:
-      - {{machine: m, name: a, topic: {root}/fuzz, field: v}}
-      - {{machine: m, name: b, signal: state, topic: {root}/fuzz, field: w, timestamp_field: ts}}
-      - {{machine: m, name: c, topic: {root}/fuzz/ms, field: v, timestamp_field: ts, timestamp_format: epoch_ms}}
-      - {{machine: m, name: sentinel, topic: {root}/sentinel, field: k}}
-settings:
-  collector: {{batch_age_ms: 10}}
-"""
+    tags = [
+        f"{{machine: m, name: a, topic: {root}/fuzz, field: v}}",
+        f"{{machine: m, name: b, signal: state, topic: {root}/fuzz, field: w, timestamp_field: ts}}",
+        f"{{machine: m, name: c, topic: {root}/fuzz/ms, field: v, timestamp_field: ts, "
+        "timestamp_format: epoch_ms}",
+        f"{{machine: m, name: sentinel, topic: {root}/sentinel, field: k}}",
+    ]
+    return mqtt_line(broker_port, root, tags, settings=["collector: {batch_age_ms: 10}"])
 
 
 scalars = st.one_of(

@@ -21,32 +21,24 @@ from collector.service import Collector
 from collector.spool import Spool
 from collector.supervisor import CollectorFailed
 from config import ShopfloorConfig, parse_config
+from tests.mqtt_line import mqtt_line
 from tests.services import Mosquitto, Publisher, eventually
 
 
 def config(broker_port: int, root: str) -> ShopfloorConfig:
-    return parse_config(f"""
-lines:
-  - id: l1
-    machines:
-      - {{id: m, ideal_cycle_s: 1, state_map: {{1: running, 2: down}}}}
-sources:
-  - name: gw
-    protocol: mqtt
-    host: 127.0.0.1
-    port: {broker_port}
-    client_id: shopfloor-{root}
-    reconnect_min_s: 0.2
-    reconnect_max_s: 1
-    tags:
-      - {{machine: m, name: state, signal: state, topic: {root}/state, field: v, timestamp_field: ts}}
-      - {{machine: m, name: note, topic: {root}/note, field: v}}
-      - {{machine: m, name: temp, topic: {root}/temp, field: v, timestamp_field: ts}}
-settings:
-  kpi: {{heartbeat_s: 1, max_gap_s: 5}}
-  collector: {{batch_age_ms: 20}}
-  rollups: {{interval_s: 1}}
-""")
+    tags = [
+        f"{{machine: m, name: state, signal: state, topic: {root}/state, field: v, "
+        "timestamp_field: ts}",
+        f"{{machine: m, name: note, topic: {root}/note, field: v}}",
+        f"{{machine: m, name: temp, topic: {root}/temp, field: v, timestamp_field: ts}}",
+    ]
+    settings = [
+        "kpi: {heartbeat_s: 1, max_gap_s: 5}",
+        "collector: {batch_age_ms: 20}",
+        "rollups: {interval_s: 1}",
+    ]
+    source = ["reconnect_min_s: 0.2", "reconnect_max_s: 1"]
+    return parse_config(mqtt_line(broker_port, root, tags, source=source, settings=settings))
 
 
 def now_iso(seconds: float = 0.0) -> str:

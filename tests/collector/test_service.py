@@ -14,6 +14,7 @@ import psycopg
 
 from collector.runner import run_services
 from config import parse_config
+from tests.mqtt_line import mqtt_line
 from tests.services import Mosquitto, Publisher, eventually, free_port
 
 # Recent: the collector refuses readings stamped more than max_reading_age_days ago.
@@ -21,26 +22,20 @@ T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0)
 
 
 def config(broker_port: int, api_port: int, root: str) -> str:
-    return f"""
-lines:
-  - id: l1
-    machines:
-      - {{id: m, ideal_cycle_s: 1, state_map: {{1: running, 2: down}}}}
-sources:
-  - name: gw
-    protocol: mqtt
-    host: 127.0.0.1
-    port: {broker_port}
-    client_id: shopfloor-{root}
-    tags:
-      - {{machine: m, name: state, signal: state, topic: {root}/state, field: v, timestamp_field: ts}}
-      - {{machine: m, name: good, signal: good_count, counter: delta, topic: {root}/part, field: n, timestamp_field: ts}}
-      - {{machine: m, name: temp, topic: {root}/temp, field: v, timestamp_field: ts, deadband: 0.5}}
-settings:
-  api: {{port: {api_port}}}
-  kpi: {{heartbeat_s: 1, max_gap_s: 5}}
-  collector: {{batch_age_ms: 20}}
-"""
+    tags = [
+        f"{{machine: m, name: state, signal: state, topic: {root}/state, field: v, "
+        "timestamp_field: ts}",
+        f"{{machine: m, name: good, signal: good_count, counter: delta, topic: {root}/part, "
+        "field: n, timestamp_field: ts}",
+        f"{{machine: m, name: temp, topic: {root}/temp, field: v, timestamp_field: ts, "
+        "deadband: 0.5}",
+    ]
+    settings = [
+        f"api: {{port: {api_port}}}",
+        "kpi: {heartbeat_s: 1, max_gap_s: 5}",
+        "collector: {batch_age_ms: 20}",
+    ]
+    return mqtt_line(broker_port, root, tags, settings=settings)
 
 
 def _ts(seconds: float) -> str:

@@ -16,29 +16,20 @@ import psycopg
 
 from collector.service import Collector
 from config import parse_config
+from tests.mqtt_line import mqtt_line
 from tests.services import Mosquitto, Publisher, database_link, eventually
 
 T0 = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(microsecond=0)
 
 
 def config(broker_port: int, root: str) -> str:
-    return f"""
-settings:
-  edge: stalled-pc
-  collector: {{batch_age_ms: 20, write_timeout_s: 2}}
-lines:
-  - id: l1
-    machines:
-      - {{id: m, ideal_cycle_s: 1, state_map: {{1: running}}}}
-sources:
-  - name: gw
-    protocol: mqtt
-    host: 127.0.0.1
-    port: {broker_port}
-    client_id: shopfloor-{root}
-    tags:
-      - {{machine: m, name: good, signal: good_count, counter: delta, topic: {root}/part, field: n, timestamp_field: ts}}
-"""
+    part = "signal: good_count, counter: delta, field: n, timestamp_field: ts"
+    return mqtt_line(
+        broker_port,
+        root,
+        [f"{{machine: m, name: good, topic: {root}/part, {part}}}"],
+        settings=["edge: stalled-pc", "collector: {batch_age_ms: 20, write_timeout_s: 2}"],
+    )
 
 
 def parts(url: str) -> tuple[int, int]:
